@@ -1,0 +1,3 @@
+from compiler.cli import cli
+
+cli(prog_name="nanotasks")

@@ -1,0 +1,145 @@
+"""The compile: fetch every source, normalise its rows in reference order, write one file.
+
+Splits are written in sorted (task, subset, split) order. A split that is not asked for
+this time, or whose source fails, is copied from the previous file as it was, so
+`--only gsm8k` replaces GSM8K and keeps the rest, and the same contents always give the
+same bytes.
+"""
+
+import importlib
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from compiler.fetch import Fetcher, SourceError
+from store import Provenance
+from store.reader import Store
+from store.writer import SplitSummary, Writer
+from tasks import customjson
+
+TASK_MODULES = ("arc", "mmlu", "gsm8k", "humaneval", "smoltalk", "spellingbee")
+BATCH = 1024  # rows converted from Arrow to Python at a time
+
+
+@dataclass
+class Outcome:
+    """What happened to one split or file: written, kept from the previous file, or failed."""
+    name: str  # "task subset/split", or a file's name
+    rows: int | None
+    stored_bytes: int | None
+    seconds: float
+    status: str  # "written", "kept", "failed"
+    error: str | None = None
+
+
+def reference_order(n):
+    """Position i holds source row order[i]: what `datasets.Dataset.shuffle(seed=42)` does."""
+    return np.random.default_rng(42).permutation(n)
+
+
+def compile_file(db, only=(), mirror=None, revisions=None, custom=None, progress=None):
+    """Compile the sources of the task modules in `only` (all when empty) and the `custom`
+    JSONL files ({name: path}) into `db`. Returns one Outcome per split and file: a source
+    that fails is reported there, and everything else is still written."""
+    modules = [importlib.import_module(f"tasks.{name}") for name in (only or TASK_MODULES)]
+    custom = {name: (path, customjson.examples(path)) for name, path in (custom or {}).items()}
+    previous = Store(db) if Path(db).exists() else None
+    fetcher = Fetcher(mirror, revisions)
+
+    def write_source(source):
+        return lambda writer, name: _write_source(writer, fetcher, source, progress, name)
+
+    def write_custom(subset, path, examples):
+        return lambda writer, name: writer.write_split(
+            "customjson", subset, "train", Provenance(repo=str(path)),
+            _with_progress(examples, name, progress, len(examples)))
+
+    def write_file(file):
+        def write(writer, name):
+            content, revision = fetcher.file(file.url, file.mirror_path)
+            return writer.write_file(name, content, Provenance(repo=file.url, revision=revision))
+        return write
+
+    splits = {(s.task, s.subset, s.split): write_source(s) for module in modules for s in module.SOURCES}
+    splits.update({("customjson", name, "train"): write_custom(name, *c) for name, c in custom.items()})
+    files = {f.name: write_file(f) for module in modules for f in getattr(module, "FILES", [])}
+    kept_splits = {(s["task"], s["subset"], s["split"]) for s in previous.splits()} if previous else set()
+    kept_files = {f["name"] for f in previous.files()} if previous else set()
+    outcomes = []
+    with Writer(db) as writer:
+        for key in sorted(set(splits) | kept_splits):
+            copy = (lambda key=key: writer.copy_split(previous, previous.split(*key))) if key in kept_splits else None
+            outcomes.append(_compile_one(writer, f"{key[0]} {key[1]}/{key[2]}", splits.get(key), copy))
+        for name in sorted(set(files) | kept_files):
+            copy = (lambda name=name: writer.copy_file(previous, name)) if name in kept_files else None
+            outcomes.append(_compile_one(writer, name, files.get(name), copy))
+        writer.commit()
+    return outcomes
+
+
+def _compile_one(writer, name, write, copy):
+    """Write a split or file afresh when asked to; when not asked, or when its source fails,
+    keep the previous file's copy if there is one."""
+    started = time.monotonic()
+    failure = None
+    if write:
+        try:
+            return Outcome(name, *_sizes(write(writer, name)), time.monotonic() - started, "written")
+        except SourceError as error:
+            failure = str(error)
+    if copy:
+        return Outcome(name, *_sizes(copy()), time.monotonic() - started, "kept", failure)
+    return Outcome(name, None, None, time.monotonic() - started, "failed", failure)
+
+
+def _sizes(written):
+    """(rows, stored bytes) of a written split's summary, or of a file's stored bytes."""
+    return (written.rows, written.stored_bytes) if isinstance(written, SplitSummary) else (None, written)
+
+
+def _write_source(writer, fetcher, source, progress, name):
+    table, revision = fetcher.split_table(source.repo, source.config, source.source_split)
+    module = importlib.import_module(f"tasks.{source.task}")
+    provenance = Provenance(source.repo, source.config, source.source_split, revision)
+    examples = _normalised(module, source, table)
+    return writer.write_split(source.task, source.subset, source.split, provenance,
+                              _with_progress(examples, name, progress, table.num_rows))
+
+
+def _normalised(module, source, table):
+    order = reference_order(table.num_rows)
+    for start in range(0, len(order), BATCH):
+        rows = order[start:start + BATCH]
+        for source_row, row in zip(rows.tolist(), table.take(rows).to_pylist()):
+            try:
+                reject_nulls(row)
+                example = module.normalise(row, source)
+            except (KeyError, TypeError, ValueError, AttributeError, IndexError) as error:
+                raise SourceError(f"{source.repo} {source.config}/{source.source_split} row "
+                                  f"{source_row}: {type(error).__name__}: {error}") from None
+            example.source_row = source_row
+            yield example
+
+
+def reject_nulls(value, field="row"):
+    """No benchmark has a missing value anywhere: a null means a broken source row."""
+    if value is None:
+        raise ValueError(f"{field} is null")
+    if isinstance(value, dict):
+        for key, item in value.items():
+            reject_nulls(item, key)
+    elif isinstance(value, list):
+        for item in value:
+            reject_nulls(item, field)
+
+
+def _with_progress(examples, name, progress, total=None):
+    if progress is None:
+        yield from examples
+        return
+    with progress(length=total, label=name) as bar:
+        for example in examples:
+            yield example
+            bar.update(1)

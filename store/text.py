@@ -1,0 +1,25 @@
+"""How text is normalised before it is hashed or compared across benchmarks."""
+
+import re
+import unicodedata
+
+_NON_WORD = re.compile(r"[\W_]+")
+
+
+def normalise_text(text):
+    """Case-folded words separated by single spaces: punctuation and spacing do not count."""
+    text = unicodedata.normalize("NFKC", text).casefold()
+    return _NON_WORD.sub(" ", text).strip()
+
+
+def message_text(message):
+    """A message's text: its content, or its parts' texts joined when it has parts."""
+    content = message["content"]
+    if isinstance(content, str):
+        return content
+    return "".join(part["text"] for part in content)
+
+
+def prompt_of(messages):
+    """The first user message: what a model is asked."""
+    return next((message_text(m) for m in messages if m["role"] == "user"), "")

@@ -1,0 +1,72 @@
+"""CustomJSON: your own conversations, one JSON array of messages per line of a JSONL file.
+CustomJSON(filepath) reads the file directly; `nanotasks compile --custom NAME=FILE.jsonl`
+stores it in the compiled file so it travels with everything else, and
+CustomJSON(name=NAME) reads it from there.
+"""
+
+import json
+from pathlib import Path
+
+from store import Example
+from tasks.common import StoredTask, Task
+
+
+def check_messages(messages):
+    """At least 2 messages, alternating user/assistant from user, string roles and contents."""
+    if not isinstance(messages, list):
+        raise ValueError(f"expected a JSON array of messages, got {type(messages).__name__}")
+    if len(messages) < 2:
+        raise ValueError(f"{len(messages)} message(s), need at least 2")
+    for i, message in enumerate(messages):
+        if not isinstance(message, dict):
+            raise ValueError(f"message {i} is not an object")
+        expected = "user" if i % 2 == 0 else "assistant"
+        if message.get("role") != expected:
+            raise ValueError(f"message {i} has role {message.get('role')!r}, expected {expected!r}")
+        if not isinstance(message.get("content"), str):
+            raise ValueError(f"message {i} has no string content")
+
+
+def read_conversations(path):
+    """The conversations of a JSONL file, in file order; ValueError names the bad line."""
+    path = Path(path)
+    conversations = []
+    with open(path, encoding="utf-8") as f:  # FileNotFoundError for a missing file, never empty
+        for number, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                messages = json.loads(line)
+                check_messages(messages)
+            except ValueError as error:
+                raise ValueError(f"{path}, line {number}: {error}") from None
+            conversations.append({"messages": messages})
+    return conversations
+
+
+def examples(path):
+    """The rows `nanotasks compile --custom` stores, in file order."""
+    return [Example(conversation, source_row=i) for i, conversation in enumerate(read_conversations(path))]
+
+
+class CustomJSON(Task):
+
+    def __init__(self, filepath=None, name=None, db=None, **kwargs):
+        if (filepath is None) == (name is None):
+            raise ValueError("give CustomJSON either filepath= (a JSONL file) or name= (stored by "
+                             "`nanotasks compile --custom NAME=FILE`)")
+        super().__init__(**kwargs)
+        if filepath is not None:
+            self.conversations = read_conversations(filepath)
+        else:
+            self.conversations = StoredTask("customjson", name, "train", db=db)
+
+    def num_examples(self):
+        return len(self.conversations)
+
+    def get_example(self, index):
+        return self.conversations[index]
+
+    @property
+    def eval_type(self):
+        return "generative"

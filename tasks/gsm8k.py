@@ -1,0 +1,73 @@
+"""GSM8K: 8.5K grade-school math word problems with worked answers.
+https://huggingface.co/datasets/openai/gsm8k (configs main and socratic).
+Answers mark calculator use as <<expression=result>> and end in "#### <number>"; the
+assistant turn becomes text parts with python / python_output parts for the calculator,
+so a model learns to call a tool and read its output.
+"""
+
+import re
+
+from store import Example
+from tasks.common import Source, StoredTask, check_choice
+
+REPO = "openai/gsm8k"
+SUBSETS = ("main", "socratic")
+SPLITS = ("train", "test")
+SOURCES = [Source("gsm8k", subset, split, REPO, subset, split) for subset in SUBSETS for split in SPLITS]
+
+CALCULATOR_SPAN = re.compile(r"(<<[^>]+>>)")
+ANSWER = re.compile(r"#### (\-?[0-9\.\,]+)")
+
+
+def answer_parts(answer):
+    """Split an answer at its <<...>> spans. Text between spans is kept even when empty; each
+    span's inside is split at its last '=' into the expression and its result."""
+    parts = []
+    for piece in CALCULATOR_SPAN.split(answer):
+        if piece.startswith("<<") and piece.endswith(">>"):
+            expression, equals, result = piece[2:-2].rpartition("=")
+            if not equals:  # no '=': the whole inside is the expression
+                expression, result = result, ""
+            parts.append({"type": "python", "text": expression})
+            parts.append({"type": "python_output", "text": result})
+        else:
+            parts.append({"type": "text", "text": piece})
+    return parts
+
+
+def extract_answer(text):
+    """The number after '#### ', without thousands separators; None when there is none."""
+    match = ANSWER.search(text)
+    return match.group(1).strip().replace(",", "") if match else None
+
+
+def normalise(row, source):
+    if not isinstance(row["question"], str) or not isinstance(row["answer"], str):
+        raise ValueError("question and answer must be strings")
+    messages = [{"role": "user", "content": row["question"]},
+                {"role": "assistant", "content": answer_parts(row["answer"])}]
+    return Example({"messages": messages}, answer=extract_answer(row["answer"]))
+
+
+def evaluate_number(conversation, response):
+    """1 when the response's '#### N' equals the gold one, else 0."""
+    gold = extract_answer(conversation["messages"][-1]["content"][-1]["text"])
+    return int(extract_answer(response) == gold)
+
+
+class GSM8K(StoredTask):
+
+    def __init__(self, subset, split, db=None, **kwargs):
+        check_choice("GSM8K subset", subset, SUBSETS)
+        check_choice("GSM8K split", split, SPLITS)
+        super().__init__("gsm8k", subset, split, db=db, **kwargs)
+
+    @property
+    def eval_type(self):
+        return "generative"
+
+    def evaluate(self, conversation, response):
+        return evaluate_number(conversation, response)
+
+    def reward(self, conversation, response):
+        return float(self.evaluate(conversation, response))

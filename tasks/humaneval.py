@@ -1,0 +1,62 @@
+"""HumanEval: 164 hand-written Python problems, each a signature and docstring to complete,
+checked by unit tests. https://huggingface.co/datasets/openai/openai_humaneval.
+evaluate runs the model's code in tasks.execution's sandbox.
+"""
+
+import re
+
+from store import Example
+from tasks.common import Source, StoredTask
+from tasks.execution import execute
+
+REPO = "openai/openai_humaneval"
+SOURCES = [Source("humaneval", "openai_humaneval", "test", REPO, "openai_humaneval", "test")]
+
+FENCED_CODE = re.compile(r"```(?:python)?\s*\n(.*?)\n```", re.DOTALL)
+
+
+def normalise(row, source):
+    for field in ("prompt", "canonical_solution", "test", "entry_point"):
+        if not isinstance(row[field], str):
+            raise ValueError(f"{field} must be a string")
+    messages = [{"role": "user", "content": row["prompt"]},
+                {"role": "assistant", "content": f"{row['prompt']}\n{row['canonical_solution']}"}]
+    conversation = {"messages": messages, "entry_point": row["entry_point"], "test": row["test"]}
+    return Example(conversation, subject=row["task_id"])
+
+
+def leading_imports(prompt):
+    """The prompt's import lines from the top, passing over blanks and comments: a completion
+    that rewrites the function often drops them."""
+    imports = []
+    for line in prompt.split("\n"):
+        stripped = line.strip()
+        if stripped.startswith(("import ", "from ")):
+            imports.append(stripped)
+        elif stripped and not stripped.startswith("#"):
+            break
+    return "\n".join(imports)
+
+
+def code_of(response):
+    """The first fenced code block of a response, else the whole response."""
+    match = FENCED_CODE.search(response)
+    return (match.group(1) if match else response).strip()
+
+
+def program_for(conversation, response):
+    return (f"{leading_imports(conversation['messages'][0]['content'])}\n\n{code_of(response)}\n\n"
+            f"{conversation['test']}\ncheck({conversation['entry_point']})")
+
+
+class HumanEval(StoredTask):
+
+    def __init__(self, db=None, **kwargs):
+        super().__init__("humaneval", "openai_humaneval", "test", db=db, **kwargs)
+
+    @property
+    def eval_type(self):
+        return "generative"
+
+    def evaluate(self, conversation, response):
+        return execute(program_for(conversation, response)).passed

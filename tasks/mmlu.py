@@ -1,0 +1,52 @@
+"""MMLU: 57 subjects of multiple choice questions, from elementary mathematics to law.
+https://huggingface.co/datasets/cais/mmlu. The auxiliary_train rows come once, from the
+`auxiliary_train` config (where each row is nested under a "train" key), and are served
+under both spellings: MMLU("all", "auxiliary_train") and MMLU("auxiliary_train", "train").
+"""
+
+from store import Example
+from tasks.arc import evaluate_letter
+from tasks.common import Source, StoredTask, check_choice, render_mc
+
+REPO = "cais/mmlu"
+LETTERS = ("A", "B", "C", "D")
+SPLITS = ("auxiliary_train", "validation", "dev", "test")
+SOURCES = [Source("mmlu", "all", "auxiliary_train", REPO, "auxiliary_train", "train")] + [
+    Source("mmlu", "all", split, REPO, "all", split) for split in SPLITS[1:]]
+
+
+def normalise(row, source):
+    row = row.get("train", row)  # the auxiliary_train config nests each row
+    choices = row["choices"]
+    if len(choices) != 4:
+        raise ValueError(f"{len(choices)} choices, MMLU has exactly 4")
+    if row["answer"] not in range(4):
+        raise ValueError(f"answer {row['answer']!r} is not an index 0-3")
+    answer = LETTERS[row["answer"]]
+    messages = [{"role": "user", "content": render_mc(row["question"], LETTERS, choices)},
+                {"role": "assistant", "content": answer}]
+    conversation = {"messages": messages, "subject": row["subject"], "letters": LETTERS}
+    return Example(conversation, answer=answer, subject=row["subject"])
+
+
+class MMLU(StoredTask):
+
+    def __init__(self, subset, split, db=None, **kwargs):
+        check_choice("MMLU subset", subset, ("all", "auxiliary_train"))
+        if subset == "auxiliary_train":
+            check_choice("split of MMLU subset 'auxiliary_train'", split, ("train",))
+            subset, split = "all", "auxiliary_train"  # the same rows, stored once
+        check_choice("MMLU split", split, SPLITS)
+        super().__init__("mmlu", subset, split, db=db, **kwargs)
+
+    @property
+    def eval_type(self):
+        return "categorical"
+
+    def get_example(self, index):
+        conversation = super().get_example(index)
+        conversation["letters"] = LETTERS  # a tuple, as the reference returns it
+        return conversation
+
+    def evaluate(self, conversation, response):
+        return evaluate_letter(conversation, response)

@@ -1,0 +1,45 @@
+"""Shared fixtures: the sample snapshot compiled once per session, and the real data beside
+the repo in ../shared/hub when it is there."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SAMPLE = REPO / "data" / "sample"
+SHARED_HUB = REPO.parent / "shared" / "hub"
+NANOTASKS = [sys.executable, "-m", "compiler"]
+
+
+def nanotasks(*args, check=True, **kwargs):
+    """Run the real CLI in a subprocess; returns the CompletedProcess."""
+    result = subprocess.run([*NANOTASKS, *map(str, args)], capture_output=True, text=True, **kwargs)
+    if check and result.returncode != 0:
+        raise AssertionError(f"nanotasks {' '.join(map(str, args))} failed:\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+@pytest.fixture(scope="session")
+def sample_db(tmp_path_factory):
+    """data/sample compiled with the real CLI; read-only for the tests that use it."""
+    db = tmp_path_factory.mktemp("sample") / "sample.db"
+    nanotasks("compile", "--mirror", SAMPLE, "--db", db)
+    return db
+
+
+@pytest.fixture(scope="session")
+def shared_hub():
+    if not SHARED_HUB.is_dir():
+        pytest.skip(f"real data not present at {SHARED_HUB}")
+    return SHARED_HUB
+
+
+@pytest.fixture(scope="session")
+def real_db(shared_hub, tmp_path_factory):
+    """../shared/hub compiled (it lacks some sources, so compile exits 1 and names them)."""
+    db = tmp_path_factory.mktemp("real") / "real.db"
+    result = nanotasks("compile", "--mirror", shared_hub, "--db", db, check=False)
+    assert result.returncode == 1, result.stderr
+    return db
