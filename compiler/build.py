@@ -3,7 +3,8 @@
 Splits are written in sorted (task, subset, split) order. A split that is not asked for
 this time, or whose source fails, is copied from the previous file as it was, so
 `--only gsm8k` replaces GSM8K and keeps the rest, and the same contents always give the
-same bytes.
+same bytes. A bad row in any source stops the whole compile, leaving the previous file as
+it was.
 """
 
 import importlib
@@ -15,12 +16,17 @@ import numpy as np
 
 from compiler.fetch import Fetcher, SourceError
 from store import Provenance
-from store.reader import Store
+from store.reader import Store, StoreError
 from store.writer import SplitSummary, Writer
 from tasks import customjson
 
 TASK_MODULES = ("arc", "mmlu", "gsm8k", "humaneval", "smoltalk", "spellingbee")
 BATCH = 1024  # rows converted from Arrow to Python at a time
+
+
+class BadRow(ValueError):
+    """A source row that is not what its benchmark should be. It stops the whole compile:
+    the source is not what nanotasks was written for, so none of it can be trusted."""
 
 
 @dataclass
@@ -42,10 +48,12 @@ def reference_order(n):
 def compile_file(db, only=(), mirror=None, revisions=None, custom=None, progress=None):
     """Compile the sources of the task modules in `only` (all when empty) and the `custom`
     JSONL files ({name: path}) into `db`. Returns one Outcome per split and file: a source
-    that fails is reported there, and everything else is still written."""
+    that cannot be fetched is reported there, and everything else is still written. A bad
+    row in a source (BadRow, a ValueError), like a bad line in a custom file, stops the
+    compile and leaves `db` as it was."""
     modules = [importlib.import_module(f"tasks.{name}") for name in (only or TASK_MODULES)]
     custom = {name: (path, customjson.examples(path)) for name, path in (custom or {}).items()}
-    previous = Store(db) if Path(db).exists() else None
+    previous = _previous(db)
     fetcher = Fetcher(mirror, revisions)
 
     def write_source(source):
@@ -77,6 +85,18 @@ def compile_file(db, only=(), mirror=None, revisions=None, custom=None, progress
             outcomes.append(_compile_one(writer, name, files.get(name), copy))
         writer.commit()
     return outcomes
+
+
+def _previous(db):
+    """The file being replaced, whose splits are kept where they are not compiled again."""
+    if not Path(db).exists():
+        return None
+    try:
+        return Store(db)
+    except StoreError as error:
+        raise StoreError(f"{error} (compile keeps what it is not asked to rebuild from the file it "
+                         f"replaces, so it will not start from a damaged one: move it away to "
+                         f"compile afresh)") from None
 
 
 def _compile_one(writer, name, write, copy):
@@ -116,11 +136,19 @@ def _normalised(module, source, table):
             try:
                 reject_nulls(row)
                 example = module.normalise(row, source)
-            except (KeyError, TypeError, ValueError, AttributeError, IndexError) as error:
-                raise SourceError(f"{source.repo} {source.config}/{source.source_split} row "
-                                  f"{source_row}: {type(error).__name__}: {error}") from None
+            except KeyError as error:
+                raise _bad_row(source, source_row, f"it has no field {error}") from None
+            except (TypeError, ValueError, AttributeError, IndexError) as error:
+                raise _bad_row(source, source_row, error) from None
             example.source_row = source_row
             yield example
+
+
+def _bad_row(source, row, reason):
+    return BadRow(f"bad source row: {source.repo} {source.config}/{source.source_split} row {row} "
+                  f"(for {source.task} {source.subset}/{source.split}): {reason}. The source is not "
+                  f"what nanotasks expects: check the mirror, or pin a good revision with "
+                  f"--revision {source.repo}=SHA")
 
 
 def reject_nulls(value, field="row"):

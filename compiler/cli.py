@@ -1,6 +1,8 @@
 """The `nanotasks` command: a thin layer over compiler.build and store.reader."""
 
 import json
+import signal
+import sqlite3
 import sys
 
 import click
@@ -45,9 +47,11 @@ def open_store(db):
 def compile(db, only, mirror, revision, custom):
     """Download every source, normalise it, and write the compiled file.
 
-    The file at --db is replaced only once the new one is complete. A source that fails is
-    named with its reason and the exit status is 1; everything else is still written, so
-    a rerun with --only fills in the rest.
+    The file at --db is replaced only once the new one is complete. A source that cannot
+    be fetched is named with its reason and the exit status is 1; everything else is still
+    written, so a rerun with --only fills in the rest. A bad row in a source (a missing
+    field, a wrong type, an answer out of range) stops the compile, names the row, and
+    leaves the file at --db as it was.
     """
     try:
         from compiler.build import TASK_MODULES, compile_file
@@ -64,10 +68,17 @@ def compile(db, only, mirror, revision, custom):
     def progress(length, label):
         return click.progressbar(length=length, label=label.ljust(36), file=sys.stderr)
 
+    signal.signal(signal.SIGTERM, _interrupt)  # a batch system's kill cleans up like Ctrl-C
     try:
         outcomes = compile_file(db, only, mirror, revisions, customs, progress)
     except (StoreError, ValueError, OSError) as error:
         raise click.ClickException(f"nothing was written: {error}") from None
+    except sqlite3.Error as error:  # e.g. the disk filled up
+        raise click.ClickException(f"nothing was written: writing the new file beside {db} "
+                                   f"failed: {error}") from None
+    except KeyboardInterrupt:
+        click.echo(f"\ninterrupted: nothing was written, {db} is as it was", err=True)
+        sys.exit(130)
     rows = [[o.name, _count(o.rows), _count(o.stored_bytes), f"{o.seconds:.1f}", o.status]
             for o in outcomes]
     click.echo(_table(["split", "rows", "bytes", "seconds", "status"], rows))
@@ -132,6 +143,46 @@ def show(db, task, split, index, subset, as_json):
     extras = {k: v for k, v in conversation.items() if k != "messages"}
     if extras:
         click.echo(json.dumps(extras, ensure_ascii=False))
+
+
+@cli.command()
+@db_option
+@click.option("--quick", is_flag=True,
+              help="Check only what is cheap: the header, the splits table, the layout of the rows, "
+                   "and each split's first and last row.")
+@json_option
+def verify(db, quick, as_json):
+    """Check that the compiled file is whole, e.g. after copying it.
+
+    Runs SQLite's integrity check, then reads every row of every split: each must
+    decompress, and each split's rows must match the count and sha256 recorded when it
+    was compiled. Prints one line per split and a verdict; the exit status is 0 only
+    when everything holds.
+    """
+    from store.verify import verify as verify_file
+
+    def progress(length, label):
+        return click.progressbar(length=length, label=label, file=sys.stderr)
+
+    checks = verify_file(db, quick=quick, progress=progress)
+    whole = all(check.ok for check in checks)
+    if as_json:
+        click.echo(json.dumps({"path": str(db), "quick": quick, "ok": whole,
+                               "checks": [check.as_dict() for check in checks]}, indent=2))
+    else:
+        click.echo(_table(["check", "status", "detail"],
+                          [[c.name, "ok" if c.ok else "FAILED", c.detail] for c in checks]))
+        failed = sum(not check.ok for check in checks)
+        if whole:
+            click.echo(f"{db}: whole ({'quick' if quick else 'full'} check)")
+        else:
+            click.echo(f"{db}: DAMAGED ({failed} of {len(checks)} checks failed). Copy it again "
+                       f"from a good copy, or recompile it.")
+    sys.exit(0 if whole else 1)
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
 
 
 def _pair(value, option, form):

@@ -38,7 +38,7 @@ class Fetcher:
         files = sorted({path for pattern in patterns for path in directory.glob(pattern)})
         if not files:
             raise SourceError(f"{repo}: no files match {patterns} for {config}/{split} in {directory}")
-        return pa.concat_tables(pq.read_table(path) for path in files), self.resolved[repo]
+        return concat_tables(files, repo, config, split), self.resolved[repo]
 
     def file(self, url, mirror_path):
         """A single file's bytes, and the revision to record (None for a mirror)."""
@@ -71,6 +71,21 @@ class Fetcher:
         except Exception as error:  # network, auth, missing revision: all reported per source
             raise SourceError(f"cannot download {repo} from the Hugging Face Hub: "
                               f"{type(error).__name__}: {error}") from None
+
+
+def concat_tables(files, repo, config, split):
+    """The shards' rows as one table; a shard that is not parquet, or does not match the
+    others' columns, fails the source."""
+    tables = []
+    for path in files:
+        try:
+            tables.append(pq.read_table(path))
+        except (pa.ArrowException, OSError) as error:
+            raise SourceError(f"{repo} {config}/{split}: cannot read {path}: {error}") from None
+    try:
+        return pa.concat_tables(tables)
+    except pa.ArrowException as error:
+        raise SourceError(f"{repo} {config}/{split}: its shards have different columns: {error}") from None
 
 
 def data_file_patterns(directory, repo, config, split):

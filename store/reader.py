@@ -4,6 +4,7 @@ A `Store` is cheap to construct and safe to pickle: the SQLite connection is ope
 lazily, once per process, so DataLoader workers (fork or spawn) never share one.
 """
 
+import functools
 import json
 import os
 import sqlite3
@@ -16,6 +17,9 @@ import zstandard
 from store.schema import APPLICATION_ID, SCHEMA_VERSION, body_decompressor
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
+# No conversation is this big: a larger size in a body's frame header means the header is
+# damaged, and decompressing would first allocate that much.
+MAX_BODY_BYTES = 1 << 28
 
 
 class StoreError(Exception):
@@ -38,10 +42,15 @@ def check_header(path):
     path = Path(path)
     if not path.exists():
         raise StoreError(f"{path}: no such file. Build it with `nanotasks compile --db {path}`.")
-    with open(path, "rb") as f:
-        header = f.read(100)
-        size = os.fstat(f.fileno()).st_size
-    if len(header) < 100 or header[:16] != SQLITE_MAGIC:
+    try:
+        with open(path, "rb") as f:
+            header = f.read(100)
+            size = os.fstat(f.fileno()).st_size
+    except OSError as error:
+        raise StoreError(f"{path}: cannot be read: {error.strerror}.") from None
+    if len(header) < 100 and SQLITE_MAGIC.startswith(header[:16]):  # empty, or cut inside the header
+        raise StoreError(_cut_short(path, f"only {size} bytes"))
+    if header[:16] != SQLITE_MAGIC:
         raise StoreError(f"{path}: not a nanotasks file (not SQLite). Check the path, or rebuild it "
                          f"with `nanotasks compile --db {path}`.")
     application_id = int.from_bytes(header[68:72], "big")
@@ -57,9 +66,25 @@ def check_header(path):
     page_size = 65536 if page_size == 1 else page_size
     expected = page_size * int.from_bytes(header[28:32], "big")
     if size != expected:
-        raise StoreError(f"{path}: damaged: {size} bytes, but its header says {expected}. It was "
-                         f"probably cut short while copying: copy it again, then check it with "
-                         f"`nanotasks verify --db {path}`.")
+        raise StoreError(_cut_short(path, f"{size} bytes, but its header says {expected}"))
+
+
+def _cut_short(path, what):
+    return (f"{path}: damaged: {what}. It was probably cut short while copying: copy it again, "
+            f"then check it with `nanotasks verify --db {path}`.")
+
+
+def _damage_reported(method):
+    """SQLite's own errors on reading (a damaged page, a table missing) become a StoreError
+    that names the file and the fix."""
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        try:
+            return method(self, *args, **kwargs)
+        except sqlite3.DatabaseError as error:
+            raise StoreError(f"{self.path}: damaged: SQLite says: {error}. Copy it again, or check "
+                             f"it with `nanotasks verify --db {self.path}`.") from None
+    return wrapper
 
 
 class Store:
@@ -83,12 +108,14 @@ class Store:
             self._pid = os.getpid()
         return self._db
 
+    @_damage_reported
     def splits(self):
         """Every split in the file with its provenance, as dicts, in file order."""
         cursor = self.db.execute("SELECT * FROM splits ORDER BY id")  # dictionary included
         names = [column[0] for column in cursor.description]
         return [dict(zip(names, row)) for row in cursor]
 
+    @_damage_reported
     def files(self):
         """Every stored file, without its content."""
         cursor = self.db.execute("SELECT name, repo, revision, sha256, size, length(body) AS stored_bytes "
@@ -96,6 +123,7 @@ class Store:
         names = [column[0] for column in cursor.description]
         return [dict(zip(names, row)) for row in cursor]
 
+    @_damage_reported
     def split(self, task, subset, split):
         row = self.db.execute(
             "SELECT id, task, subset, split, first_example, rows, dictionary FROM splits "
@@ -105,6 +133,7 @@ class Store:
                              f"`nanotasks compile --only {task} --db {self.path}`.")
         return Split(*row)
 
+    @_damage_reported
     def read(self, split, position):
         """The conversation at `position` of `split` (0 <= position < split.rows)."""
         if not 0 <= position < split.rows:
@@ -113,22 +142,41 @@ class Store:
         row = self.db.execute("SELECT body FROM example_data WHERE id = ?",
                               (split.first_example + position,)).fetchone()
         try:
-            return json.loads(self._decompressor(split).decompress(row[0]))
+            return json.loads(decompress_body(self._decompressor(split), row[0]))
         except (zstandard.ZstdError, TypeError, ValueError) as error:
             raise StoreError(f"{self.path}: example {position} of {split.task} "
                              f"{split.subset}/{split.split} is damaged ({error}). Copy the file "
                              f"again, or check it with `nanotasks verify --db {self.path}`.") from None
 
+    @_damage_reported
     def read_file(self, name):
         """The content of a stored file, e.g. a word list."""
-        row = self.db.execute("SELECT body FROM files WHERE name = ?", (name,)).fetchone()
-        if row is None:
+        self.require_file(name)
+        body, = self.db.execute("SELECT body FROM files WHERE name = ?", (name,)).fetchone()
+        try:
+            return zstandard.ZstdDecompressor().decompress(body)
+        except (zstandard.ZstdError, TypeError) as error:
+            raise StoreError(f"{self.path}: stored file {name!r} is damaged ({error}). Copy the file "
+                             f"again, or check it with `nanotasks verify --db {self.path}`.") from None
+
+    @_damage_reported
+    def require_file(self, name):
+        """Raise StoreError unless the file holds a stored file called `name`."""
+        if self.db.execute("SELECT 1 FROM files WHERE name = ?", (name,)).fetchone() is None:
             raise StoreError(f"{self.path} has no file {name!r}. Add it with "
                              f"`nanotasks compile --db {self.path}`.")
-        return zstandard.ZstdDecompressor().decompress(row[0])
 
     def _decompressor(self, split):
         decompressor = self._decompressors.get(split.id)
         if decompressor is None:
             decompressor = self._decompressors[split.id] = body_decompressor(split.dictionary)
         return decompressor
+
+
+def decompress_body(decompressor, body):
+    """One example's JSON bytes. zstd checks the frame's checksum; the size in its header is
+    checked first, so a damaged header is an error rather than a huge allocation."""
+    size = zstandard.get_frame_parameters(body, format=zstandard.FORMAT_ZSTD1_MAGICLESS).content_size
+    if size > MAX_BODY_BYTES:
+        raise ValueError(f"its frame header claims {size} bytes")
+    return decompressor.decompress(body)

@@ -58,14 +58,18 @@ class Writer:
         self.tmp.unlink(missing_ok=True)
         self.db = sqlite3.connect(f"file:{quote(str(self.tmp.resolve()))}", uri=True,
                                   isolation_level=None)
-        self.db.execute("PRAGMA journal_mode=MEMORY")  # rollback of a failed split, no side file
-        self.db.execute("PRAGMA synchronous=OFF")  # one fsync before the rename is enough
-        self.db.execute(f"PRAGMA application_id={APPLICATION_ID}")
-        self.db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
-        self.db.executescript(SCHEMA)
-        self.db.execute("BEGIN")
-        self.db.execute("INSERT INTO meta VALUES ('format', 'nanotasks'), ('schema_version', ?)",
-                        (str(SCHEMA_VERSION),))
+        try:
+            self.db.execute("PRAGMA journal_mode=MEMORY")  # rollback of a failed split, no side file
+            self.db.execute("PRAGMA synchronous=OFF")  # one fsync before the rename is enough
+            self.db.execute(f"PRAGMA application_id={APPLICATION_ID}")
+            self.db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+            self.db.executescript(SCHEMA)
+            self.db.execute("BEGIN")
+            self.db.execute("INSERT INTO meta VALUES ('format', 'nanotasks'), ('schema_version', ?)",
+                            (str(SCHEMA_VERSION),))
+        except BaseException:  # a full disk or Ctrl-C before `with` has taken charge
+            self.abort()
+            raise
         self.next_example = 1
 
     def __enter__(self):

@@ -4,7 +4,7 @@ Labels are whatever the row has: mostly "A".."E", in some rows "1".."5".
 """
 
 from store import Example
-from tasks.common import Source, StoredTask, check_choice, render_mc
+from tasks.common import Source, StoredTask, check_choice, check_type, render_mc
 
 REPO = "allenai/ai2_arc"
 SUBSETS = ("ARC-Easy", "ARC-Challenge")
@@ -13,8 +13,14 @@ SOURCES = [Source("arc", subset, split, REPO, subset, split) for subset in SUBSE
 
 
 def normalise(row, source):
+    check_type("question", row["question"], str)
+    check_type("choices.text", row["choices"]["text"], list, str)
+    check_type("choices.label", row["choices"]["label"], list, str)
+    check_type("answerKey", row["answerKey"], str)
     letters = row["choices"]["label"]
     answer = row["answerKey"]
+    if len(letters) != len(row["choices"]["text"]):
+        raise ValueError(f"{len(letters)} labels for {len(row['choices']['text'])} choices")
     if answer not in letters:
         raise ValueError(f"answerKey {answer!r} is not one of the labels {letters}")
     user = render_mc(row["question"], letters, row["choices"]["text"])

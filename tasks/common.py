@@ -91,6 +91,14 @@ def check_choice(what, value, valid):
         raise ValueError(f"unknown {what} {value!r}: choose one of {', '.join(map(repr, valid))}")
 
 
+def check_type(what, value, kind, items=None):
+    """TypeError unless `value` is exactly a `kind` (so True is no int), and with `items`,
+    a list of exactly `items`: the compiler names the row that fails."""
+    if type(value) is not kind or (items and any(type(item) is not items for item in value)):
+        expected = f"a {kind.__name__}" + (f" of {items.__name__}" if items else "")
+        raise TypeError(f"{what} is {value!r:.80}, expected {expected}")
+
+
 def render_mc(question, letters, choices):
     """A multiple choice prompt. The letter comes after its choice, so a model that is unsure
     predicts the letter with the choice's text already in context; no space after '=' so the

@@ -16,7 +16,7 @@ FENCED_CODE = re.compile(r"```(?:python)?\s*\n(.*?)\n```", re.DOTALL)
 
 
 def normalise(row, source):
-    for field in ("prompt", "canonical_solution", "test", "entry_point"):
+    for field in ("task_id", "prompt", "canonical_solution", "test", "entry_point"):
         if not isinstance(row[field], str):
             raise ValueError(f"{field} must be a string")
     messages = [{"role": "user", "content": row["prompt"]},

@@ -6,7 +6,7 @@ under both spellings: MMLU("all", "auxiliary_train") and MMLU("auxiliary_train",
 
 from store import Example
 from tasks.arc import evaluate_letter
-from tasks.common import Source, StoredTask, check_choice, render_mc
+from tasks.common import Source, StoredTask, check_choice, check_type, render_mc
 
 REPO = "cais/mmlu"
 LETTERS = ("A", "B", "C", "D")
@@ -17,6 +17,10 @@ SOURCES = [Source("mmlu", "all", "auxiliary_train", REPO, "auxiliary_train", "tr
 
 def normalise(row, source):
     row = row.get("train", row)  # the auxiliary_train config nests each row
+    check_type("question", row["question"], str)
+    check_type("choices", row["choices"], list, str)
+    check_type("answer", row["answer"], int)
+    check_type("subject", row["subject"], str)
     choices = row["choices"]
     if len(choices) != 4:
         raise ValueError(f"{len(choices)} choices, MMLU has exactly 4")

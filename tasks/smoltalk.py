@@ -4,7 +4,7 @@ Rows are checked at compile time, so a malformed conversation never reaches trai
 """
 
 from store import Example
-from tasks.common import Source, StoredTask, check_choice
+from tasks.common import Source, StoredTask, check_choice, check_type
 
 REPO = "HuggingFaceTB/smol-smoltalk"
 SPLITS = ("train", "test")
@@ -33,6 +33,7 @@ def check_conversation(messages):
 def normalise(row, source):
     messages = row["messages"]
     check_conversation(messages)
+    check_type("source", row.get("source", ""), str)
     messages = [{"role": m["role"], "content": m["content"]} for m in messages]
     return Example({"messages": messages}, subject=row.get("source"))
 

@@ -52,6 +52,7 @@ class WordListTask(Task):
         super().__init__(**kwargs)
         self.size, self.split = size, split
         self.store = Store(db or default_path())
+        self.store.require_file(WORDS.name)  # fail here, not at the first example
 
     @cached_property
     def words(self):
