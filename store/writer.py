@@ -102,10 +102,11 @@ class Writer:
             summary = SplitSummary(len(rows), stored_bytes, digest.hexdigest())
             self._add_split(task, subset, split, provenance, summary, dictionary)
         except BaseException:
-            self.db.execute("ROLLBACK TO split")
+            if self.db.in_transaction:  # a failed write to disk ends the whole transaction itself
+                self.db.execute("ROLLBACK TO split")
+                self.db.execute("RELEASE split")
             raise
-        finally:
-            self.db.execute("RELEASE split")
+        self.db.execute("RELEASE split")
         return summary
 
     def copy_split(self, source, split):

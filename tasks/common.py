@@ -95,7 +95,7 @@ def check_type(what, value, kind, items=None):
     """TypeError unless `value` is exactly a `kind` (so True is no int), and with `items`,
     a list of exactly `items`: the compiler names the row that fails."""
     if type(value) is not kind or (items and any(type(item) is not items for item in value)):
-        expected = f"a {kind.__name__}" + (f" of {items.__name__}" if items else "")
+        expected = kind.__name__ + (f" of {items.__name__}" if items else "")
         raise TypeError(f"{what} is {value!r:.80}, expected {expected}")
 
 
