@@ -179,7 +179,7 @@ def small_filesystem(tmp_path):
     if mounted.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip()}")
     yield mountpoint
-    subprocess.run(["umount", mountpoint], check=True)
+    subprocess.run(["umount", "--lazy", mountpoint], check=True)
 
 
 @pytest.mark.parametrize("where", FILLERS)

@@ -113,7 +113,8 @@ def read_only_mount(sample_db, tmp_path):
         subprocess.run(["mount", "-o", "remount,bind,ro", mountpoint], check=True)
         yield mountpoint
     finally:
-        subprocess.run(["umount", mountpoint], check=True)
+        # lazily: the tests' Stores hold the file open until the cycle collector frees them
+        subprocess.run(["umount", "--lazy", mountpoint], check=True)
 
 
 def test_reading_from_a_read_only_mount(read_only_mount, sample_db):
