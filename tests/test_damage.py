@@ -179,3 +179,17 @@ def test_verify_quick_finds_a_split_whose_rows_are_missing(copy):
     report = json.loads(nanotasks("verify", "--quick", "--json", "--db", copy, check=False).stdout)
     failed = {check["name"]: check["detail"] for check in report["checks"] if not check["ok"]}
     assert not report["ok"] and set(failed) == {"layout", "smoltalk default/train"}, failed
+
+
+def test_compile_will_not_start_from_a_damaged_previous_file(copy):
+    """compile keeps the splits it is not asked to rebuild from the file it replaces: from a
+    cut-short one it stops, says how to start afresh, and leaves the file for inspection."""
+    with open(copy, "r+b") as f:
+        f.truncate(40_000)
+    before = copy.read_bytes()
+    result = nanotasks("compile", "--only", "gsm8k", "--mirror", SAMPLE, "--db", copy, check=False)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    message = result.stderr.strip().splitlines()[-1]
+    assert message.startswith(f"Error: nothing was written: {copy}: damaged: ") and \
+        message.endswith("move it away to compile afresh)")
+    assert copy.read_bytes() == before and [p.name for p in copy.parent.iterdir()] == [copy.name]
