@@ -88,6 +88,7 @@ def info(db, as_json):
     store = open_store(db)
     splits, files = store.splits(), store.files()
     if as_json:
+        splits = [{k: v for k, v in s.items() if k != "dictionary"} for s in splits]  # bytes: not JSON
         click.echo(json.dumps({"path": str(db), "splits": splits, "files": files}, indent=2))
         return
     rows = [[s["task"], s["subset"], s["split"], _count(s["rows"]), _count(s["stored_bytes"]),
