@@ -6,6 +6,7 @@ the file came to be: the same splits in the same order give the same bytes, whet
 compressed now or copied from an earlier file.
 """
 
+import glob
 import hashlib
 import itertools
 import json
@@ -56,6 +57,7 @@ class Writer:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.tmp = self.path.with_name(f"{self.path.name}.tmp-{os.getpid()}")
         self.tmp.unlink(missing_ok=True)
+        _remove_stale(self.path)
         self.db = sqlite3.connect(f"file:{quote(str(self.tmp.resolve()))}", uri=True,
                                   isolation_level=None)
         self.db.execute("PRAGMA journal_mode=MEMORY")  # rollback of a failed split, no side file
@@ -197,6 +199,25 @@ def train_dictionary(samples):
         return zstandard.train_dictionary(size, samples, k=1024, d=8, level=LEVEL).as_bytes()
     except zstandard.ZstdError:
         return None  # too little or too uniform data to train on: plain zstd does as well
+
+
+def _remove_stale(path):
+    """Remove the temporary files of compiles that were killed (SIGKILL, power loss) and so
+    could not clean up; a file whose process is still running is another compile's."""
+    for stale in path.parent.glob(f"{glob.escape(path.name)}.tmp-*"):
+        pid = stale.name.rpartition("-")[2]
+        if pid.isdigit() and not _running(int(pid)):
+            stale.unlink(missing_ok=True)
+
+
+def _running(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
 
 
 def _fsync_directory(directory):
