@@ -28,6 +28,7 @@ class Fetcher:
         self.revisions = dict(revisions or {})
         self.cache_dir = Path(cache_dir) if cache_dir else None
         self.resolved = {}  # repo -> commit sha (None for a mirror)
+        self.unreachable = {}  # repo -> SourceError: asked once, not again for each split
 
     def split_table(self, repo, config, split):
         """The rows of `repo`'s `config`/`split` as one Arrow table, in source order, and the
@@ -62,6 +63,8 @@ class Fetcher:
             self.resolved[repo] = None
             return directory
         from huggingface_hub import HfApi, snapshot_download
+        if repo in self.unreachable:
+            raise self.unreachable[repo]
         try:
             if repo not in self.resolved:
                 revision = self.revisions.get(repo)
@@ -69,8 +72,11 @@ class Fetcher:
             return Path(snapshot_download(repo, repo_type="dataset", revision=self.resolved[repo],
                                           allow_patterns=patterns, cache_dir=self.cache_dir))
         except Exception as error:  # network, auth, missing revision: all reported per source
-            raise SourceError(f"cannot download {repo} from the Hugging Face Hub: "
-                              f"{type(error).__name__}: {error}") from None
+            failure = SourceError(f"cannot download {repo} from the Hugging Face Hub: "
+                                  f"{type(error).__name__}: {error}")
+            if repo not in self.resolved:
+                self.unreachable[repo] = failure
+            raise failure from None
 
 
 def data_file_patterns(directory, repo, config, split):
