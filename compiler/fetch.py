@@ -39,7 +39,11 @@ class Fetcher:
         files = sorted({path for pattern in patterns for path in directory.glob(pattern)})
         if not files:
             raise SourceError(f"{repo}: no files match {patterns} for {config}/{split} in {directory}")
-        return pa.concat_tables(pq.read_table(path) for path in files), self.resolved[repo]
+        try:
+            table = pa.concat_tables(pq.read_table(path) for path in files)
+        except (pa.ArrowException, OSError) as error:  # a damaged shard, or shards that disagree
+            raise SourceError(f"{repo}: cannot read {config}/{split} from {directory}: {error}") from None
+        return table, self.resolved[repo]
 
     def file(self, url, mirror_path):
         """A single file's bytes, and the revision to record (None for a mirror)."""
