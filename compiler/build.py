@@ -15,7 +15,7 @@ import numpy as np
 
 from compiler.fetch import Fetcher, SourceError
 from store import Provenance
-from store.reader import Store
+from store.reader import FormatVersionError, Store
 from store.writer import SplitSummary, Writer
 from tasks import customjson
 
@@ -45,7 +45,7 @@ def compile_file(db, only=(), mirror=None, revisions=None, custom=None, progress
     that fails is reported there, and everything else is still written."""
     modules = [importlib.import_module(f"tasks.{name}") for name in (only or TASK_MODULES)]
     custom = {name: (path, customjson.examples(path)) for name, path in (custom or {}).items()}
-    previous = Store(db) if Path(db).exists() else None
+    previous = _previous(db, only)
     fetcher = Fetcher(mirror, revisions)
 
     def write_source(source):
@@ -77,6 +77,19 @@ def compile_file(db, only=(), mirror=None, revisions=None, custom=None, progress
             outcomes.append(_compile_one(writer, name, files.get(name), copy))
         writer.commit()
     return outcomes
+
+
+def _previous(db, only):
+    """The file being replaced, whose splits are kept unless compiled afresh. A file of another
+    format version has nothing that can be kept, and a full compile replaces it."""
+    if not Path(db).exists():
+        return None
+    try:
+        return Store(db)
+    except FormatVersionError:
+        if only:
+            raise
+        return None
 
 
 def _compile_one(writer, name, write, copy):

@@ -22,6 +22,10 @@ class StoreError(Exception):
     """A problem with the file itself: missing, damaged, or lacking what was asked for."""
 
 
+class FormatVersionError(StoreError):
+    """A nanotasks file written in another format version."""
+
+
 @dataclass(frozen=True)
 class Split:
     id: int
@@ -50,7 +54,7 @@ def check_header(path):
                          f"or rebuild it with `nanotasks compile --db {path}`.")
     version = int.from_bytes(header[60:64], "big")
     if version != SCHEMA_VERSION:
-        raise StoreError(f"{path}: written in nanotasks file format {version}; this nanotasks reads "
+        raise FormatVersionError(f"{path}: written in nanotasks file format {version}; this nanotasks reads "
                          f"format {SCHEMA_VERSION}. Recompile it with this version: "
                          f"`nanotasks compile --db {path}`.")
     page_size = int.from_bytes(header[16:18], "big")
