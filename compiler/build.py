@@ -75,7 +75,10 @@ def compile_file(db, only=(), mirror=None, revisions=None, custom=None, progress
         for name in sorted(set(files) | kept_files):
             copy = (lambda name=name: writer.copy_file(previous, name)) if name in kept_files else None
             outcomes.append(_compile_one(writer, name, files.get(name), copy))
-        writer.commit()
+        if any(outcome.status != "failed" for outcome in outcomes):
+            writer.commit()
+        else:
+            writer.abort()  # an empty file would only hide that nothing could be read
     return outcomes
 
 

@@ -71,7 +71,8 @@ def compile(db, only, mirror, revision, custom):
     rows = [[o.name, _count(o.rows), _count(o.stored_bytes), f"{o.seconds:.1f}", o.status]
             for o in outcomes]
     click.echo(_table(["split", "rows", "bytes", "seconds", "status"], rows))
-    click.echo(f"wrote {db}")
+    written = any(outcome.status != "failed" for outcome in outcomes)
+    click.echo(f"wrote {db}" if written else f"nothing was written; {db} is as it was")
     failures = [o for o in outcomes if o.error]
     for outcome in failures:
         kept = " (kept the previous copy)" if outcome.status == "kept" else ""
