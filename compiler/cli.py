@@ -10,7 +10,7 @@ from store.reader import Store, StoreError
 
 db_option = click.option(
     "--db", type=click.Path(dir_okay=False), envvar="NANOTASKS_DB", default=lambda: str(default_path()),
-    show_default="$NANOTASKS_DB, else ~/.cache/nanotasks/nanotasks.db",
+    show_default="$NANOTASKS_DB, else $XDG_CACHE_HOME/nanotasks/nanotasks.db, ~/.cache by default",
     help="The compiled file.")
 # Tool calls shown as GSM8K writes them: <<expression=result>>
 PART_FORMATS = {"text": "{}", "python": "<<{}", "python_output": "={}>>"}
