@@ -17,9 +17,7 @@ from compiler.fetch import Fetcher, SourceError
 from store import Provenance
 from store.reader import FormatVersionError, Store
 from store.writer import SplitSummary, Writer
-from tasks import customjson
-
-TASK_MODULES = ("arc", "mmlu", "gsm8k", "humaneval", "smoltalk", "spellingbee")
+from tasks import BENCHMARKS, customjson
 BATCH = 1024  # rows converted from Arrow to Python at a time
 
 
@@ -43,7 +41,7 @@ def compile_file(db, only=(), mirror=None, revisions=None, custom=None, progress
     """Compile the sources of the task modules in `only` (all when empty) and the `custom`
     JSONL files ({name: path}) into `db`. Returns one Outcome per split and file: a source
     that fails is reported there, and everything else is still written."""
-    modules = [importlib.import_module(f"tasks.{name}") for name in (only or TASK_MODULES)]
+    modules = [importlib.import_module(f"tasks.{name}") for name in (only or BENCHMARKS)]
     custom = {name: (path, customjson.examples(path)) for name, path in (custom or {}).items()}
     previous = _previous(db, only)
     fetcher = Fetcher(mirror, revisions)
@@ -59,7 +57,7 @@ def compile_file(db, only=(), mirror=None, revisions=None, custom=None, progress
     def write_file(file):
         def write(writer, name):
             content, revision = fetcher.file(file.url, file.mirror_path)
-            return writer.write_file(name, content, Provenance(repo=file.url, revision=revision))
+            return writer.write_file(name, content, Provenance(repo=file.repo, revision=revision))
         return write
 
     splits = {(s.task, s.subset, s.split): write_source(s) for module in modules for s in module.SOURCES}

@@ -7,6 +7,7 @@ import click
 
 from store import default_path
 from store.reader import Store, StoreError
+from tasks import BENCHMARKS, aliases
 
 db_option = click.option(
     "--db", type=click.Path(dir_okay=False), envvar="NANOTASKS_DB", default=lambda: str(default_path()),
@@ -50,13 +51,13 @@ def compile(db, only, mirror, revision, custom):
     a rerun with --only fills in the rest.
     """
     try:
-        from compiler.build import TASK_MODULES, compile_file
+        from compiler.build import compile_file
     except ImportError as error:
         raise click.ClickException(f"compiling needs the compile extra ({error.name} is missing): "
                                    f"pip install 'nanotasks[compile]'") from None
-    unknown = sorted(set(only) - set(TASK_MODULES))
+    unknown = sorted(set(only) - set(BENCHMARKS))
     if unknown:
-        raise click.BadParameter(f"unknown {', '.join(unknown)}; choose from {', '.join(TASK_MODULES)}",
+        raise click.BadParameter(f"unknown {', '.join(unknown)}; choose from {', '.join(BENCHMARKS)}",
                                  param_hint="--only")
     revisions = dict(_pair(value, "--revision", "REPO=SHA") for value in revision)
     customs = dict(_pair(value, "--custom", "NAME=FILE.jsonl") for value in custom)
@@ -94,6 +95,9 @@ def info(db, as_json):
         return
     rows = [[s["task"], s["subset"], s["split"], _count(s["rows"]), _count(s["stored_bytes"]),
              s["repo"], (s["revision"] or "mirror")[:12], s["sha256"][:12]] for s in splits]
+    stored = {(s["task"], s["subset"], s["split"]): s for s in splits}
+    rows += [[task, subset, split, _count(stored[task, *target]["rows"]), "", f"same rows as {'/'.join(target)}", "", ""]
+             for (task, subset, split), target in aliases().items() if (task, *target) in stored]
     rows += [["file", f["name"], "", "", _count(f["stored_bytes"]), f["repo"],
               (f["revision"] or "mirror")[:12], f["sha256"][:12]] for f in files]
     click.echo(_table(["task", "subset", "split", "rows", "bytes", "source", "revision", "sha256"], rows))
@@ -109,14 +113,16 @@ def info(db, as_json):
 def show(db, task, split, index, subset, as_json):
     """Print one conversation: example INDEX of TASK's SPLIT."""
     store = open_store(db)
-    subsets = sorted({s["subset"] for s in store.splits() if s["task"] == task and s["split"] == split})
+    keys = [(s["task"], s["subset"], s["split"]) for s in store.splits()] + list(aliases())
+    subsets = sorted({key_subset for key_task, key_subset, key_split in keys
+                      if (key_task, key_split) == (task, split)})
     if subset is None:
         if len(subsets) != 1:
             raise click.UsageError(f"{task} {split} is stored for subsets {', '.join(subsets) or 'none'}: "
                                    f"pick one with --subset")
         subset = subsets[0]
     try:
-        split_rows = store.split(task, subset, split)
+        split_rows = store.split(task, *aliases().get((task, subset, split), (subset, split)))
         conversation = store.read(split_rows, index)
     except (StoreError, IndexError) as error:
         raise click.ClickException(str(error)) from None

@@ -31,6 +31,7 @@ class Source:
 class SourceFile:
     """A whole file that tasks generate examples from, e.g. a word list."""
     name: str
+    repo: str
     url: str
     mirror_path: str  # where it lies in a `--mirror` directory
 

@@ -12,7 +12,7 @@ from store.reader import Store
 from tasks.common import SourceFile, Task, check_choice, shuffled_order
 from tasks.gsm8k import evaluate_number
 
-WORDS = SourceFile("words_alpha.txt",
+WORDS = SourceFile("words_alpha.txt", "dwyl/english-words",
                    "https://raw.githubusercontent.com/dwyl/english-words/master/words_alpha.txt",
                    "dwyl/english-words/words_alpha.txt")
 SOURCES = []
