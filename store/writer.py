@@ -154,6 +154,7 @@ class Writer:
         self.db.execute("COMMIT")
         self.db.close()
         with open(self.tmp, "rb+") as f:
+            _reset_change_counter(f)
             os.fsync(f.fileno())
         os.replace(self.tmp, self.path)
         _fsync_directory(self.path.parent)
@@ -199,6 +200,15 @@ def train_dictionary(samples):
         return zstandard.train_dictionary(size, samples, k=1024, d=8, level=LEVEL).as_bytes()
     except zstandard.ZstdError:
         return None  # too little or too uniform data to train on: plain zstd does as well
+
+
+def _reset_change_counter(f):
+    """SQLite counts the transactions a file has seen in its header (offsets 24 and 92, kept
+    equal), and each split copied from an earlier file takes one more: fix the count, so that
+    the content alone decides the bytes."""
+    for offset in (24, 92):
+        f.seek(offset)
+        f.write((1).to_bytes(4, "big"))
 
 
 def _remove_stale(path):
