@@ -116,6 +116,8 @@ def show(db, task, split, index, subset, as_json):
     keys = [(s["task"], s["subset"], s["split"]) for s in store.splits()] + list(aliases())
     subsets = sorted({key_subset for key_task, key_subset, key_split in keys
                       if (key_task, key_split) == (task, split)})
+    if not subsets:
+        raise click.ClickException(f"{db} has no {task} {split}: `nanotasks info --db {db}` lists what it has")
     if subset is None:
         if len(subsets) != 1:
             raise click.UsageError(f"{task} {split} is stored for subsets {', '.join(subsets) or 'none'}: "

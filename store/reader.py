@@ -46,12 +46,12 @@ def check_header(path):
         header = f.read(100)
         size = os.fstat(f.fileno()).st_size
     if len(header) < 100 or header[:16] != SQLITE_MAGIC:
-        raise StoreError(f"{path}: not a nanotasks file (not SQLite). Check the path, or rebuild it "
-                         f"with `nanotasks compile --db {path}`.")
+        raise StoreError(f"{path}: not a nanotasks file (not SQLite). Check --db (or $NANOTASKS_DB): "
+                         f"compile does not overwrite files it did not write.")
     application_id = int.from_bytes(header[68:72], "big")
     if application_id != APPLICATION_ID:
-        raise StoreError(f"{path}: an SQLite file, but not one nanotasks wrote. Check the path, "
-                         f"or rebuild it with `nanotasks compile --db {path}`.")
+        raise StoreError(f"{path}: an SQLite file, but not one nanotasks wrote. Check --db (or "
+                         f"$NANOTASKS_DB): compile does not overwrite files it did not write.")
     version = int.from_bytes(header[60:64], "big")
     if version != SCHEMA_VERSION:
         raise FormatVersionError(f"{path}: written in nanotasks file format {version}; this nanotasks reads "
