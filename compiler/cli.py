@@ -1,5 +1,6 @@
 """The `nanotasks` command: a thin layer over compiler.build and store.reader."""
 
+import importlib
 import json
 import sys
 
@@ -60,6 +61,12 @@ def compile(db, only, mirror, revision, custom):
         raise click.BadParameter(f"unknown {', '.join(unknown)}; choose from {', '.join(BENCHMARKS)}",
                                  param_hint="--only")
     revisions = dict(_pair(value, "--revision", "REPO=SHA") for value in revision)
+    if revisions and mirror:
+        raise click.UsageError("--revision pins commits on the hub; a --mirror has no commits to pick from")
+    repos = {s.repo for name in (only or BENCHMARKS) for s in importlib.import_module(f"tasks.{name}").SOURCES}
+    if set(revisions) - repos:
+        raise click.BadParameter(f"no source compiled here comes from {', '.join(sorted(set(revisions) - repos))}; "
+                                 f"they come from {', '.join(sorted(repos))}", param_hint="--revision")
     customs = dict(_pair(value, "--custom", "NAME=FILE.jsonl") for value in custom)
 
     def progress(length, label):
