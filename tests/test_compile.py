@@ -392,3 +392,18 @@ def test_revision_must_be_repo_equals_sha(value, tmp_path):
     assert result.returncode == 2
     assert f"Invalid value for --revision: {value!r} is not of the form REPO=SHA" in result.stderr
     assert not (tmp_path / "x.db").exists()
+
+
+def test_revision_of_a_repo_nothing_comes_from_is_refused(tmp_path):
+    result = nanotasks("compile", "--only", "gsm8k", "--revision", "openai/gsm8kk=abc", "--db", tmp_path / "x.db",
+                       check=False)
+    assert result.returncode == 2
+    assert ("Invalid value for --revision: no source compiled here comes from openai/gsm8kk; "
+            "they come from openai/gsm8k") in result.stderr
+
+
+def test_revision_with_a_mirror_is_refused(tmp_path):
+    result = nanotasks("compile", "--revision", "openai/gsm8k=abc", "--mirror", SAMPLE, "--db", tmp_path / "x.db",
+                       check=False)
+    assert result.returncode == 2
+    assert "--revision pins commits on the hub; a --mirror has no commits to pick from" in result.stderr
