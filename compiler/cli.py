@@ -14,8 +14,6 @@ db_option = click.option(
     "--db", type=click.Path(dir_okay=False), envvar="NANOTASKS_DB", default=lambda: str(default_path()),
     show_default="$NANOTASKS_DB, else $XDG_CACHE_HOME/nanotasks/nanotasks.db, ~/.cache by default",
     help="The compiled file.")
-# Tool calls shown as GSM8K writes them: <<expression=result>>
-PART_FORMATS = {"text": "{}", "python": "<<{}", "python_output": "={}>>"}
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 
 
@@ -144,11 +142,20 @@ def show(db, task, split, index, subset, as_json):
         if isinstance(content, str):
             click.echo(content)
         else:
-            click.echo("".join(PART_FORMATS[part["type"]].format(part["text"]) for part in content))
+            click.echo("".join(_render_part(part) for part in content))
         click.echo()
     extras = {k: v for k, v in conversation.items() if k != "messages"}
     if extras:
         click.echo(json.dumps(extras, ensure_ascii=False))
+
+
+def _render_part(part):
+    """Tool calls as GSM8K writes them: <<expression=result>>, or <<expression>> without a result."""
+    if part["type"] == "python":
+        return f"<<{part['text']}"
+    if part["type"] == "python_output":
+        return f"={part['text']}>>" if part["text"] else ">>"
+    return part["text"]
 
 
 def _pair(value, option, form):
