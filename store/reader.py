@@ -26,6 +26,14 @@ class FormatVersionError(StoreError):
     """A nanotasks file written in another format version."""
 
 
+class StoreNotFound(StoreError, FileNotFoundError):
+    """No file at the path: also a FileNotFoundError, like any other missing file."""
+
+
+class NotInStore(StoreError, LookupError):
+    """The file has no such split or stored file."""
+
+
 @dataclass(frozen=True)
 class Split:
     id: int
@@ -41,7 +49,7 @@ def check_header(path):
     """The cheap checks, from the first 100 bytes: is this a whole nanotasks file of our version?"""
     path = Path(path)
     if not path.exists():
-        raise StoreError(f"{path}: no such file. Build it with `nanotasks compile --db {path}`.")
+        raise StoreNotFound(f"{path}: no such file. Build it with `nanotasks compile --db {path}`.")
     with open(path, "rb") as f:
         header = f.read(100)
         size = os.fstat(f.fileno()).st_size
@@ -105,7 +113,7 @@ class Store:
             "SELECT id, task, subset, split, first_example, rows, dictionary FROM splits "
             "WHERE task = ? AND subset = ? AND split = ?", (task, subset, split)).fetchone()
         if row is None:
-            raise StoreError(f"{self.path} has no {task} {subset}/{split}. Add it with "
+            raise NotInStore(f"{self.path} has no {task} {subset}/{split}. Add it with "
                              f"`nanotasks compile --only {task} --db {self.path}`.")
         return Split(*row)
 
@@ -127,7 +135,7 @@ class Store:
         """The content of a stored file, e.g. a word list."""
         row = self.db.execute("SELECT body FROM files WHERE name = ?", (name,)).fetchone()
         if row is None:
-            raise StoreError(f"{self.path} has no file {name!r}. Add it with "
+            raise NotInStore(f"{self.path} has no file {name!r}. Add it with "
                              f"`nanotasks compile --db {self.path}`.")
         return zstandard.ZstdDecompressor().decompress(row[0])
 
