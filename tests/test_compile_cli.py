@@ -50,7 +50,7 @@ def test_show_prints_a_readable_conversation(sample_db):
     position = next(i for i in range(split.rows) if "muffins" in store.read(split, i)["messages"][0]["content"])
     out = nanotasks("show", "gsm8k", "train", position, "--subset", "main", "--db", sample_db).stdout
     assert out.startswith("[user]\nEach box holds 3 rows of 4 muffins.")
-    assert "\n[assistant]\nOne box holds 3*4 = <<3*4=>>12 muffins.\nJon packed 7*12 = <<7*12=84>>84 muffins.\n#### 84\n" in out
+    assert "\n[assistant]\nOne box holds 3*4 = <<3*4>>12 muffins.\nJon packed 7*12 = <<7*12=84>>84 muffins.\n#### 84\n" in out
     as_json = nanotasks("show", "gsm8k", "train", position, "--subset", "main", "--json", "--db", sample_db).stdout
     assert json.loads(as_json) == store.read(split, position)
 
