@@ -16,11 +16,9 @@ import numpy as np
 
 from compiler.fetch import Fetcher, SourceError
 from store import Provenance
-from store.reader import Store, StoreError
+from store.reader import FileDamaged, FormatVersionError, Store
 from store.writer import SplitSummary, Writer
-from tasks import customjson
-
-TASK_MODULES = ("arc", "mmlu", "gsm8k", "humaneval", "smoltalk", "spellingbee")
+from tasks import BENCHMARKS, customjson
 BATCH = 1024  # rows converted from Arrow to Python at a time
 
 
@@ -51,9 +49,9 @@ def compile_file(db, only=(), mirror=None, revisions=None, custom=None, progress
     that cannot be fetched is reported there, and everything else is still written. A bad
     row in a source (BadRow, a ValueError), like a bad line in a custom file, stops the
     compile and leaves `db` as it was."""
-    modules = [importlib.import_module(f"tasks.{name}") for name in (only or TASK_MODULES)]
+    modules = [importlib.import_module(f"tasks.{name}") for name in (only or BENCHMARKS)]
     custom = {name: (path, customjson.examples(path)) for name, path in (custom or {}).items()}
-    previous = _previous(db)
+    previous = _previous(db, only)
     fetcher = Fetcher(mirror, revisions)
 
     def write_source(source):
@@ -67,7 +65,7 @@ def compile_file(db, only=(), mirror=None, revisions=None, custom=None, progress
     def write_file(file):
         def write(writer, name):
             content, revision = fetcher.file(file.url, file.mirror_path)
-            return writer.write_file(name, content, Provenance(repo=file.url, revision=revision))
+            return writer.write_file(name, content, Provenance(repo=file.repo, revision=revision))
         return write
 
     splits = {(s.task, s.subset, s.split): write_source(s) for module in modules for s in module.SOURCES}
@@ -83,20 +81,28 @@ def compile_file(db, only=(), mirror=None, revisions=None, custom=None, progress
         for name in sorted(set(files) | kept_files):
             copy = (lambda name=name: writer.copy_file(previous, name)) if name in kept_files else None
             outcomes.append(_compile_one(writer, name, files.get(name), copy))
-        writer.commit()
+        if any(outcome.status != "failed" for outcome in outcomes):
+            writer.commit()
+        else:
+            writer.abort()  # an empty file would only hide that nothing could be read
     return outcomes
 
 
-def _previous(db):
-    """The file being replaced, whose splits are kept where they are not compiled again."""
+def _previous(db, only):
+    """The file being replaced, whose splits are kept unless compiled afresh. A file of another
+    format version has nothing that can be kept, and a full compile replaces it."""
     if not Path(db).exists():
         return None
     try:
         return Store(db)
-    except StoreError as error:
-        raise StoreError(f"{error} (compile keeps what it is not asked to rebuild from the file it "
-                         f"replaces, so it will not start from a damaged one: move it away to "
-                         f"compile afresh)") from None
+    except FormatVersionError:
+        if only:
+            raise
+        return None
+    except FileDamaged as error:
+        raise FileDamaged(f"{error} (compile keeps what it is not asked to rebuild from the file "
+                          f"it replaces, so it will not start from a damaged one: move it away to "
+                          f"compile afresh)") from None
 
 
 def _compile_one(writer, name, write, copy):

@@ -1,5 +1,6 @@
 """The `nanotasks` command: a thin layer over compiler.build and store.reader."""
 
+import importlib
 import json
 import signal
 import sqlite3
@@ -9,13 +10,12 @@ import click
 
 from store import default_path
 from store.reader import Store, StoreError
+from tasks import BENCHMARKS, aliases
 
 db_option = click.option(
     "--db", type=click.Path(dir_okay=False), envvar="NANOTASKS_DB", default=lambda: str(default_path()),
-    show_default="$NANOTASKS_DB, else ~/.cache/nanotasks/nanotasks.db",
+    show_default="$NANOTASKS_DB, else $XDG_CACHE_HOME/nanotasks/nanotasks.db, ~/.cache by default",
     help="The compiled file.")
-# Tool calls shown as GSM8K writes them: <<expression=result>>
-PART_FORMATS = {"text": "{}", "python": "<<{}", "python_output": "={}>>"}
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 
 
@@ -54,15 +54,21 @@ def compile(db, only, mirror, revision, custom):
     leaves the file at --db as it was.
     """
     try:
-        from compiler.build import TASK_MODULES, compile_file
+        from compiler.build import compile_file
     except ImportError as error:
         raise click.ClickException(f"compiling needs the compile extra ({error.name} is missing): "
                                    f"pip install 'nanotasks[compile]'") from None
-    unknown = sorted(set(only) - set(TASK_MODULES))
+    unknown = sorted(set(only) - set(BENCHMARKS))
     if unknown:
-        raise click.BadParameter(f"unknown {', '.join(unknown)}; choose from {', '.join(TASK_MODULES)}",
+        raise click.BadParameter(f"unknown {', '.join(unknown)}; choose from {', '.join(BENCHMARKS)}",
                                  param_hint="--only")
     revisions = dict(_pair(value, "--revision", "REPO=SHA") for value in revision)
+    if revisions and mirror:
+        raise click.UsageError("--revision pins commits on the hub; a --mirror has no commits to pick from")
+    repos = {s.repo for name in (only or BENCHMARKS) for s in importlib.import_module(f"tasks.{name}").SOURCES}
+    if set(revisions) - repos:
+        raise click.BadParameter(f"no source compiled here comes from {', '.join(sorted(set(revisions) - repos))}; "
+                                 f"they come from {', '.join(sorted(repos))}", param_hint="--revision")
     customs = dict(_pair(value, "--custom", "NAME=FILE.jsonl") for value in custom)
 
     def progress(length, label):
@@ -82,7 +88,8 @@ def compile(db, only, mirror, revision, custom):
     rows = [[o.name, _count(o.rows), _count(o.stored_bytes), f"{o.seconds:.1f}", o.status]
             for o in outcomes]
     click.echo(_table(["split", "rows", "bytes", "seconds", "status"], rows))
-    click.echo(f"wrote {db}")
+    written = any(outcome.status != "failed" for outcome in outcomes)
+    click.echo(f"wrote {db}" if written else f"nothing was written; {db} is as it was")
     failures = [o for o in outcomes if o.error]
     for outcome in failures:
         kept = " (kept the previous copy)" if outcome.status == "kept" else ""
@@ -99,10 +106,14 @@ def info(db, as_json):
     store = open_store(db)
     splits, files = store.splits(), store.files()
     if as_json:
+        splits = [{k: v for k, v in s.items() if k != "dictionary"} for s in splits]  # bytes: not JSON
         click.echo(json.dumps({"path": str(db), "splits": splits, "files": files}, indent=2))
         return
     rows = [[s["task"], s["subset"], s["split"], _count(s["rows"]), _count(s["stored_bytes"]),
              s["repo"], (s["revision"] or "mirror")[:12], s["sha256"][:12]] for s in splits]
+    stored = {(s["task"], s["subset"], s["split"]): s for s in splits}
+    rows += [[task, subset, split, _count(stored[task, *target]["rows"]), "", f"same rows as {'/'.join(target)}", "", ""]
+             for (task, subset, split), target in aliases().items() if (task, *target) in stored]
     rows += [["file", f["name"], "", "", _count(f["stored_bytes"]), f["repo"],
               (f["revision"] or "mirror")[:12], f["sha256"][:12]] for f in files]
     click.echo(_table(["task", "subset", "split", "rows", "bytes", "source", "revision", "sha256"], rows))
@@ -118,14 +129,18 @@ def info(db, as_json):
 def show(db, task, split, index, subset, as_json):
     """Print one conversation: example INDEX of TASK's SPLIT."""
     store = open_store(db)
-    subsets = sorted({s["subset"] for s in store.splits() if s["task"] == task and s["split"] == split})
+    keys = [(s["task"], s["subset"], s["split"]) for s in store.splits()] + list(aliases())
+    subsets = sorted({key_subset for key_task, key_subset, key_split in keys
+                      if (key_task, key_split) == (task, split)})
+    if not subsets:
+        raise click.ClickException(f"{db} has no {task} {split}: `nanotasks info --db {db}` lists what it has")
     if subset is None:
         if len(subsets) != 1:
             raise click.UsageError(f"{task} {split} is stored for subsets {', '.join(subsets) or 'none'}: "
                                    f"pick one with --subset")
         subset = subsets[0]
     try:
-        split_rows = store.split(task, subset, split)
+        split_rows = store.split(task, *aliases().get((task, subset, split), (subset, split)))
         conversation = store.read(split_rows, index)
     except (StoreError, IndexError) as error:
         raise click.ClickException(str(error)) from None
@@ -138,7 +153,7 @@ def show(db, task, split, index, subset, as_json):
         if isinstance(content, str):
             click.echo(content)
         else:
-            click.echo("".join(PART_FORMATS[part["type"]].format(part["text"]) for part in content))
+            click.echo("".join(_render_part(part) for part in content))
         click.echo()
     extras = {k: v for k, v in conversation.items() if k != "messages"}
     if extras:
@@ -183,6 +198,15 @@ def verify(db, quick, as_json):
 
 def _interrupt(signum, frame):
     raise KeyboardInterrupt
+
+
+def _render_part(part):
+    """Tool calls as GSM8K writes them: <<expression=result>>, or <<expression>> without a result."""
+    if part["type"] == "python":
+        return f"<<{part['text']}"
+    if part["type"] == "python_output":
+        return f"={part['text']}>>" if part["text"] else ">>"
+    return part["text"]
 
 
 def _pair(value, option, form):

@@ -28,6 +28,7 @@ class Fetcher:
         self.revisions = dict(revisions or {})
         self.cache_dir = Path(cache_dir) if cache_dir else None
         self.resolved = {}  # repo -> commit sha (None for a mirror)
+        self.unreachable = {}  # repo -> SourceError: asked once, not again for each split
 
     def split_table(self, repo, config, split):
         """The rows of `repo`'s `config`/`split` as one Arrow table, in source order, and the
@@ -38,7 +39,11 @@ class Fetcher:
         files = sorted({path for pattern in patterns for path in directory.glob(pattern)})
         if not files:
             raise SourceError(f"{repo}: no files match {patterns} for {config}/{split} in {directory}")
-        return concat_tables(files, repo, config, split), self.resolved[repo]
+        try:
+            table = pa.concat_tables(pq.read_table(path) for path in files)
+        except (pa.ArrowException, OSError) as error:  # a damaged shard, or shards that disagree
+            raise SourceError(f"{repo}: cannot read {config}/{split} from {directory}: {error}") from None
+        return table, self.resolved[repo]
 
     def file(self, url, mirror_path):
         """A single file's bytes, and the revision to record (None for a mirror)."""
@@ -62,6 +67,8 @@ class Fetcher:
             self.resolved[repo] = None
             return directory
         from huggingface_hub import HfApi, snapshot_download
+        if repo in self.unreachable:
+            raise self.unreachable[repo]
         try:
             if repo not in self.resolved:
                 revision = self.revisions.get(repo)
@@ -69,23 +76,11 @@ class Fetcher:
             return Path(snapshot_download(repo, repo_type="dataset", revision=self.resolved[repo],
                                           allow_patterns=patterns, cache_dir=self.cache_dir))
         except Exception as error:  # network, auth, missing revision: all reported per source
-            raise SourceError(f"cannot download {repo} from the Hugging Face Hub: "
-                              f"{type(error).__name__}: {error}") from None
-
-
-def concat_tables(files, repo, config, split):
-    """The shards' rows as one table; a shard that is not parquet, or does not match the
-    others' columns, fails the source."""
-    tables = []
-    for path in files:
-        try:
-            tables.append(pq.read_table(path))
-        except (pa.ArrowException, OSError) as error:
-            raise SourceError(f"{repo} {config}/{split}: cannot read {path}: {error}") from None
-    try:
-        return pa.concat_tables(tables)
-    except pa.ArrowException as error:
-        raise SourceError(f"{repo} {config}/{split}: its shards have different columns: {error}") from None
+            failure = SourceError(f"cannot download {repo} from the Hugging Face Hub: "
+                                  f"{type(error).__name__}: {error}")
+            if repo not in self.resolved:
+                self.unreachable[repo] = failure
+            raise failure from None
 
 
 def data_file_patterns(directory, repo, config, split):

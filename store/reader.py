@@ -26,6 +26,22 @@ class StoreError(Exception):
     """A problem with the file itself: missing, damaged, or lacking what was asked for."""
 
 
+class FormatVersionError(StoreError):
+    """A nanotasks file written in another format version."""
+
+
+class StoreNotFound(StoreError, FileNotFoundError):
+    """No file at the path: also a FileNotFoundError, like any other missing file."""
+
+
+class FileDamaged(StoreError):
+    """The file is cut short, or its contents fail SQLite's or zstd's checks."""
+
+
+class NotInStore(StoreError, LookupError):
+    """The file has no such split or stored file."""
+
+
 @dataclass(frozen=True)
 class Split:
     id: int
@@ -41,32 +57,33 @@ def check_header(path):
     """The cheap checks, from the first 100 bytes: is this a whole nanotasks file of our version?"""
     path = Path(path)
     if not path.exists():
-        raise StoreError(f"{path}: no such file. Build it with `nanotasks compile --db {path}`.")
+        raise StoreNotFound(f"{path}: no such file. Build it with `nanotasks compile --db {path}`.")
     try:
         with open(path, "rb") as f:
             header = f.read(100)
             size = os.fstat(f.fileno()).st_size
     except OSError as error:
         raise StoreError(f"{path}: cannot be read: {error.strerror}.") from None
-    if len(header) < 100 and SQLITE_MAGIC.startswith(header[:16]):  # empty, or cut inside the header
-        raise StoreError(_cut_short(path, f"only {size} bytes"))
+    if 0 < len(header) < 100 and SQLITE_MAGIC.startswith(header[:16]):  # cut inside the header
+        raise FileDamaged(_cut_short(path, f"only {size} bytes"))
     if header[:16] != SQLITE_MAGIC:
-        raise StoreError(f"{path}: not a nanotasks file (not SQLite). Check the path, or rebuild it "
-                         f"with `nanotasks compile --db {path}`.")
+        empty = " It is empty: if it was copied, copy it again." if not header else ""
+        raise StoreError(f"{path}: not a nanotasks file (not SQLite). Check --db (or $NANOTASKS_DB): "
+                         f"compile does not overwrite files it did not write.{empty}")
     application_id = int.from_bytes(header[68:72], "big")
     if application_id != APPLICATION_ID:
-        raise StoreError(f"{path}: an SQLite file, but not one nanotasks wrote. Check the path, "
-                         f"or rebuild it with `nanotasks compile --db {path}`.")
+        raise StoreError(f"{path}: an SQLite file, but not one nanotasks wrote. Check --db (or "
+                         f"$NANOTASKS_DB): compile does not overwrite files it did not write.")
     version = int.from_bytes(header[60:64], "big")
     if version != SCHEMA_VERSION:
-        raise StoreError(f"{path}: written in nanotasks file format {version}; this nanotasks reads "
+        raise FormatVersionError(f"{path}: written in nanotasks file format {version}; this nanotasks reads "
                          f"format {SCHEMA_VERSION}. Recompile it with this version: "
                          f"`nanotasks compile --db {path}`.")
     page_size = int.from_bytes(header[16:18], "big")
     page_size = 65536 if page_size == 1 else page_size
     expected = page_size * int.from_bytes(header[28:32], "big")
     if size != expected:
-        raise StoreError(_cut_short(path, f"{size} bytes, but its header says {expected}"))
+        raise FileDamaged(_cut_short(path, f"{size} bytes, but its header says {expected}"))
 
 
 def _cut_short(path, what):
@@ -82,7 +99,7 @@ def _damage_reported(method):
         try:
             return method(self, *args, **kwargs)
         except sqlite3.DatabaseError as error:
-            raise StoreError(f"{self.path}: damaged: SQLite says: {error}. Copy it again, or check "
+            raise FileDamaged(f"{self.path}: damaged: SQLite says: {error}. Copy it again, or check "
                              f"it with `nanotasks verify --db {self.path}`.") from None
     return wrapper
 
@@ -129,7 +146,7 @@ class Store:
             "SELECT id, task, subset, split, first_example, rows, dictionary FROM splits "
             "WHERE task = ? AND subset = ? AND split = ?", (task, subset, split)).fetchone()
         if row is None:
-            raise StoreError(f"{self.path} has no {task} {subset}/{split}. Add it with "
+            raise NotInStore(f"{self.path} has no {task} {subset}/{split}. Add it with "
                              f"`nanotasks compile --only {task} --db {self.path}`.")
         return Split(*row)
 
@@ -144,27 +161,22 @@ class Store:
         try:
             return json.loads(decompress_body(self._decompressor(split), row[0]))
         except (zstandard.ZstdError, TypeError, ValueError) as error:
-            raise StoreError(f"{self.path}: example {position} of {split.task} "
+            raise FileDamaged(f"{self.path}: example {position} of {split.task} "
                              f"{split.subset}/{split.split} is damaged ({error}). Copy the file "
                              f"again, or check it with `nanotasks verify --db {self.path}`.") from None
 
     @_damage_reported
     def read_file(self, name):
         """The content of a stored file, e.g. a word list."""
-        self.require_file(name)
-        body, = self.db.execute("SELECT body FROM files WHERE name = ?", (name,)).fetchone()
-        try:
-            return zstandard.ZstdDecompressor().decompress(body)
-        except (zstandard.ZstdError, TypeError) as error:
-            raise StoreError(f"{self.path}: stored file {name!r} is damaged ({error}). Copy the file "
-                             f"again, or check it with `nanotasks verify --db {self.path}`.") from None
-
-    @_damage_reported
-    def require_file(self, name):
-        """Raise StoreError unless the file holds a stored file called `name`."""
-        if self.db.execute("SELECT 1 FROM files WHERE name = ?", (name,)).fetchone() is None:
-            raise StoreError(f"{self.path} has no file {name!r}. Add it with "
+        row = self.db.execute("SELECT body FROM files WHERE name = ?", (name,)).fetchone()
+        if row is None:
+            raise NotInStore(f"{self.path} has no file {name!r}. Add it with "
                              f"`nanotasks compile --db {self.path}`.")
+        try:
+            return zstandard.ZstdDecompressor().decompress(row[0])
+        except (zstandard.ZstdError, TypeError) as error:
+            raise FileDamaged(f"{self.path}: stored file {name!r} is damaged ({error}). Copy the file "
+                             f"again, or check it with `nanotasks verify --db {self.path}`.") from None
 
     def _decompressor(self, split):
         decompressor = self._decompressors.get(split.id)

@@ -6,6 +6,7 @@ the file came to be: the same splits in the same order give the same bytes, whet
 compressed now or copied from an earlier file.
 """
 
+import glob
 import hashlib
 import itertools
 import json
@@ -56,6 +57,7 @@ class Writer:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.tmp = self.path.with_name(f"{self.path.name}.tmp-{os.getpid()}")
         self.tmp.unlink(missing_ok=True)
+        _remove_stale(self.path)
         self.db = sqlite3.connect(f"file:{quote(str(self.tmp.resolve()))}", uri=True,
                                   isolation_level=None)
         try:
@@ -157,6 +159,7 @@ class Writer:
         self.db.execute("COMMIT")
         self.db.close()
         with open(self.tmp, "rb+") as f:
+            _reset_change_counter(f)
             os.fsync(f.fileno())
         os.replace(self.tmp, self.path)
         _fsync_directory(self.path.parent)
@@ -202,6 +205,34 @@ def train_dictionary(samples):
         return zstandard.train_dictionary(size, samples, k=1024, d=8, level=LEVEL).as_bytes()
     except zstandard.ZstdError:
         return None  # too little or too uniform data to train on: plain zstd does as well
+
+
+def _reset_change_counter(f):
+    """SQLite counts the transactions a file has seen in its header (offsets 24 and 92, kept
+    equal), and each split copied from an earlier file takes one more: fix the count, so that
+    the content alone decides the bytes."""
+    for offset in (24, 92):
+        f.seek(offset)
+        f.write((1).to_bytes(4, "big"))
+
+
+def _remove_stale(path):
+    """Remove the temporary files of compiles that were killed (SIGKILL, power loss) and so
+    could not clean up; a file whose process is still running is another compile's."""
+    for stale in path.parent.glob(f"{glob.escape(path.name)}.tmp-*"):
+        pid = stale.name.rpartition("-")[2]
+        if pid.isdigit() and not _running(int(pid)):
+            stale.unlink(missing_ok=True)
+
+
+def _running(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
 
 
 def _fsync_directory(directory):

@@ -9,8 +9,10 @@ import bisect
 import math
 import operator
 import random
+import sys
 from array import array
 from dataclasses import dataclass
+from itertools import chain, repeat
 
 from store import default_path
 from store.reader import Store
@@ -31,6 +33,7 @@ class Source:
 class SourceFile:
     """A whole file that tasks generate examples from, e.g. a word list."""
     name: str
+    repo: str
     url: str
     mirror_path: str  # where it lies in a `--mirror` directory
 
@@ -107,12 +110,46 @@ def render_mc(question, letters, choices):
     return f"Multiple Choice question: {question}\n{lines}\nRespond only with the letter of the correct answer."
 
 
+WORD = "I" if array("I").itemsize == 4 else "L"  # 32-bit unsigned
+
+
 def shuffled_order(n, seed=42):
     """The permutation `random.Random(seed).shuffle` applies to a list of n items, as an array:
-    shuffling list(range(n)) puts order[i] at i, whatever the list holds."""
+    shuffling list(range(n)) puts order[i] at i, whatever the list holds.
+
+    It replays CPython's shuffle (3.2+) exactly, with less work per item: for i from n-1 down
+    to 1, swap i with j = randbelow(i + 1), where randbelow draws getrandbits(k) with
+    k = (i + 1).bit_length() until the draw is <= i, and getrandbits(k <= 32) is one 32-bit
+    Mersenne Twister output shifted right by 32 - k. The outputs are drawn in bulk (one
+    getrandbits(32 * m) is m consecutive outputs, the first in the lowest 32 bits), and k is
+    constant over each run of i between powers of two, so the shifts run in C.
+    """
     order = array("l", range(n))
-    random.Random(seed).shuffle(order)
+    if n > 2**32:  # randbelow would need more than one output per draw
+        random.Random(seed).shuffle(order)
+        return order
+    words = chain.from_iterable(_mersenne_outputs(random.Random(seed)))
+    i = n - 1
+    while i >= 1:
+        bits = (i + 1).bit_length()
+        last = max((1 << (bits - 1)) - 1, 1)  # the smallest i with this bit length of i + 1
+        for j in map(operator.rshift, words, repeat(32 - bits)):
+            if j <= i:
+                order[i], order[j] = order[j], order[i]
+                if i == last:
+                    break
+                i -= 1
+        i -= 1
     return order
+
+
+def _mersenne_outputs(rng, count=1 << 16):
+    """rng's 32-bit outputs in order, `count` at a time (one getrandbits call per array)."""
+    while True:
+        words = array(WORD, rng.getrandbits(32 * count).to_bytes(4 * count, "little"))
+        if sys.byteorder == "big":
+            words.byteswap()
+        yield words
 
 
 class TaskSequence(Task):

@@ -7,7 +7,8 @@ CustomJSON(name=NAME) reads it from there.
 import json
 from pathlib import Path
 
-from store import Example
+from store import Example, default_path
+from store.reader import NotInStore
 from tasks.common import StoredTask, Task
 
 
@@ -59,7 +60,12 @@ class CustomJSON(Task):
         if filepath is not None:
             self.conversations = read_conversations(filepath)
         else:
-            self.conversations = StoredTask("customjson", name, "train", db=db)
+            try:
+                self.conversations = StoredTask("customjson", name, "train", db=db)
+            except NotInStore:  # its hint, `--only customjson`, is no command that works
+                path = db or default_path()
+                raise NotInStore(f"{path} has no custom task {name!r}. Add it with "
+                                 f"`nanotasks compile --custom {name}=FILE.jsonl --db {path}`.") from None
 
     def num_examples(self):
         return len(self.conversations)

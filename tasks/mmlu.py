@@ -13,6 +13,8 @@ LETTERS = ("A", "B", "C", "D")
 SPLITS = ("auxiliary_train", "validation", "dev", "test")
 SOURCES = [Source("mmlu", "all", "auxiliary_train", REPO, "auxiliary_train", "train")] + [
     Source("mmlu", "all", split, REPO, "all", split) for split in SPLITS[1:]]
+# The older spelling, served from the same stored rows: (subset, split) -> stored (subset, split)
+ALIASES = {("auxiliary_train", "train"): ("all", "auxiliary_train")}
 
 
 def normalise(row, source):
@@ -39,7 +41,7 @@ class MMLU(StoredTask):
         check_choice("MMLU subset", subset, ("all", "auxiliary_train"))
         if subset == "auxiliary_train":
             check_choice("split of MMLU subset 'auxiliary_train'", split, ("train",))
-            subset, split = "all", "auxiliary_train"  # the same rows, stored once
+            subset, split = ALIASES[subset, split]
         check_choice("MMLU split", split, SPLITS)
         super().__init__("mmlu", subset, split, db=db, **kwargs)
 

@@ -8,11 +8,11 @@ import random
 from functools import cached_property
 
 from store import default_path
-from store.reader import Store
+from store.reader import NotInStore, Store
 from tasks.common import SourceFile, Task, check_choice, shuffled_order
 from tasks.gsm8k import evaluate_number
 
-WORDS = SourceFile("words_alpha.txt",
+WORDS = SourceFile("words_alpha.txt", "dwyl/english-words",
                    "https://raw.githubusercontent.com/dwyl/english-words/master/words_alpha.txt",
                    "dwyl/english-words/words_alpha.txt")
 SOURCES = []
@@ -52,7 +52,9 @@ class WordListTask(Task):
         super().__init__(**kwargs)
         self.size, self.split = size, split
         self.store = Store(db or default_path())
-        self.store.require_file(WORDS.name)  # fail here, not at the first example
+        if WORDS.name not in {file["name"] for file in self.store.files()}:  # say so now, not in a worker
+            raise NotInStore(f"{self.store.path} has no {WORDS.name}, the word list of the spelling "
+                             f"tasks. Add it with `nanotasks compile --only spellingbee --db {self.store.path}`.")
 
     @cached_property
     def words(self):

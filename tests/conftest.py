@@ -1,6 +1,7 @@
 """Shared fixtures: the sample snapshot compiled once per session, and the real data beside
 the repo in ../shared/hub when it is there."""
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -9,7 +10,8 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE = REPO / "data" / "sample"
-SHARED_HUB = REPO.parent / "shared" / "hub"
+# A git worktree elsewhere can point at the real data with NANOTASKS_SHARED_HUB.
+SHARED_HUB = Path(os.environ.get("NANOTASKS_SHARED_HUB", REPO.parent / "shared" / "hub"))
 NANOTASKS = [sys.executable, "-m", "compiler"]
 
 

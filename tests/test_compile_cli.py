@@ -1,0 +1,168 @@
+"""The CLI around the compiled file: info, show, where the file lives, and one clear line (exit
+status 1 or 2, no traceback) for every mistake. Real subprocesses on real files."""
+
+import json
+import os
+import shutil
+import sqlite3
+
+import pytest
+
+from store.reader import Store
+from tests.conftest import SAMPLE, nanotasks
+from tests.reference import SPLITS
+
+
+def fails(*args, status=1, **kwargs):
+    """Run a command that must fail; returns its one-line error."""
+    result = nanotasks(*args, check=False, **kwargs)
+    assert result.returncode == status, result
+    assert "Traceback" not in result.stdout + result.stderr
+    return result.stderr.strip().splitlines()[-1]
+
+
+def test_info_lists_splits_and_provenance(sample_db):
+    lines = nanotasks("info", "--db", sample_db).stdout.splitlines()
+    assert lines[0].split() == ["task", "subset", "split", "rows", "bytes", "source", "revision", "sha256"]
+    store = Store(sample_db)
+    for split in store.splits():
+        assert any(line.split()[:5] == [split["task"], split["subset"], split["split"], str(split["rows"]),
+                                        f"{split['stored_bytes']:,}"]
+                   and line.split()[5:] == [split["repo"], "mirror", split["sha256"][:12]] for line in lines), split
+    assert any(line.split()[:2] == ["file", "words_alpha.txt"] for line in lines)
+
+
+def test_info_json(sample_db):
+    info = json.loads(nanotasks("info", "--json", "--db", sample_db).stdout)
+    assert info["path"] == str(sample_db)
+    splits = {(s["task"], s["subset"], s["split"]): s for s in info["splits"]}
+    assert set(splits) == set(SPLITS)
+    for key, (repo, config, source_split, _) in SPLITS.items():
+        assert (splits[key]["repo"], splits[key]["config"], splits[key]["source_split"]) == (repo, config, source_split)
+        assert splits[key]["revision"] is None and len(splits[key]["sha256"]) == 64
+    [words] = info["files"]
+    assert words["name"] == "words_alpha.txt" and words["size"] == (SAMPLE / "dwyl/english-words/words_alpha.txt").stat().st_size
+
+
+def test_show_prints_a_readable_conversation(sample_db):
+    store = Store(sample_db)
+    split = store.split("gsm8k", "main", "train")
+    position = next(i for i in range(split.rows) if "muffins" in store.read(split, i)["messages"][0]["content"])
+    out = nanotasks("show", "gsm8k", "train", position, "--subset", "main", "--db", sample_db).stdout
+    assert out.startswith("[user]\nEach box holds 3 rows of 4 muffins.")
+    assert "\n[assistant]\nOne box holds 3*4 = <<3*4>>12 muffins.\nJon packed 7*12 = <<7*12=84>>84 muffins.\n#### 84\n" in out
+    as_json = nanotasks("show", "gsm8k", "train", position, "--subset", "main", "--json", "--db", sample_db).stdout
+    assert json.loads(as_json) == store.read(split, position)
+
+
+def test_show_picks_the_only_subset_and_prints_extras(sample_db):
+    out = nanotasks("show", "humaneval", "test", "0", "--db", sample_db).stdout
+    assert out.startswith("[user]\n") and "\n[assistant]\n" in out
+    assert '"entry_point": ' in out.splitlines()[-1]
+
+
+def test_show_mistakes(sample_db):
+    assert fails("show", "arc", "test", "0", "--db", sample_db, status=2) == \
+        "Error: arc test is stored for subsets ARC-Challenge, ARC-Easy: pick one with --subset"
+    assert fails("show", "gsm8k", "test", "6", "--subset", "main", "--db", sample_db) == \
+        "Error: gsm8k main/test has 6 examples, no index 6"
+    assert fails("show", "nope", "test", "0", "--db", sample_db).startswith(f"Error: {sample_db} has no nope test")
+    assert fails("show", "gsm8k", "test", "0", "--subset", "nope", "--db", sample_db) == \
+        f"Error: {sample_db} has no gsm8k nope/test. Add it with `nanotasks compile --only gsm8k --db {sample_db}`."
+
+
+@pytest.mark.parametrize("command", [["info"], ["info", "--json"], ["show", "gsm8k", "test", "0", "--subset", "main"]])
+def test_a_missing_file_is_one_clear_line(command, tmp_path):
+    db = tmp_path / "missing.db"
+    assert fails(*command, "--db", db) == f"Error: {db}: no such file. Build it with `nanotasks compile --db {db}`."
+
+
+def wrong_files(tmp_path, sample_db):
+    """(file, what the error must say) for files that are not a readable nanotasks file."""
+    text = tmp_path / "notes.txt"
+    text.write_text("not a database\n")
+    empty = tmp_path / "empty.db"
+    empty.touch()
+    foreign = tmp_path / "foreign.db"
+    with sqlite3.connect(foreign) as connection:
+        connection.execute("CREATE TABLE t (x)")
+    connection.close()
+    newer = shutil.copy(sample_db, tmp_path / "newer.db")
+    with sqlite3.connect(newer) as connection:
+        connection.execute("PRAGMA user_version = 2")
+    connection.close()
+    cut = tmp_path / "cut.db"
+    cut.write_bytes(sample_db.read_bytes()[:20_000])
+    return [(text, "not a nanotasks file (not SQLite)"), (empty, "not a nanotasks file (not SQLite)"),
+            (foreign, "an SQLite file, but not one nanotasks wrote"),
+            (newer, "written in nanotasks file format 2; this nanotasks reads format 1"),
+            (cut, "damaged: 20000 bytes, but its header says")]
+
+
+def test_a_wrong_file_is_one_clear_line(sample_db, tmp_path):
+    for db, message in wrong_files(tmp_path, sample_db):
+        for command in (["info"], ["show", "humaneval", "test", "0"]):
+            assert fails(*command, "--db", db).startswith(f"Error: {db}: {message}")
+
+
+def test_compile_does_not_overwrite_a_file_it_did_not_write(sample_db, tmp_path):
+    for db, message in wrong_files(tmp_path, sample_db):
+        if "format 2" in message:
+            continue
+        before = db.read_bytes()
+        assert fails("compile", "--mirror", SAMPLE, "--db", db).startswith(f"Error: nothing was written: {db}: {message}")
+        assert db.read_bytes() == before
+
+
+def test_compile_replaces_a_file_of_another_format_version(sample_db, tmp_path):
+    db = shutil.copy(sample_db, tmp_path / "old.db")
+    with sqlite3.connect(db) as connection:
+        connection.execute("PRAGMA user_version = 2")
+    connection.close()
+    # --only would have to keep splits this version cannot read: refused, file untouched.
+    before = db.read_bytes()
+    assert "written in nanotasks file format 2" in fails("compile", "--only", "gsm8k", "--mirror", SAMPLE, "--db", db)
+    assert db.read_bytes() == before
+    nanotasks("compile", "--mirror", SAMPLE, "--db", db)
+    assert db.read_bytes() == sample_db.read_bytes()
+
+
+def test_only_takes_benchmark_module_names(tmp_path):
+    error = fails("compile", "--only", "bogus", "--mirror", SAMPLE, "--db", tmp_path / "x.db", status=2)
+    assert error == ("Error: Invalid value for --only: unknown bogus; choose from "
+                     "arc, mmlu, gsm8k, humaneval, smoltalk, spellingbee")
+    assert not (tmp_path / "x.db").exists()
+
+
+def test_only_spellingbee_stores_just_the_word_list(tmp_path):
+    db = tmp_path / "words.db"
+    nanotasks("compile", "--only", "spellingbee", "--mirror", SAMPLE, "--db", db)
+    store = Store(db)
+    assert store.splits() == [] and [f["name"] for f in store.files()] == ["words_alpha.txt"]
+
+
+@pytest.fixture
+def environment(tmp_path):
+    """The environment without NANOTASKS_DB, with HOME and XDG_CACHE_HOME under tmp_path."""
+    env = {k: v for k, v in os.environ.items() if k not in ("NANOTASKS_DB", "XDG_CACHE_HOME")}
+    env["HOME"] = str(tmp_path / "home")
+    return env
+
+
+def test_nanotasks_db_environment_variable(environment, tmp_path):
+    db = tmp_path / "from-env.db"
+    environment["NANOTASKS_DB"] = str(db)
+    nanotasks("compile", "--only", "humaneval", "--mirror", SAMPLE, env=environment)
+    assert [s["task"] for s in Store(db).splits()] == ["humaneval"]
+    assert "humaneval" in nanotasks("info", env=environment).stdout
+    assert nanotasks("show", "humaneval", "test", "0", env=environment).stdout.startswith("[user]")
+
+
+def test_default_file_is_in_the_users_cache_dir(environment, tmp_path):
+    nanotasks("compile", "--only", "humaneval", "--mirror", SAMPLE, env=environment)
+    assert (tmp_path / "home/.cache/nanotasks/nanotasks.db").is_file()
+    environment["XDG_CACHE_HOME"] = str(tmp_path / "cache")
+    nanotasks("compile", "--only", "gsm8k", "--mirror", SAMPLE, env=environment)
+    assert [s["task"] for s in Store(tmp_path / "cache/nanotasks/nanotasks.db").splits()] == ["gsm8k"] * 4
+    assert "gsm8k" in nanotasks("info", env=environment).stdout
+    assert "XDG_CACHE_HOME" in nanotasks("compile", "--help", env=environment).stdout

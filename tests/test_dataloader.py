@@ -1,0 +1,72 @@
+"""Tasks in real PyTorch DataLoader worker processes, started with fork and with spawn: each
+process opens its own connection, and the workers return exactly the examples of a serial pass."""
+
+import multiprocessing
+import pickle
+
+import pytest
+
+from tasks.arc import ARC
+from tasks.common import TaskMixture, TaskSequence
+from tasks.gsm8k import GSM8K
+from tasks.humaneval import HumanEval
+from tasks.mmlu import MMLU
+from tasks.smoltalk import SmolTalk
+from tasks.spellingbee import SimpleSpelling, SpellingBee
+
+torch = pytest.importorskip("torch")
+
+
+def unchanged(example):
+    """The loader's collate_fn: torch's default would turn MMLU's letters tuple into a list."""
+    return example
+
+
+def small_tasks(db):
+    return [ARC("ARC-Challenge", "train", db=db), MMLU("all", "test", db=db), MMLU("auxiliary_train", "train", db=db),
+            GSM8K("socratic", "train", db=db), HumanEval(db=db), SmolTalk("train", db=db),
+            SpellingBee(size=25, split="test", db=db), SimpleSpelling(size=25, db=db)]
+
+
+@pytest.mark.filterwarnings("ignore:This DataLoader will create 4 worker processes")  # 2-core machines
+@pytest.mark.parametrize("context", ["fork", "spawn"])
+def test_dataloader_workers_return_the_serial_examples(sample_db, context):
+    tasks = small_tasks(sample_db)
+    mixture = TaskMixture(tasks)
+    dataset = TaskSequence([mixture, TaskSequence(tasks, start=1, step=2)])  # one loader: spawn is slow
+    serial = list(dataset)  # the parent has its connection open before the workers start
+    assert len(serial) == 104 + 52  # the mixture, then every other example of the tasks
+    loader = torch.utils.data.DataLoader(dataset, batch_size=None, num_workers=4, collate_fn=unchanged,
+                                         multiprocessing_context=context)
+    assert list(loader) == serial
+
+
+def test_dataloader_shuffled_batches_cover_every_example(sample_db):
+    task = GSM8K("main", "train", db=sample_db)
+    loader = torch.utils.data.DataLoader(task, batch_size=3, shuffle=True, num_workers=2, collate_fn=unchanged,
+                                         multiprocessing_context="fork", generator=torch.Generator().manual_seed(0))
+    loaded = [example for batch in loader for example in batch]
+    assert sorted(map(repr, loaded)) == sorted(map(repr, task))
+
+
+def check_own_connection(task, inherited):
+    # runs in a forked child: it may use what it inherited only to notice it is not its own
+    raise SystemExit(0 if task.store.db is not inherited and task[0] == task[0] else 3)
+
+
+def test_forked_child_opens_its_own_connection(sample_db):
+    task = ARC("ARC-Easy", "test", db=sample_db)
+    inherited = task.store.db
+    child = multiprocessing.get_context("fork").Process(target=check_own_connection, args=(task, inherited))
+    child.start()
+    child.join()
+    assert child.exitcode == 0
+    assert task.store.db is inherited  # the parent keeps its own
+
+
+def test_pickled_task_carries_no_connection_or_word_list(sample_db):
+    task = SpellingBee(size=5, db=sample_db)
+    task[0]  # loads the word list and opens the connection
+    state = pickle.dumps(task)
+    assert b"trip" not in state and len(state) < 1000
+    assert list(pickle.loads(state)) == list(task)
