@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from compiler.fetch import Fetcher, SourceError
+from compiler.overlap import find_overlaps
 from store import Provenance
 from store.reader import Store
 from store.writer import SplitSummary, Writer
@@ -75,6 +76,8 @@ def compile_file(db, only=(), mirror=None, revisions=None, custom=None, progress
         for name in sorted(set(files) | kept_files):
             copy = (lambda name=name: writer.copy_file(previous, name)) if name in kept_files else None
             outcomes.append(_compile_one(writer, name, files.get(name), copy))
+        # Over the whole new file, kept splits included: which test questions training data holds.
+        writer.write_overlaps(find_overlaps(writer.db, progress))
         writer.commit()
     return outcomes
 
