@@ -1,18 +1,22 @@
 """Contamination: which evaluation examples also appear in the training data of the same file.
 
 Evaluation examples are those of validation, dev and test splits; training examples are those
-of every other split. Text is compared after `store.text.normalise_text` (NFKC, case-folded,
-every run of characters other than letters and digits made one space), as words.
+of every other split. Text is compared as words after `store.text.normalise_text`: NFKC,
+case-folded, and split at every run of characters that are not letters or digits.
 
 - exact: the evaluation example's prompt (first user message) and the training example's
   normalise to the same text, of at least 13 words. Shorter prompts ("hi", "What is 2+2?")
   recur by chance and are not counted.
 - ngram: a run of 13 words (the usual decontamination measure) of the evaluation prompt appears
   in any user message of the training example: a test question is caught in a later turn of
-  a chat, or inside a longer request. Runs do not cross line breaks, so a prompt template's
-  fixed lines (a multiple choice question's "Respond only with the letter...") joined to the
-  end of one choice never make a match; and a run found in more than MAX_EVAL_PROMPTS different
-  evaluation prompts is boilerplate a benchmark repeats, not a question, and is ignored.
+  a chat, or inside a longer request.
+
+Two rules keep prompt templates from matching each other. Runs do not cross line breaks, so a
+multiple choice template's fixed last line ("Respond only with the letter...") never joins the
+end of one choice into a run. And boilerplate is cut out of the evaluation prompts first: the
+words of any 13-word run that more than MAX_EVAL_PROMPTS different evaluation prompts share
+(an instruction a benchmark appends to many questions) count as line breaks, so no run
+includes any of them.
 
 Only evaluation prompts are held in memory: their words get small integer ids, a training
 word not among them can be in no match, and each 13-word window becomes one 64-bit number
@@ -21,7 +25,12 @@ A window whose number matches is then compared word for word, so a hash collisio
 makes a match.
 """
 
+import collections
 import json
+import multiprocessing
+import os
+import re
+import unicodedata
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -32,54 +41,99 @@ from store.text import message_text, normalise_text, prompt_of
 
 N = 13
 MAX_EVAL_PROMPTS = 10
-BATCH = 4096  # training conversations hashed at once
+BATCH = 2048  # training conversations matched at once, by one worker
 BASE = np.uint64(0x9E3779B97F4A7C15)  # odd, with well-mixed bits
 
 
-def find_overlaps(db, progress=None):
+def find_overlaps(db, progress=None, workers=None):
     """Every (eval_id, train_id, kind) of the nanotasks file open on sqlite3 connection `db`,
-    sorted. `progress(length, label)` is an optional click-style progress bar factory."""
+    sorted. `progress(length, label)` is an optional click-style progress bar factory. The
+    training text is matched in `workers` processes (default: one per core)."""
     splits = db.execute("SELECT first_example, rows, dictionary, split FROM splits ORDER BY id").fetchall()
     evals = EvalPrompts()
     for first, rows, dictionary, split in splits:
         if split in EVAL_SPLITS:
-            for example_id, hash_, messages in _conversations(db, first, rows, dictionary):
-                evals.add(example_id, hash_, prompt_of(messages))
+            decompressor = body_decompressor(dictionary)
+            for example_id, hash_, body in _bodies(db, first, rows):
+                evals.add(example_id, hash_, prompt_of(_messages(decompressor, body)))
     evals.finish()
-    found = {}
     training = [s for s in splits if s[3] not in EVAL_SPLITS]
-    total = sum(rows for _, rows, _, _ in training)
-    with _bar(progress, total) as update:
-        for first, rows, dictionary, _ in training:
-            batch = []
-            for example in _conversations(db, first, rows, dictionary):
-                batch.append(example)
-                if len(batch) == BATCH:
-                    evals.match(batch, found)
-                    update(len(batch))
-                    batch = []
-            evals.match(batch, found)
-            update(len(batch))
+    batches = ((dictionary, batch) for first, rows, dictionary, _ in training
+               for batch in _batched(_bodies(db, first, rows)))
+    found = {}
+    with _bar(progress, sum(s[1] for s in training)) as update:
+        for matches, count in _map_bounded(evals, batches, workers or os.cpu_count() or 1):
+            found.update(matches)
+            update(count)
     return sorted((eval_id, train_id, kind) for (eval_id, train_id), kind in found.items())
 
 
-def _conversations(db, first, rows, dictionary):
-    decompressor = body_decompressor(dictionary)
-    cursor = db.execute("SELECT id, prompt_hash, body FROM example_data WHERE id BETWEEN ? AND ? "
-                        "ORDER BY id", (first, first + rows - 1))
-    for example_id, hash_, body in cursor:
-        yield example_id, hash_, json.loads(decompressor.decompress(body))["messages"]
+def _bodies(db, first, rows):
+    return db.execute("SELECT id, prompt_hash, body FROM example_data WHERE id BETWEEN ? AND ? "
+                      "ORDER BY id", (first, first + rows - 1))
 
 
-def lines_of(text):
-    """The normalised words of each line of `text` that has any."""
-    return [words for words in (normalise_text(line).split() for line in text.splitlines()) if words]
+def _messages(decompressor, body):
+    return json.loads(decompressor.decompress(body))["messages"]
+
+
+def _batched(rows):
+    batch = []
+    for row in rows:
+        batch.append(row)
+        if len(batch) == BATCH:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+_EVALS = None  # the EvalPrompts of the running find_overlaps, inherited by forked workers
+
+
+def _match(job):
+    dictionary, batch = job
+    found = {}
+    _EVALS.match(batch, body_decompressor(dictionary), found)
+    return found, len(batch)
+
+
+def _map_bounded(evals, jobs, workers):
+    """_match over the jobs, in order, in `workers` forked processes with a few batches in
+    flight at a time, so memory stays bounded whatever the size of the training data."""
+    global _EVALS
+    _EVALS = evals
+    try:
+        if workers < 2 or "fork" not in multiprocessing.get_all_start_methods():
+            yield from map(_match, jobs)
+            return
+        with multiprocessing.get_context("fork").Pool(workers) as pool:
+            pending = collections.deque()
+            for job in jobs:
+                pending.append(pool.apply_async(_match, (job,)))
+                if len(pending) >= 2 * workers:
+                    yield pending.popleft().get()
+            while pending:
+                yield pending.popleft().get()
+    finally:
+        _EVALS = None
+
+
+# The words normalise_text keeps (runs of letters and digits), and line breaks as str.splitlines
+# sees them, in one pass over a message.
+TOKEN = re.compile(r"[^\W_]+|[\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029]")
+LINE_BREAKS = dict.fromkeys("\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029", 0)  # word id 0: no run crosses
+
+
+def tokens(text):
+    """The words of `text` as normalise_text makes them, with its line breaks between them."""
+    return TOKEN.findall(unicodedata.normalize("NFKC", text).casefold())
 
 
 @dataclass
 class EvalPrompts:
     """The evaluation prompts: their exact texts, and their 13-word windows by hash."""
-    vocabulary: dict = field(default_factory=dict)  # word -> id >= 1; 0 is "no evaluation word"
+    vocabulary: dict = field(default_factory=lambda: dict(LINE_BREAKS))  # word -> id; 0: no eval word
     exact: dict = field(default_factory=dict)  # prompt_hash -> [(normalised prompt, eval id)]
     ids: list = field(default_factory=list)  # every eval prompt's word ids, lines ended by 0
     starts: list = field(default_factory=list)  # where each eval example's words start in `ids`
@@ -94,32 +148,41 @@ class EvalPrompts:
         self.starts.append(len(self.ids))
         self.examples.append(example_id)
         self.prompts.append(self.distinct.setdefault(normalised, len(self.distinct)))
-        for words in lines_of(prompt):
-            self.ids.extend(self.vocabulary.setdefault(w, len(self.vocabulary) + 1) for w in words)
-            self.ids.append(0)
+        vocabulary = self.vocabulary
+        self.ids.extend(vocabulary.setdefault(w, len(vocabulary)) for w in tokens(prompt))
+        self.ids.append(0)
 
     def finish(self):
-        """Index the windows: sorted hashes, each with its position and eval example, dropping
-        windows shared by more than MAX_EVAL_PROMPTS distinct prompts."""
+        """Cut out the boilerplate, then index the windows: sorted hashes, with the position
+        and eval example of each."""
         self.ids = np.array(self.ids, dtype=np.uint64)
         hashes, positions = window_hashes(self.ids)
-        owners = np.searchsorted(np.array(self.starts, dtype=np.int64), positions, side="right") - 1
         # Distinct prompts per window: the same question in two splits (GSM8K main and
         # socratic) counts once.
-        prompts = np.array(self.prompts, dtype=np.int64)[owners]
+        prompts = np.array(self.prompts, dtype=np.int64)[self._owners(positions)]
         distinct = np.unique(np.stack([hashes.view(np.int64), prompts]), axis=1)[0].view(np.uint64)
         shared, counts = np.unique(distinct, return_counts=True)
-        keep = np.flatnonzero(~np.isin(hashes, shared[counts > MAX_EVAL_PROMPTS]))
-        keep = keep[np.argsort(hashes[keep], kind="stable")]
-        self.hashes, self.positions = hashes[keep], positions[keep]
-        self.owners = np.array(self.examples, dtype=np.int64)[owners[keep]]
+        boilerplate = positions[np.isin(hashes, shared[counts > MAX_EVAL_PROMPTS])]
+        covered = np.zeros(len(self.ids) + 1, np.int64)
+        np.add.at(covered, boilerplate, 1)
+        np.add.at(covered, boilerplate + N, -1)
+        self.ids[np.cumsum(covered)[:-1] > 0] = 0
+        hashes, positions = window_hashes(self.ids)
+        order = np.argsort(hashes, kind="stable")
+        self.hashes, self.positions = hashes[order], positions[order]
+        self.owners = np.array(self.examples, dtype=np.int64)[self._owners(self.positions)]
 
-    def match(self, batch, found):
-        """Add the overlaps of a batch of training examples (id, prompt_hash, messages) to
+    def _owners(self, positions):
+        """The index of the eval example each position of `ids` belongs to."""
+        return np.searchsorted(np.array(self.starts, dtype=np.int64), positions, side="right") - 1
+
+    def match(self, batch, decompressor, found):
+        """Add the overlaps of a batch of training examples (id, prompt_hash, body) to
         `found`: {(eval_id, train_id): kind}."""
         ids, starts, train_ids = [], [], []
-        vocabulary = self.vocabulary
-        for train_id, prompt_hash, messages in batch:
+        word_id = self.vocabulary.get
+        for train_id, prompt_hash, body in batch:
+            messages = _messages(decompressor, body)
             first_user = True
             for message in messages:
                 if message["role"] != "user":
@@ -132,9 +195,8 @@ class EvalPrompts:
                             found[eval_id, train_id] = "exact"
                 starts.append(len(ids))
                 train_ids.append(train_id)
-                for words in lines_of(text):
-                    ids.extend([vocabulary.get(w, 0) for w in words])
-                    ids.append(0)
+                ids.extend([word_id(w, 0) for w in tokens(text)])
+                ids.append(0)
         ids = np.array(ids, dtype=np.uint64)
         hashes, positions = window_hashes(ids)
         first = np.searchsorted(self.hashes, hashes, side="left")
