@@ -7,7 +7,7 @@ inside a later user turn, and a constraint sentence appended to 5% of all prompt
 templated sources do. Then times compiler.overlap.find_overlaps on it and checks it found
 the planted pairs.
 
-    python benchmarks/overlap_speed.py [--train 460000] [--test 24000] [--workers 1 2]
+    python benchmarks/overlap_speed.py [--train 460000] [--test 24000]
 """
 
 import argparse
@@ -120,7 +120,6 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--train", type=int, default=460_000)
     parser.add_argument("--test", type=int, default=24_000)
-    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="processes to time it with")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "synthetic.db"
@@ -130,13 +129,12 @@ def main():
               f"{path.stat().st_size / 1e6:.0f} MB")
         db = sqlite3.connect(path)
         characters, = db.execute("SELECT sum(characters) FROM example_data").fetchone()
-        for workers in args.workers:
-            load = os.getloadavg()[0]  # other work on the machine slows this down
-            started = time.monotonic()
-            overlaps = find_overlaps(db, workers=workers)
-            seconds = time.monotonic() - started
-            print(f"find_overlaps, {workers} process(es): {seconds:.1f} s for {characters / 1e6:.0f} M "
-                  f"characters ({args.train / seconds:,.0f} training chats/s); load average before: {load:.1f}")
+        load = os.getloadavg()[0]  # other work on the machine slows this down
+        started = time.monotonic()
+        overlaps = find_overlaps(db)
+        seconds = time.monotonic() - started
+        print(f"find_overlaps: {seconds:.1f} s for {characters / 1e6:.0f} M characters "
+              f"({args.train / seconds:,.0f} training chats/s); load average before: {load:.1f}")
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         test_first = 1  # the test split is written first
         found = {kind: {e - test_first for e, _, k in overlaps if k == kind} for kind in ("exact", "ngram")}

@@ -25,10 +25,7 @@ A window whose number matches is then compared word for word, so a hash collisio
 makes a match.
 """
 
-import collections
 import json
-import multiprocessing
-import os
 import re
 import unicodedata
 from contextlib import contextmanager
@@ -41,14 +38,13 @@ from store.text import message_text, normalise_text, prompt_of
 
 N = 13
 MAX_EVAL_PROMPTS = 10
-BATCH = 2048  # training conversations matched at once, by one worker
+BATCH = 2048  # training conversations hashed and looked up at once
 BASE = np.uint64(0x9E3779B97F4A7C15)  # odd, with well-mixed bits
 
 
-def find_overlaps(db, progress=None, workers=None):
+def find_overlaps(db, progress=None):
     """Every (eval_id, train_id, kind) of the nanotasks file open on sqlite3 connection `db`,
-    sorted. `progress(length, label)` is an optional click-style progress bar factory. The
-    training text is matched in `workers` processes (default: one per core)."""
+    sorted. `progress(length, label)` is an optional click-style progress bar factory."""
     splits = db.execute("SELECT first_example, rows, dictionary, split FROM splits ORDER BY id").fetchall()
     evals = EvalPrompts()
     for first, rows, dictionary, split in splits:
@@ -58,13 +54,13 @@ def find_overlaps(db, progress=None, workers=None):
                 evals.add(example_id, hash_, prompt_of(_messages(decompressor, body)))
     evals.finish()
     training = [s for s in splits if s[3] not in EVAL_SPLITS]
-    batches = ((dictionary, batch) for first, rows, dictionary, _ in training
-               for batch in _batched(_bodies(db, first, rows)))
     found = {}
     with _bar(progress, sum(s[1] for s in training)) as update:
-        for matches, count in _map_bounded(evals, batches, workers or os.cpu_count() or 1):
-            found.update(matches)
-            update(count)
+        for first, rows, dictionary, _ in training:
+            decompressor = body_decompressor(dictionary)
+            for batch in _batched(_bodies(db, first, rows)):
+                evals.match(batch, decompressor, found)
+                update(len(batch))
     return sorted((eval_id, train_id, kind) for (eval_id, train_id), kind in found.items())
 
 
@@ -86,37 +82,6 @@ def _batched(rows):
             batch = []
     if batch:
         yield batch
-
-
-_EVALS = None  # the EvalPrompts of the running find_overlaps, inherited by forked workers
-
-
-def _match(job):
-    dictionary, batch = job
-    found = {}
-    _EVALS.match(batch, body_decompressor(dictionary), found)
-    return found, len(batch)
-
-
-def _map_bounded(evals, jobs, workers):
-    """_match over the jobs, in order, in `workers` forked processes with a few batches in
-    flight at a time, so memory stays bounded whatever the size of the training data."""
-    global _EVALS
-    _EVALS = evals
-    try:
-        if workers < 2 or "fork" not in multiprocessing.get_all_start_methods():
-            yield from map(_match, jobs)
-            return
-        with multiprocessing.get_context("fork").Pool(workers) as pool:
-            pending = collections.deque()
-            for job in jobs:
-                pending.append(pool.apply_async(_match, (job,)))
-                if len(pending) >= 2 * workers:
-                    yield pending.popleft().get()
-            while pending:
-                yield pending.popleft().get()
-    finally:
-        _EVALS = None
 
 
 # The words normalise_text keeps (runs of letters and digits), and line breaks as str.splitlines

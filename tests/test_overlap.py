@@ -96,11 +96,8 @@ def test_overlap_command(planted):
     assert "gsm8k socratic/test" in table and "smoltalk default/train" in table
 
 
-def test_workers_and_recompiles_give_the_same_file(planted, tmp_path):
+def test_a_recompile_that_keeps_every_split_recomputes_the_same_overlaps(planted, tmp_path):
     db = planted[0]
-    with sqlite3.connect(db) as connection:
-        assert find_overlaps(connection, workers=1) == find_overlaps(connection, workers=2)
-    # A recompile that keeps every split from the previous file recomputes the same overlaps.
     copy = tmp_path / "copy.db"
     shutil.copy(db, copy)
     nanotasks("compile", "--mirror", tmp_path, "--only", "spellingbee", "--db", copy, check=False)
