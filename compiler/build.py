@@ -15,10 +15,12 @@ from pathlib import Path
 import numpy as np
 
 from compiler.fetch import Fetcher, SourceError
+from compiler.overlap import find_overlaps
 from store import Provenance
 from store.reader import FileDamaged, FormatVersionError, Store
 from store.writer import SplitSummary, Writer
 from tasks import BENCHMARKS, customjson
+
 BATCH = 1024  # rows converted from Arrow to Python at a time
 
 
@@ -82,6 +84,8 @@ def compile_file(db, only=(), mirror=None, revisions=None, custom=None, progress
             copy = (lambda name=name: writer.copy_file(previous, name)) if name in kept_files else None
             outcomes.append(_compile_one(writer, name, files.get(name), copy))
         if any(outcome.status != "failed" for outcome in outcomes):
+            # Over the whole new file, kept splits included: which test questions training data holds.
+            writer.write_overlaps(find_overlaps(writer.db, progress))
             writer.commit()
         else:
             writer.abort()  # an empty file would only hide that nothing could be read

@@ -1,5 +1,6 @@
 """The `nanotasks` command: a thin layer over compiler.build and store.reader."""
 
+import csv
 import importlib
 import json
 import signal
@@ -129,18 +130,8 @@ def info(db, as_json):
 def show(db, task, split, index, subset, as_json):
     """Print one conversation: example INDEX of TASK's SPLIT."""
     store = open_store(db)
-    keys = [(s["task"], s["subset"], s["split"]) for s in store.splits()] + list(aliases())
-    subsets = sorted({key_subset for key_task, key_subset, key_split in keys
-                      if (key_task, key_split) == (task, split)})
-    if not subsets:
-        raise click.ClickException(f"{db} has no {task} {split}: `nanotasks info --db {db}` lists what it has")
-    if subset is None:
-        if len(subsets) != 1:
-            raise click.UsageError(f"{task} {split} is stored for subsets {', '.join(subsets) or 'none'}: "
-                                   f"pick one with --subset")
-        subset = subsets[0]
     try:
-        split_rows = store.split(task, *aliases().get((task, subset, split), (subset, split)))
+        split_rows = _stored_split(store, task, split, subset)
         conversation = store.read(split_rows, index)
     except (StoreError, IndexError) as error:
         raise click.ClickException(str(error)) from None
@@ -207,6 +198,142 @@ def _render_part(part):
     if part["type"] == "python_output":
         return f"={part['text']}>>" if part["text"] else ">>"
     return part["text"]
+
+
+@cli.command()
+@db_option
+@click.argument("query")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array of objects instead of a table.")
+@click.option("--csv", "as_csv", is_flag=True, help="Print CSV with a header row instead of a table.")
+def sql(db, query, as_json, as_csv):
+    """Run a read-only SQL QUERY on the compiled file and print its rows.
+
+    Besides SQLite's own functions, conversation(id) gives an example's conversation as JSON
+    text and conversation_text(id) its messages' texts, where id is the `id` column of the
+    `examples` view. A query that would change anything is refused.
+
+    \b
+    nanotasks sql "SELECT task, split, count(*) FROM examples GROUP BY 1, 2"
+    nanotasks sql --json "SELECT conversation(id) FROM examples WHERE task = 'gsm8k' LIMIT 1"
+    """
+    if as_json and as_csv:
+        raise click.UsageError("--json and --csv: choose one")
+    open_store(db)  # the header checks, with their advice
+    from store.sqlfunctions import WriteRefused, query as run_query
+    try:
+        columns, rows = run_query(db, query)
+    except WriteRefused as refused:
+        raise click.ClickException(f"refused: this query would write ({refused}); `nanotasks sql` "
+                                   f"only reads. The file changes only through `nanotasks compile`; to "
+                                   f"experiment, query a copy with the sqlite3 shell.") from None
+    except sqlite3.Error as error:
+        raise click.ClickException(f"SQL error: {error}") from None
+    if as_json:
+        records = [dict(zip(columns, map(_json_cell, row))) for row in rows]
+        click.echo(json.dumps(records, ensure_ascii=False, indent=2))
+    elif as_csv:
+        writer = csv.writer(sys.stdout, lineterminator="\n")
+        writer.writerow(columns)
+        writer.writerows([_json_cell(cell) for cell in row] for row in rows)
+    else:
+        click.echo(_table(columns, [[_table_cell(cell) for cell in row] for row in rows]))
+
+
+def _json_cell(cell):
+    return f"<{len(cell)} bytes>" if isinstance(cell, bytes) else cell
+
+
+def _table_cell(cell):
+    return "" if cell is None else str(_json_cell(cell)).replace("\n", "\\n")
+
+
+@cli.command()
+@db_option
+@click.argument("task")
+@click.argument("split")
+@click.option("--subset", help="Needed when the task has several (ARC-Easy, main, ...).")
+@click.option("--format", "file_format", type=click.Choice(["jsonl", "parquet"]), default="jsonl",
+              show_default=True, help="jsonl: one conversation (JSON object) per line. parquet: "
+              "columns position and conversation (JSON text); needs pyarrow.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, allow_dash=True), default="-",
+              help="Where to write; jsonl goes to standard output unless told.")
+def export(db, task, split, subset, file_format, output):
+    """Write every conversation of TASK's SPLIT, in the order the Task serves them."""
+    store = open_store(db)
+    try:
+        rows = _stored_split(store, task, split, subset)
+    except StoreError as error:
+        raise click.ClickException(str(error)) from None
+    try:
+        if file_format == "jsonl":
+            with click.open_file(output, "w", encoding="utf-8", atomic=output != "-") as f:
+                for position in range(rows.rows):
+                    f.write(json.dumps(store.read(rows, position), ensure_ascii=False) + "\n")
+        else:
+            _write_parquet(store, rows, output)
+    except StoreError as error:
+        raise click.ClickException(str(error)) from None
+
+
+def _write_parquet(store, rows, output):
+    if output == "-":
+        raise click.UsageError("parquet is not written to standard output: give a file with -o")
+    try:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise click.ClickException("writing parquet needs pyarrow: pip install pyarrow (or "
+                                   "'nanotasks[compile]'), or use --format jsonl") from None
+    schema = pa.schema([("position", pa.int64()), ("conversation", pa.string())])
+    with click.open_file(output, "wb", atomic=True) as f, pq.ParquetWriter(f, schema) as writer:
+        for start in range(0, rows.rows, 10_000):  # bounded memory for the largest splits
+            positions = list(range(start, min(start + 10_000, rows.rows)))
+            texts = [json.dumps(store.read(rows, p), ensure_ascii=False) for p in positions]
+            writer.write_table(pa.table({"position": positions, "conversation": texts}, schema=schema))
+
+
+@cli.command()
+@db_option
+@json_option
+def overlap(db, as_json):
+    """How many evaluation examples (validation, dev, test) are also in training splits.
+
+    exact: the same normalised prompt; 13-gram: a shared run of 13 words. The pairs are in
+    the `overlaps` table, for SQL.
+    """
+    store = open_store(db)
+    try:
+        summary = store.overlap_summary()
+    except StoreError as error:
+        raise click.ClickException(str(error)) from None
+    if as_json:
+        click.echo(json.dumps(summary, indent=2))
+        return
+    rows = []
+    for item in summary:
+        name = f"{item['task']} {item['subset']}/{item['split']}"
+        rows.append([name, _count(item["examples"]), _count(item["overlapping"]), "", "", ""])
+        for found in item["found_in"]:
+            rows.append(["", "", "", f"{found['task']} {found['subset']}/{found['split']}",
+                         _count(found["exact"]), _count(found["ngram"])])
+    click.echo(_table(["evaluation split", "examples", "in training", "found in", "exact", "13-gram"], rows))
+
+
+def _stored_split(store, task, split, subset):
+    """The stored split TASK SPLIT [--subset] names: its only subset when none is given, and
+    through the names benchmarks also serve their splits under (MMLU auxiliary_train/train)."""
+    if subset is None:
+        keys = [(s["task"], s["subset"], s["split"]) for s in store.splits()] + list(aliases())
+        subsets = sorted({key_subset for key_task, key_subset, key_split in keys
+                          if (key_task, key_split) == (task, split)})
+        if not subsets:
+            raise click.ClickException(f"{store.path} has no {task} {split}: `nanotasks info --db "
+                                       f"{store.path}` lists what it has")
+        if len(subsets) != 1:
+            raise click.UsageError(f"{task} {split} is stored for subsets {', '.join(subsets)}: "
+                                   f"pick one with --subset")
+        subset = subsets[0]
+    return store.split(task, *aliases().get((task, subset, split), (subset, split)))
 
 
 def _pair(value, option, form):

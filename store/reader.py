@@ -14,7 +14,7 @@ from urllib.parse import quote
 
 import zstandard
 
-from store.schema import APPLICATION_ID, SCHEMA_VERSION, body_decompressor
+from store.schema import APPLICATION_ID, EVAL_SPLITS, SCHEMA_VERSION, body_decompressor
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
 # No conversation is this big: a larger size in a body's frame header means the header is
@@ -177,6 +177,32 @@ class Store:
         except (zstandard.ZstdError, TypeError) as error:
             raise FileDamaged(f"{self.path}: stored file {name!r} is damaged ({error}). Copy the file "
                              f"again, or check it with `nanotasks verify --db {self.path}`.") from None
+
+    def overlap_summary(self):
+        """For each evaluation split (validation, dev, test): its examples, how many of them are
+        in any training split, and per training split how many exactly ('exact': the same
+        normalised prompt, else 'ngram': a shared 13-word run), from the `overlaps` table."""
+        try:
+            pairs = self.db.execute(
+                "SELECT o.eval_id, e.id, t.id, MIN(o.kind) FROM overlaps o "
+                "JOIN splits e ON o.eval_id BETWEEN e.first_example AND e.first_example + e.rows - 1 "
+                "JOIN splits t ON o.train_id BETWEEN t.first_example AND t.first_example + t.rows - 1 "
+                "GROUP BY o.eval_id, t.id ORDER BY t.id").fetchall()
+        except sqlite3.OperationalError:
+            raise StoreError(f"{self.path} has no overlaps table: it was compiled by an earlier "
+                             f"nanotasks. Recompile it: `nanotasks compile --db {self.path}`.") from None
+        splits = {s["id"]: s for s in self.splits()}
+        summary = {split_id: {"task": s["task"], "subset": s["subset"], "split": s["split"],
+                              "examples": s["rows"], "overlapping": set(), "found_in": {}}
+                   for split_id, s in splits.items() if s["split"] in EVAL_SPLITS}
+        for eval_id, eval_split, train_split, kind in pairs:
+            summary[eval_split]["overlapping"].add(eval_id)
+            t = splits[train_split]
+            found = summary[eval_split]["found_in"].setdefault(
+                train_split, {"task": t["task"], "subset": t["subset"], "split": t["split"], "exact": 0, "ngram": 0})
+            found[kind] += 1
+        return [{**item, "overlapping": len(item["overlapping"]), "found_in": list(item["found_in"].values())}
+                for item in summary.values()]
 
     def _decompressor(self, split):
         decompressor = self._decompressors.get(split.id)

@@ -16,6 +16,7 @@ import zstandard
 
 SCHEMA_VERSION = 1
 APPLICATION_ID = 0x6E746B73  # "ntks" in the SQLite header: marks a nanotasks file
+EVAL_SPLITS = ("validation", "dev", "test")  # every other split is training data
 
 SCHEMA = """
 CREATE TABLE splits (
@@ -56,6 +57,12 @@ CREATE TABLE files (
     size INTEGER NOT NULL,          -- uncompressed bytes
     body BLOB NOT NULL              -- zstd(content), an ordinary zstd frame
 );
+CREATE TABLE overlaps (             -- evaluation examples whose prompt is also in training data
+    eval_id INTEGER NOT NULL,       -- example_data.id of a validation/dev/test example
+    train_id INTEGER NOT NULL,      -- example_data.id of a training example that contains it
+    kind TEXT NOT NULL,             -- 'exact': same normalised prompt; 'ngram': a shared 13-word run
+    PRIMARY KEY (eval_id, train_id)
+) WITHOUT ROWID;
 CREATE TABLE meta (
     key TEXT PRIMARY KEY,
     value TEXT NOT NULL

@@ -154,6 +154,10 @@ class Writer:
         self.db.execute("INSERT INTO files VALUES (?,?,?,?,?,?)", row)
         return len(row[-1])
 
+    def write_overlaps(self, overlaps):
+        """Store the (eval_id, train_id, kind) rows of the `overlaps` table, in order."""
+        self.db.executemany("INSERT INTO overlaps VALUES (?,?,?)", overlaps)
+
     def commit(self):
         """Finish the file, flush it to disk, and rename it over `path` in one step."""
         self.db.execute("COMMIT")

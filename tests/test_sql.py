@@ -1,0 +1,202 @@
+"""SQL across benchmarks: the README's queries through `nanotasks sql`, the plain sqlite3 shell,
+sqlite-utils and a live Datasette; the SQL functions against the Store; writes refused; export."""
+
+import csv
+import hashlib
+import importlib.metadata
+import io
+import json
+import shutil
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from store.reader import Store
+from store.sqlfunctions import register
+from store.text import message_text
+from tests.conftest import REPO, SAMPLE, nanotasks
+from tests.sql_queries import QUERIES, plain
+
+BIN = Path(sys.executable).parent
+QUERY_IDS = [title for title, _, _ in QUERIES]
+
+
+@pytest.fixture(scope="session")
+def demo_db(tmp_path_factory):
+    """The README's demo file: the sample plus data/mychats.jsonl, which holds two GSM8K test
+    questions."""
+    db = tmp_path_factory.mktemp("demo") / "demo.db"
+    nanotasks("compile", "--mirror", SAMPLE, "--custom", f"mychats={REPO / 'data' / 'mychats.jsonl'}", "--db", db)
+    return db
+
+
+def require_plugin(group):
+    """The plugin is found through the entry points of nanotasks' installed metadata: an
+    environment where nanotasks was installed from an older tree does not have them."""
+    names = [e.value for e in importlib.metadata.entry_points(group=group) if e.name == "nanotasks"]
+    assert names == ["store.plugins"], (
+        f"nanotasks' {group} entry point is not installed here; reinstall: pip install -e .")
+
+
+def sha256(path):
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def sql_json(db, query):
+    return json.loads(nanotasks("sql", "--db", db, "--json", query).stdout)
+
+
+@pytest.mark.parametrize("title, query, expected", QUERIES, ids=QUERY_IDS)
+def test_readme_query_output(demo_db, title, query, expected):
+    assert nanotasks("sql", "--db", demo_db, query).stdout == expected + "\n"
+
+
+@pytest.mark.parametrize("title, query, expected", [q for q in QUERIES if plain(q[1])],
+                         ids=[q[0] for q in QUERIES if plain(q[1])])
+def test_plain_sqlite3_shell_gives_the_same_rows(demo_db, title, query, expected):
+    if shutil.which("sqlite3") is None:
+        pytest.skip("the sqlite3 shell is not installed (.ci/run installs it)")
+    result = subprocess.run(["sqlite3", "-json", f"file:{demo_db}?mode=ro", query],
+                            capture_output=True, text=True, check=True)
+    assert json.loads(result.stdout or "[]") == sql_json(demo_db, query)
+
+
+@pytest.mark.parametrize("title, query, expected", QUERIES, ids=QUERY_IDS)
+def test_sqlite_utils_has_the_functions(demo_db, title, query, expected):
+    require_plugin("sqlite_utils")
+    result = subprocess.run([BIN / "sqlite-utils", "query", demo_db, query],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == sql_json(demo_db, query)
+
+
+@pytest.fixture(scope="module")
+def datasette(demo_db):
+    """`datasette serve` on the demo file, on a free port of 127.0.0.1: yields its base URL."""
+    require_plugin("datasette")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    before = sha256(demo_db)
+    server = subprocess.Popen([BIN / "datasette", "serve", demo_db, "--host", "127.0.0.1", "--port", str(port)],
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                urllib.request.urlopen(f"{url}/-/versions.json", timeout=2).read()
+                break
+            except OSError:
+                if server.poll() is not None or time.monotonic() > deadline:
+                    server.kill()
+                    pytest.fail(f"datasette did not start:\n{server.communicate()[0]}")
+                time.sleep(0.2)
+        yield url
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+    assert sha256(demo_db) == before
+
+
+@pytest.mark.parametrize("title, query, expected", QUERIES, ids=QUERY_IDS)
+def test_live_datasette_has_the_functions(datasette, demo_db, title, query, expected):
+    params = urllib.parse.urlencode({"sql": query, "_shape": "array"})
+    with urllib.request.urlopen(f"{datasette}/{demo_db.stem}.json?{params}", timeout=30) as response:
+        rows = json.load(response)
+    assert rows == sql_json(demo_db, query)
+
+
+def test_functions_agree_with_the_store(sample_db):
+    store = Store(sample_db)
+    db = sqlite3.connect(sample_db)
+    register(db)
+    checked = 0
+    for split in store.splits():
+        rows = store.split(split["task"], split["subset"], split["split"])
+        for position in range(rows.rows):
+            example_id = rows.first_example + position
+            conversation, text = db.execute("SELECT conversation(?), conversation_text(?)",
+                                            (example_id, example_id)).fetchone()
+            expected = store.read(rows, position)
+            assert json.loads(conversation) == expected
+            assert text == "\n".join(message_text(m) for m in expected["messages"])
+            checked += 1
+    assert checked == db.execute("SELECT count(*) FROM example_data").fetchone()[0]
+    last = db.execute("SELECT max(id) FROM example_data").fetchone()[0]
+    assert db.execute("SELECT conversation(0), conversation_text(?), conversation(NULL)",
+                      (last + 1,)).fetchone() == (None, None, None)
+
+
+@pytest.mark.parametrize("query", [
+    "DELETE FROM meta",
+    "UPDATE splits SET rows = 0",
+    "DROP TABLE overlaps",
+    "CREATE TABLE notes (text)",
+    "PRAGMA user_version = 7",
+    "ATTACH 'elsewhere.db' AS other",
+])
+def test_writing_query_is_refused_and_nothing_changes(sample_db, tmp_path, query):
+    before = sha256(sample_db)
+    result = nanotasks("sql", "--db", sample_db, query, check=False, cwd=tmp_path)
+    assert result.returncode == 1
+    assert "refused: this query would write" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert sha256(sample_db) == before
+    assert list(tmp_path.iterdir()) == []  # ATTACH created no file
+
+
+def test_sql_formats_and_errors(sample_db):
+    query = "SELECT task, split, rows, dictionary IS NULL AS plain FROM splits WHERE task = 'gsm8k' ORDER BY id"
+    rows = sql_json(sample_db, query)
+    assert rows[0] == {"task": "gsm8k", "split": "test", "rows": 6, "plain": 1}
+    parsed = list(csv.DictReader(io.StringIO(nanotasks("sql", "--db", sample_db, "--csv", query).stdout)))
+    assert parsed == [{k: str(v) for k, v in row.items()} for row in rows]
+    blob = sql_json(sample_db, "SELECT body FROM example_data WHERE id = 1")[0]["body"]
+    assert blob.startswith("<") and blob.endswith(" bytes>")
+    both = nanotasks("sql", "--db", sample_db, "--json", "--csv", query, check=False)
+    assert both.returncode == 2 and "choose one" in both.stderr
+    bad = nanotasks("sql", "--db", sample_db, "SELECT nonsense FROM splits", check=False)
+    assert bad.returncode == 1 and "SQL error: no such column: nonsense" in bad.stderr
+    missing = nanotasks("sql", "--db", sample_db.with_name("absent.db"), "SELECT 1", check=False)
+    assert missing.returncode == 1 and "no such file" in missing.stderr
+
+
+def test_export_jsonl_is_task_order(sample_db, tmp_path):
+    from tasks.gsm8k import GSM8K
+    expected = [json.loads(json.dumps(GSM8K("main", "train", db=sample_db)[i])) for i in range(8)]
+    lines = nanotasks("export", "--db", sample_db, "gsm8k", "train", "--subset", "main").stdout.splitlines()
+    assert [json.loads(line) for line in lines] == expected
+    out = tmp_path / "train.jsonl"
+    nanotasks("export", "--db", sample_db, "gsm8k", "train", "--subset", "main", "-o", out)
+    assert out.read_text().splitlines() == lines
+
+
+def test_export_parquet(sample_db, tmp_path):
+    pq = pytest.importorskip("pyarrow.parquet")
+    from tasks.smoltalk import SmolTalk
+    out = tmp_path / "smoltalk.parquet"
+    nanotasks("export", "--db", sample_db, "smoltalk", "train", "--format", "parquet", "-o", out)
+    table = pq.read_table(out)
+    assert table.column("position").to_pylist() == list(range(14))
+    task = SmolTalk("train", db=sample_db)
+    assert [json.loads(c) for c in table.column("conversation").to_pylist()] == [task[i] for i in range(14)]
+    to_stdout = nanotasks("export", "--db", sample_db, "smoltalk", "train", "--format", "parquet", check=False)
+    assert to_stdout.returncode == 2 and "give a file with -o" in to_stdout.stderr
+
+
+def test_export_names_a_missing_subset_or_split(sample_db):
+    several = nanotasks("export", "--db", sample_db, "gsm8k", "train", check=False)
+    assert several.returncode == 2 and "main, socratic" in several.stderr
+    missing = nanotasks("export", "--db", sample_db, "gsm8k", "dev", "--subset", "main", check=False)
+    assert missing.returncode == 1 and "has no gsm8k main/dev" in missing.stderr
