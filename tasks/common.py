@@ -60,6 +60,10 @@ class Task:
     def evaluate(self, conversation, response):
         raise NotImplementedError
 
+    def reward(self, conversation, response):
+        """evaluate as a float, for reinforcement learning."""
+        return float(self.evaluate(conversation, response))
+
     def __len__(self):
         stop = self.num_examples() if self.stop is None else self.stop
         return max(0, math.ceil((stop - self.start) / self.step))

@@ -68,6 +68,3 @@ class GSM8K(StoredTask):
 
     def evaluate(self, conversation, response):
         return evaluate_number(conversation, response)
-
-    def reward(self, conversation, response):
-        return float(self.evaluate(conversation, response))

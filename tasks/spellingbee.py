@@ -82,9 +82,6 @@ class WordListTask(Task):
     def evaluate(self, conversation, response):
         return evaluate_number(conversation, response)
 
-    def reward(self, conversation, response):
-        return float(self.evaluate(conversation, response))
-
 
 class SpellingBee(WordListTask):
     """Count a letter in a word: spell it out, count by hand, then check with Python."""
