@@ -42,7 +42,9 @@ def open_store(db):
               help="Pin a hub repository to a commit or branch; repeatable.")
 @click.option("--custom", multiple=True, metavar="NAME=FILE.jsonl",
               help="Store a JSONL file of conversations, read back with CustomJSON(name=NAME); repeatable.")
-def compile(db, only, mirror, revision, custom):
+@click.option("--jobs", type=click.IntRange(min=1), metavar="N",
+              help="Compress with N processes  [default: all cores]. The file is the same whatever N.")
+def compile(db, only, mirror, revision, custom, jobs):
     """Download every source, normalise it, and write the compiled file.
 
     The file at --db is replaced only once the new one is complete. A source that fails is
@@ -65,7 +67,7 @@ def compile(db, only, mirror, revision, custom):
         return click.progressbar(length=length, label=label.ljust(36), file=sys.stderr)
 
     try:
-        outcomes = compile_file(db, only, mirror, revisions, customs, progress)
+        outcomes = compile_file(db, only, mirror, revisions, customs, progress, jobs)
     except (StoreError, ValueError, OSError) as error:
         raise click.ClickException(f"nothing was written: {error}") from None
     rows = [[o.name, _count(o.rows), _count(o.stored_bytes), f"{o.seconds:.1f}", o.status]
