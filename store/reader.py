@@ -79,9 +79,6 @@ class Store:
             # network mounts.
             uri = f"file:{quote(str(self.path.resolve()))}?mode=ro&immutable=1"
             self._db = sqlite3.connect(uri, uri=True, check_same_thread=False)
-            # Read pages through a memory map, not a read() call each: a random example costs
-            # a third as much. Safe here for the reason above; SQLite caps the size it maps.
-            self._db.execute(f"PRAGMA mmap_size={1 << 40}")
             self._decompressors = {}
             self._pid = os.getpid()
         return self._db
