@@ -1,3 +1,4 @@
 from compiler.cli import cli
 
-cli(prog_name="nanotasks")
+if __name__ == "__main__":  # not when a worker process imports it
+    cli(prog_name="nanotasks")

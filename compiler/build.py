@@ -45,12 +45,12 @@ def reference_order(n):
     return np.random.default_rng(42).permutation(n)
 
 
-def compile_file(db, only=(), mirror=None, revisions=None, custom=None, progress=None):
+def compile_file(db, only=(), mirror=None, revisions=None, custom=None, progress=None, jobs=None):
     """Compile the sources of the task modules in `only` (all when empty) and the `custom`
-    JSONL files ({name: path}) into `db`. Returns one Outcome per split and file: a source
-    that cannot be fetched is reported there, and everything else is still written. A bad
-    row in a source (BadRow, a ValueError), like a bad line in a custom file, stops the
-    compile and leaves `db` as it was."""
+    JSONL files ({name: path}) into `db`, compressing with `jobs` processes (all cores when
+    None). Returns one Outcome per split and file: a source that cannot be fetched is
+    reported there, and everything else is still written. A bad row in a source (BadRow, a
+    ValueError), like a bad line in a custom file, stops the compile and leaves `db` as it was."""
     modules = [importlib.import_module(f"tasks.{name}") for name in (only or BENCHMARKS)]
     custom = {name: (path, customjson.examples(path)) for name, path in (custom or {}).items()}
     previous = _previous(db, only)
@@ -76,7 +76,7 @@ def compile_file(db, only=(), mirror=None, revisions=None, custom=None, progress
     kept_splits = {(s["task"], s["subset"], s["split"]) for s in previous.splits()} if previous else set()
     kept_files = {f["name"] for f in previous.files()} if previous else set()
     outcomes = []
-    with Writer(db) as writer:
+    with Writer(db, jobs) as writer:
         for key in sorted(set(splits) | kept_splits):
             copy = (lambda key=key: writer.copy_split(previous, previous.split(*key))) if key in kept_splits else None
             outcomes.append(_compile_one(writer, f"{key[0]} {key[1]}/{key[2]}", splits.get(key), copy))
@@ -142,7 +142,7 @@ def _normalised(module, source, table):
     order = reference_order(table.num_rows)
     for start in range(0, len(order), BATCH):
         rows = order[start:start + BATCH]
-        for source_row, row in zip(rows.tolist(), table.take(rows).to_pylist()):
+        for source_row, row in zip(rows.tolist(), _take(table, rows)):
             try:
                 reject_nulls(row)
                 example = module.normalise(row, source)
@@ -159,6 +159,20 @@ def _bad_row(source, row, reason):
                   f"(for {source.task} {source.subset}/{source.split}): {reason}. The source is not "
                   f"what nanotasks expects: check the mirror, or pin a good revision with "
                   f"--revision {source.repo}=SHA")
+
+
+def _take(table, rows):
+    """table.take(rows).to_pylist(), taking from each chunk on its own: Arrow's take on a
+    table of several chunks concatenates them all first for nested columns, on every call."""
+    batches = table.to_batches()
+    starts = np.cumsum([0] + [len(batch) for batch in batches])
+    which = np.searchsorted(starts, rows, side="right") - 1
+    taken = [None] * len(rows)
+    for b in np.unique(which).tolist():
+        positions = np.flatnonzero(which == b)
+        for position, row in zip(positions.tolist(), batches[b].take(rows[positions] - starts[b]).to_pylist()):
+            taken[position] = row
+    return taken
 
 
 def reject_nulls(value, field="row"):

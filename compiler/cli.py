@@ -45,7 +45,9 @@ def open_store(db):
               help="Pin a hub repository to a commit or branch; repeatable.")
 @click.option("--custom", multiple=True, metavar="NAME=FILE.jsonl",
               help="Store a JSONL file of conversations, read back with CustomJSON(name=NAME); repeatable.")
-def compile(db, only, mirror, revision, custom):
+@click.option("--jobs", type=click.IntRange(min=1), metavar="N",
+              help="Compress with N processes  [default: all cores]. The file is the same whatever N.")
+def compile(db, only, mirror, revision, custom, jobs):
     """Download every source, normalise it, and write the compiled file.
 
     The file at --db is replaced only once the new one is complete. A source that cannot
@@ -77,7 +79,7 @@ def compile(db, only, mirror, revision, custom):
 
     signal.signal(signal.SIGTERM, _interrupt)  # a batch system's kill cleans up like Ctrl-C
     try:
-        outcomes = compile_file(db, only, mirror, revisions, customs, progress)
+        outcomes = compile_file(db, only, mirror, revisions, customs, progress, jobs)
     except (StoreError, ValueError, OSError) as error:
         raise click.ClickException(f"nothing was written: {error}") from None
     except sqlite3.Error as error:  # e.g. the disk filled up

@@ -1,0 +1,72 @@
+"""
+Bytes of a compiled file against the same source rows as zstd parquet, split by split.
+
+For every split in the file, the source rows are read from the mirror it was compiled from
+and written, in the file's order, as parquet with pyarrow's defaults and compression='zstd';
+the stored bytes (compressed bodies plus dictionary) are set against that. A stored word list
+counts as a one-column parquet of its words. The last line sets the whole file against the sum.
+
+    nanotasks compile --mirror ../shared/hub --db real.db    # exits 1: some sources are absent
+    python benchmarks/size_vs_parquet.py --mirror ../shared/hub --db real.db [--json]
+"""
+
+import argparse
+import io
+import json
+import os
+import sys
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+from compiler.fetch import Fetcher  # noqa: E402
+from store.reader import Store  # noqa: E402
+
+
+def parquet_bytes(table):
+    buffer = io.BytesIO()
+    pq.write_table(table, buffer, compression="zstd")
+    return buffer.tell()
+
+
+def sizes(db, mirror):
+    """One dict per split and stored file: name, rows, parquet bytes, stored bytes, ratio."""
+    store, fetcher = Store(db), Fetcher(mirror)
+    result = []
+    for split in store.splits():
+        table, _ = fetcher.split_table(split["repo"], split["config"], split["source_split"])
+        order = [row for (row,) in store.db.execute(
+            "SELECT source_row FROM example_data WHERE id BETWEEN ? AND ? ORDER BY id",
+            (split["first_example"], split["first_example"] + split["rows"] - 1))]
+        result.append(_entry(f"{split['task']} {split['subset']}/{split['split']}", split["rows"],
+                             parquet_bytes(table.take(order)), split["stored_bytes"]))
+    for file in store.files():
+        words = store.read_file(file["name"]).decode().split()
+        result.append(_entry(file["name"], len(words), parquet_bytes(pa.table({"word": words})),
+                             file["stored_bytes"]))
+    total = sum(entry["parquet_bytes"] for entry in result)
+    result.append(_entry("whole file", sum(entry["rows"] for entry in result), total, os.path.getsize(db)))
+    return result
+
+
+def _entry(name, rows, parquet, stored):
+    return {"name": name, "rows": rows, "parquet_bytes": parquet, "stored_bytes": stored,
+            "ratio": round(stored / parquet, 3)}
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
+    parser.add_argument("--db", required=True, help="a file compiled from --mirror")
+    parser.add_argument("--mirror", required=True, help="the directory it was compiled from")
+    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    args = parser.parse_args()
+    entries = sizes(args.db, args.mirror)
+    if args.json:
+        print(json.dumps(entries, indent=2))
+        sys.exit()
+    print(f"{'split':34} {'rows':>9} {'zstd parquet':>14} {'nanotasks':>14} {'ratio':>6}")
+    for e in entries:
+        print(f"{e['name']:34} {e['rows']:>9,} {e['parquet_bytes']:>14,} {e['stored_bytes']:>14,} {e['ratio']:>6.2f}")
