@@ -200,3 +200,9 @@ def test_export_names_a_missing_subset_or_split(sample_db):
     assert several.returncode == 2 and "main, socratic" in several.stderr
     missing = nanotasks("export", "--db", sample_db, "gsm8k", "dev", "--subset", "main", check=False)
     assert missing.returncode == 1 and "has no gsm8k main/dev" in missing.stderr
+
+
+def test_the_readme_shows_these_queries_with_this_output():
+    readme = (REPO / "README.md").read_text()
+    for title, sql, output in QUERIES:
+        assert f'$ nanotasks sql --db demo.db "{sql}"\n{output}\n' in readme, title
