@@ -78,12 +78,12 @@ def compile_file(db, only=(), mirror=None, revisions=None, custom=None, progress
     kept_splits = {(s["task"], s["subset"], s["split"]) for s in previous.splits()} if previous else set()
     kept_files = {f["name"] for f in previous.files()} if previous else set()
     outcomes = []
-    with Writer(db, jobs) as writer:
+    with Writer(db, jobs, previous) as writer:
         for key in sorted(set(splits) | kept_splits):
-            copy = (lambda key=key: writer.copy_split(previous, previous.split(*key))) if key in kept_splits else None
+            copy = (lambda key=key: writer.copy_split(previous.split(*key))) if key in kept_splits else None
             outcomes.append(_compile_one(writer, f"{key[0]} {key[1]}/{key[2]}", splits.get(key), copy))
         for name in sorted(set(files) | kept_files):
-            copy = (lambda name=name: writer.copy_file(previous, name)) if name in kept_files else None
+            copy = (lambda name=name: writer.copy_file(name)) if name in kept_files else None
             outcomes.append(_compile_one(writer, name, files.get(name), copy))
         if any(outcome.status != "failed" for outcome in outcomes):
             # Over the whole new file, kept splits included: which test questions training data holds.

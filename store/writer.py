@@ -60,13 +60,14 @@ def prompt_hash(messages):
 
 
 class Writer:
-    """Builds a new file at `<path>.tmp-<pid>`; `commit()` renames it over `path`.
+    """Builds a new file at `<path>.tmp-<pid>`; `commit()` renames it over `path`. Splits and
+    files can be copied as they are from `previous`, the Store of an earlier file.
 
     As a context manager, an error (or Ctrl-C) before commit removes the temporary file and
     leaves whatever was at `path` untouched.
     """
 
-    def __init__(self, path, jobs=None):
+    def __init__(self, path, jobs=None, previous=None):
         self.path = Path(path)
         self.jobs = jobs or os.cpu_count()
         self.pool = None  # started for the first split of more than one chunk
@@ -83,6 +84,12 @@ class Writer:
             self.db.execute(f"PRAGMA application_id={APPLICATION_ID}")
             self.db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
             self.db.executescript(SCHEMA)
+            if previous is not None:
+                # Attached before the file's one transaction, so that copying splits from it
+                # takes no transaction of its own: SQLite counts them in the header, and the
+                # same contents must give the same bytes however they were compiled.
+                uri = f"file:{quote(str(previous.path.resolve()))}?mode=ro&immutable=1"
+                self.db.execute("ATTACH ? AS old", (uri,))
             self.db.execute("BEGIN")
             self.db.execute("INSERT INTO meta VALUES ('format', 'nanotasks'), ('schema_version', ?)",
                             (str(SCHEMA_VERSION),))
@@ -150,33 +157,24 @@ class Writer:
         for chunk, future in pending:
             yield chunk, future.result()
 
-    def copy_split(self, source, split):
-        """Copy a split as it is stored in another nanotasks file (a `store.reader.Store`)."""
-        row = source.db.execute("SELECT * FROM splits WHERE id = ?", (split.id,)).fetchone()
-        columns = dict(zip((c[0] for c in source.db.execute("SELECT * FROM splits").description), row))
-        self.db.execute("COMMIT")  # ATTACH and DETACH are refused inside a transaction
-        self.db.execute("ATTACH ? AS old", (f"file:{quote(str(source.path.resolve()))}?mode=ro&immutable=1",))
-        self.db.execute("BEGIN")
-        try:
-            last = columns["first_example"] + columns["rows"] - 1
-            self.db.execute(
-                "INSERT OR IGNORE INTO subjects (name) SELECT s.name FROM old.example_data e "
-                "JOIN old.subjects s ON s.id = e.subject_id WHERE e.id BETWEEN ? AND ? ORDER BY e.id",
-                (columns["first_example"], last))
-            self.db.execute(
-                "INSERT INTO example_data SELECT e.id - ? + ?, e.source_row, e.messages, e.characters, "
-                "e.answer, (SELECT id FROM subjects WHERE name = s.name), e.prompt_hash, e.body "
-                "FROM old.example_data e LEFT JOIN old.subjects s ON s.id = e.subject_id "
-                "WHERE e.id BETWEEN ? AND ? ORDER BY e.id",
-                (columns["first_example"], self.next_example, columns["first_example"], last))
-        finally:
-            self.db.execute("COMMIT")
-            self.db.execute("DETACH old")
-            self.db.execute("BEGIN")
-        provenance = {k: columns[k] for k in ("repo", "config", "source_split", "revision")}
+    def copy_split(self, split):
+        """Copy a split of the previous file as it is stored there."""
+        cursor = self.db.execute("SELECT * FROM old.splits WHERE id = ?", (split.id,))
+        columns = dict(zip((c[0] for c in cursor.description), cursor.fetchone()))
+        first, last = columns["first_example"], columns["first_example"] + columns["rows"] - 1
+        self.db.execute(
+            "INSERT OR IGNORE INTO subjects (name) SELECT s.name FROM old.example_data e "
+            "JOIN old.subjects s ON s.id = e.subject_id WHERE e.id BETWEEN ? AND ? ORDER BY e.id",
+            (first, last))
+        self.db.execute(
+            "INSERT INTO example_data SELECT e.id - ? + ?, e.source_row, e.messages, e.characters, "
+            "e.answer, (SELECT id FROM subjects WHERE name = s.name), e.prompt_hash, e.body "
+            "FROM old.example_data e LEFT JOIN old.subjects s ON s.id = e.subject_id "
+            "WHERE e.id BETWEEN ? AND ? ORDER BY e.id", (first, self.next_example, first, last))
+        provenance = Provenance(*(columns[k] for k in ("repo", "config", "source_split", "revision")))
         summary = SplitSummary(columns["rows"], columns["stored_bytes"], columns["sha256"])
-        self._add_split(columns["task"], columns["subset"], columns["split"],
-                        Provenance(**provenance), summary, columns["dictionary"])
+        self._add_split(columns["task"], columns["subset"], columns["split"], provenance, summary,
+                        columns["dictionary"])
         return summary
 
     def write_file(self, name, content, provenance):
@@ -187,11 +185,10 @@ class Writer:
                          hashlib.sha256(content).hexdigest(), len(content), body))
         return len(body)
 
-    def copy_file(self, source, name):
-        """Copy a stored file as it is from another nanotasks file."""
-        row = source.db.execute("SELECT * FROM files WHERE name = ?", (name,)).fetchone()
-        self.db.execute("INSERT INTO files VALUES (?,?,?,?,?,?)", row)
-        return len(row[-1])
+    def copy_file(self, name):
+        """Copy a stored file of the previous file as it is."""
+        self.db.execute("INSERT INTO files SELECT * FROM old.files WHERE name = ?", (name,))
+        return self.db.execute("SELECT length(body) FROM files WHERE name = ?", (name,)).fetchone()[0]
 
     def write_overlaps(self, overlaps):
         """Store the (eval_id, train_id, kind) rows of the `overlaps` table, in order."""
@@ -203,7 +200,6 @@ class Writer:
         self.db.execute("COMMIT")
         self.db.close()
         with open(self.tmp, "rb+") as f:
-            _reset_change_counter(f)
             os.fsync(f.fileno())
         os.replace(self.tmp, self.path)
         _fsync_directory(self.path.parent)
@@ -294,15 +290,6 @@ def train_dictionary(samples):
         return zstandard.train_dictionary(size, samples, k=1024, d=8, level=LEVEL).as_bytes()
     except zstandard.ZstdError:
         return None  # too little or too uniform data to train on: plain zstd does as well
-
-
-def _reset_change_counter(f):
-    """SQLite counts the transactions a file has seen in its header (offsets 24 and 92, kept
-    equal), and each split copied from an earlier file takes one more: fix the count, so that
-    the content alone decides the bytes."""
-    for offset in (24, 92):
-        f.seek(offset)
-        f.write((1).to_bytes(4, "big"))
 
 
 def _remove_stale(path):
