@@ -1,6 +1,7 @@
 """The `nanotasks` command: a thin layer over compiler.build and store.reader."""
 
 import csv
+import dataclasses
 import importlib
 import json
 import signal
@@ -47,7 +48,8 @@ def open_store(db):
               help="Store a JSONL file of conversations, read back with CustomJSON(name=NAME); repeatable.")
 @click.option("--jobs", type=click.IntRange(min=1), metavar="N",
               help="Compress with N processes  [default: all cores]. The file is the same whatever N.")
-def compile(db, only, mirror, revision, custom, jobs):
+@json_option
+def compile(db, only, mirror, revision, custom, jobs, as_json):
     """Download every source, normalise it, and write the compiled file.
 
     The file at --db is replaced only once the new one is complete. A source that cannot
@@ -88,11 +90,15 @@ def compile(db, only, mirror, revision, custom, jobs):
     except KeyboardInterrupt:
         click.echo(f"\ninterrupted: nothing was written, {db} is as it was", err=True)
         sys.exit(130)
-    rows = [[o.name, _count(o.rows), _count(o.stored_bytes), f"{o.seconds:.1f}", o.status]
-            for o in outcomes]
-    click.echo(_table(["split", "rows", "bytes", "seconds", "status"], rows))
     written = any(outcome.status != "failed" for outcome in outcomes)
-    click.echo(f"wrote {db}" if written else f"nothing was written; {db} is as it was")
+    if as_json:
+        click.echo(json.dumps({"path": str(db), "written": written,
+                               "outcomes": [dataclasses.asdict(o) for o in outcomes]}, indent=2))
+    else:
+        rows = [[o.name, _count(o.rows), _count(o.stored_bytes), f"{o.seconds:.1f}", o.status]
+                for o in outcomes]
+        click.echo(_table(["split", "rows", "bytes", "seconds", "status"], rows))
+        click.echo(f"wrote {db}" if written else f"nothing was written; {db} is as it was")
     failures = [o for o in outcomes if o.error]
     for outcome in failures:
         kept = " (kept the previous copy)" if outcome.status == "kept" else ""

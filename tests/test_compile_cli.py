@@ -166,3 +166,19 @@ def test_default_file_is_in_the_users_cache_dir(environment, tmp_path):
     assert [s["task"] for s in Store(tmp_path / "cache/nanotasks/nanotasks.db").splits()] == ["gsm8k"] * 4
     assert "gsm8k" in nanotasks("info", env=environment).stdout
     assert "XDG_CACHE_HOME" in nanotasks("compile", "--help", env=environment).stdout
+
+
+def test_compile_json_reports_every_split_and_each_failure(tmp_path):
+    mirror = tmp_path / "mirror"
+    shutil.copytree(SAMPLE / "openai", mirror / "openai")
+    (mirror / "openai/gsm8k/socratic/train-00000-of-00001.parquet").unlink()
+    result = nanotasks("compile", "--only", "gsm8k", "--mirror", mirror, "--db", tmp_path / "x.db",
+                       "--json", check=False)
+    assert result.returncode == 1
+    report = json.loads(result.stdout)
+    assert report["written"] and report["path"] == str(tmp_path / "x.db")
+    by_name = {outcome["name"]: outcome for outcome in report["outcomes"]}
+    assert set(by_name) == {"gsm8k main/test", "gsm8k main/train", "gsm8k socratic/test", "gsm8k socratic/train"}
+    assert by_name["gsm8k main/train"]["status"] == "written" and by_name["gsm8k main/train"]["rows"] == 8
+    failed = by_name["gsm8k socratic/train"]
+    assert failed["status"] == "failed" and "socratic/train" in failed["error"]
