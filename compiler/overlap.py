@@ -29,6 +29,7 @@ import json
 import re
 import unicodedata
 from contextlib import contextmanager
+from itertools import repeat
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -160,7 +161,7 @@ class EvalPrompts:
                             found[eval_id, train_id] = "exact"
                 starts.append(len(ids))
                 train_ids.append(train_id)
-                ids.extend([word_id(w, 0) for w in tokens(text)])
+                ids.extend(map(word_id, tokens(text), repeat(0)))  # 0: a word no eval prompt has
                 ids.append(0)
         ids = np.array(ids, dtype=np.uint64)
         hashes, positions = window_hashes(ids)
