@@ -72,7 +72,8 @@ def compile_file(db, only=(), mirror=None, revisions=None, custom=None, progress
             return writer.write_file(name, content, Provenance(repo=file.repo, revision=revision))
         return write
 
-    splits = {(s.task, s.subset, s.split): write_source(s) for module in modules for s in module.SOURCES}
+    splits = {(s.task, s.subset, s.split): write_source(s)
+              for module in modules for s in getattr(module, "SOURCES", [])}
     splits.update({("customjson", name, "train"): write_custom(name, *c) for name, c in custom.items()})
     files = {f.name: write_file(f) for module in modules for f in getattr(module, "FILES", [])}
     kept_splits = {(s["task"], s["subset"], s["split"]) for s in previous.splits()} if previous else set()

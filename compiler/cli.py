@@ -38,7 +38,8 @@ def open_store(db):
 @db_option
 @click.option("--only", multiple=True, metavar="NAME",
               help="Compile only this benchmark (a module of tasks/: arc, mmlu, gsm8k, humaneval, "
-                   "smoltalk, spellingbee); repeatable. Other splits already in the file are kept.")
+                   "smoltalk, spellingbee; customjson for just the --custom files); repeatable. "
+                   "Other splits already in the file are kept.")
 @click.option("--mirror", type=click.Path(exists=True, file_okay=False),
               help="Read sources from this directory, laid out like the hub (DIR/<org>/<repo>/...), "
                    "instead of the network.")
@@ -63,14 +64,16 @@ def compile(db, only, mirror, revision, custom, jobs, as_json):
     except ImportError as error:
         raise click.ClickException(f"compiling needs the compile extra ({error.name} is missing): "
                                    f"pip install 'nanotasks[compile]'") from None
-    unknown = sorted(set(only) - set(BENCHMARKS))
+    names = (*BENCHMARKS, "customjson")
+    unknown = sorted(set(only) - set(names))
     if unknown:
-        raise click.BadParameter(f"unknown {', '.join(unknown)}; choose from {', '.join(BENCHMARKS)}",
+        raise click.BadParameter(f"unknown {', '.join(unknown)}; choose from {', '.join(names)}",
                                  param_hint="--only")
     revisions = dict(_pair(value, "--revision", "REPO=SHA") for value in revision)
     if revisions and mirror:
         raise click.UsageError("--revision pins commits on the hub; a --mirror has no commits to pick from")
-    repos = {s.repo for name in (only or BENCHMARKS) for s in importlib.import_module(f"tasks.{name}").SOURCES}
+    repos = {s.repo for name in (only or BENCHMARKS)
+             for s in getattr(importlib.import_module(f"tasks.{name}"), "SOURCES", [])}
     if set(revisions) - repos:
         raise click.BadParameter(f"no source compiled here comes from {', '.join(sorted(set(revisions) - repos))}; "
                                  f"they come from {', '.join(sorted(repos))}", param_hint="--revision")

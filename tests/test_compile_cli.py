@@ -130,7 +130,7 @@ def test_compile_replaces_a_file_of_another_format_version(sample_db, tmp_path):
 def test_only_takes_benchmark_module_names(tmp_path):
     error = fails("compile", "--only", "bogus", "--mirror", SAMPLE, "--db", tmp_path / "x.db", status=2)
     assert error == ("Error: Invalid value for --only: unknown bogus; choose from "
-                     "arc, mmlu, gsm8k, humaneval, smoltalk, spellingbee")
+                     "arc, mmlu, gsm8k, humaneval, smoltalk, spellingbee, customjson")
     assert not (tmp_path / "x.db").exists()
 
 
@@ -182,3 +182,17 @@ def test_compile_json_reports_every_split_and_each_failure(tmp_path):
     assert by_name["gsm8k main/train"]["status"] == "written" and by_name["gsm8k main/train"]["rows"] == 8
     failed = by_name["gsm8k socratic/train"]
     assert failed["status"] == "failed" and "socratic/train" in failed["error"]
+
+
+def test_only_customjson_adds_custom_files_and_fetches_nothing(sample_db, tmp_path):
+    db = tmp_path / "with-custom.db"
+    shutil.copyfile(sample_db, db)
+    chats = tmp_path / "chats.jsonl"
+    chats.write_text('[{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello!"}]\n')
+    # no --mirror and no network: only the custom file is read
+    result = nanotasks("compile", "--only", "customjson", "--custom", f"mine={chats}", "--db", db,
+                       env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    assert "customjson mine/train" in result.stdout
+    store = Store(db)
+    assert len(store.splits()) == len(Store(sample_db).splits()) + 1
+    assert store.read(store.split("customjson", "mine", "train"), 0)["messages"][1]["content"] == "Hello!"
