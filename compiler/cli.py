@@ -12,6 +12,7 @@ import click
 
 from store import default_path
 from store.reader import Store, StoreError
+from store.text import message_text
 from tasks import BENCHMARKS, aliases
 
 db_option = click.option(
@@ -151,11 +152,7 @@ def show(db, task, split, index, subset, as_json):
         return
     for message in conversation["messages"]:
         click.secho(f"[{message['role']}]", bold=True)
-        content = message["content"]
-        if isinstance(content, str):
-            click.echo(content)
-        else:
-            click.echo("".join(_render_part(part) for part in content))
+        click.echo(message_text(message))
         click.echo()
     extras = {k: v for k, v in conversation.items() if k != "messages"}
     if extras:
@@ -200,15 +197,6 @@ def verify(db, quick, as_json):
 
 def _interrupt(signum, frame):
     raise KeyboardInterrupt
-
-
-def _render_part(part):
-    """Tool calls as GSM8K writes them: <<expression=result>>, or <<expression>> without a result."""
-    if part["type"] == "python":
-        return f"<<{part['text']}"
-    if part["type"] == "python_output":
-        return f"={part['text']}>>" if part["text"] else ">>"
-    return part["text"]
 
 
 @cli.command()

@@ -43,7 +43,7 @@ CREATE TABLE example_data (
     id INTEGER PRIMARY KEY,         -- splits.first_example + position
     source_row INTEGER NOT NULL,    -- row number in the source split
     messages INTEGER NOT NULL,      -- number of messages in the conversation
-    characters INTEGER NOT NULL,    -- characters of text over all messages
+    characters INTEGER NOT NULL,    -- characters of text over all messages (store.text.message_text)
     answer TEXT,                    -- the short gold answer, where there is one
     subject_id INTEGER REFERENCES subjects(id),
     prompt_hash INTEGER NOT NULL,   -- 47-bit hash of the normalised first user message

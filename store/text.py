@@ -18,11 +18,20 @@ def normalise_text(text):
 
 
 def message_text(message):
-    """A message's text: its content, or its parts' texts joined when it has parts."""
+    """A message's text: its content, or its parts joined, a tool call written as GSM8K writes
+    calculator calls, <<expression=result>> (<<expression>> without a result)."""
     content = message["content"]
     if isinstance(content, str):
         return content
-    return "".join(part["text"] for part in content)
+    return "".join(_part_text(part) for part in content)
+
+
+def _part_text(part):
+    if part["type"] == "python":
+        return f"<<{part['text']}"
+    if part["type"] == "python_output":
+        return f"={part['text']}>>" if part["text"] else ">>"
+    return part["text"]
 
 
 def prompt_of(messages):

@@ -16,8 +16,8 @@ arc         test             12        2568
 arc         train            15        3732
 arc         validation       12        2562
 customjson  train            3         590
-gsm8k       test             12        2909
-gsm8k       train            16        3815
+gsm8k       test             12        3019
+gsm8k       train            16        3973
 humaneval   test             5         4196
 mmlu        auxiliary_train  8         2853
 mmlu        dev              12        2403
