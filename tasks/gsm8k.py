@@ -8,7 +8,7 @@ so a model learns to call a tool and read its output.
 import re
 
 from store import Example
-from tasks.common import Source, StoredTask, check_choice
+from tasks.common import Source, StoredTask, check_choice, check_type
 
 REPO = "openai/gsm8k"
 SUBSETS = ("main", "socratic")
@@ -42,8 +42,8 @@ def extract_answer(text):
 
 
 def normalise(row, source):
-    if not isinstance(row["question"], str) or not isinstance(row["answer"], str):
-        raise ValueError("question and answer must be strings")
+    check_type("question", row["question"], str)
+    check_type("answer", row["answer"], str)
     messages = [{"role": "user", "content": row["question"]},
                 {"role": "assistant", "content": answer_parts(row["answer"])}]
     return Example({"messages": messages}, answer=extract_answer(row["answer"]))

@@ -6,7 +6,7 @@ evaluate runs the model's code in tasks.execution's sandbox.
 import re
 
 from store import Example
-from tasks.common import Source, StoredTask
+from tasks.common import Source, StoredTask, check_type
 from tasks.execution import execute
 
 REPO = "openai/openai_humaneval"
@@ -17,8 +17,7 @@ FENCED_CODE = re.compile(r"```(?:python)?\s*\n(.*?)\n```", re.DOTALL)
 
 def normalise(row, source):
     for field in ("task_id", "prompt", "canonical_solution", "test", "entry_point"):
-        if not isinstance(row[field], str):
-            raise ValueError(f"{field} must be a string")
+        check_type(field, row[field], str)
     messages = [{"role": "user", "content": row["prompt"]},
                 {"role": "assistant", "content": f"{row['prompt']}\n{row['canonical_solution']}"}]
     conversation = {"messages": messages, "entry_point": row["entry_point"], "test": row["test"]}
