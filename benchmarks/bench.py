@@ -57,7 +57,7 @@ def peak_rss_mb():
 def open_split(system, config):
     """(length, get(i) -> conversation dict, sequential() -> iterator over all in order)."""
     if system == "nanotasks":
-        from tasks.smoltalk import SmolTalk
+        from nanotasks.tasks.smoltalk import SmolTalk
         task = SmolTalk("train", db=config["db"])
         return len(task), task.__getitem__, lambda: (task[i] for i in range(len(task)))
     if system == "hf":
@@ -84,7 +84,7 @@ def arrow_load(config, repo, name, split):
     import numpy as np
     import pyarrow as pa
     import pyarrow.parquet as pq
-    from compiler.fetch import data_file_patterns
+    from nanotasks.compiler.fetch import data_file_patterns
     directory = Path(config["hub"]) / repo
     files = sorted({p for pattern in data_file_patterns(directory, repo, name, split)
                     for p in directory.glob(pattern)})
@@ -149,11 +149,11 @@ def probe_mixture(system, config):
     SimpleSpelling 200K and SpellingBee 80K, ready to serve an example of each task."""
     started = time.perf_counter()
     if system == "nanotasks":
-        from tasks.common import TaskMixture
-        from tasks.gsm8k import GSM8K
-        from tasks.mmlu import MMLU
-        from tasks.smoltalk import SmolTalk
-        from tasks.spellingbee import SimpleSpelling, SpellingBee
+        from nanotasks.tasks.common import TaskMixture
+        from nanotasks.tasks.gsm8k import GSM8K
+        from nanotasks.tasks.mmlu import MMLU
+        from nanotasks.tasks.smoltalk import SmolTalk
+        from nanotasks.tasks.spellingbee import SimpleSpelling, SpellingBee
         db = config["db"]
         tasks = [SmolTalk("train", db=db), MMLU("auxiliary_train", "train", db=db),
                  GSM8K("main", "train", db=db), GSM8K("main", "train", db=db),
@@ -206,11 +206,10 @@ def directory_bytes(path):
 
 
 def measure(args, work):
-    sys.path.insert(0, str(REPO))
     sys.path.insert(0, str(Path(__file__).parent))
     from size_vs_parquet import sizes
     from synthetic import make_snapshot
-    env = dict(os.environ, PYTHONPATH=str(REPO), HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1",
+    env = dict(os.environ, HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1",
                HF_HOME=str(work / "hf-home"), TOKENIZERS_PARALLELISM="false")
     hub = work / "hub"
     words = next(p for p in (Path(args.mirror or REPO.parent / "shared" / "hub"), REPO / "data" / "sample")
@@ -227,7 +226,7 @@ def measure(args, work):
     compile_rows = args.train + args.test
     compiled = {}
     for jobs, name in ((1, "one.db"), (os.cpu_count(), "nanotasks.db")):
-        _, seconds = run([sys.executable, "-m", "compiler", "compile", "--only", "smoltalk", "--mirror", hub,
+        _, seconds = run([sys.executable, "-m", "nanotasks", "compile", "--only", "smoltalk", "--mirror", hub,
                           "--db", work / name, "--jobs", str(jobs)], env)
         compiled[jobs] = seconds
     size = next(e for e in sizes(work / "one.db", hub) if e["name"] == "smoltalk default/train")
@@ -236,7 +235,7 @@ def measure(args, work):
                          "train_stored_bytes": size["stored_bytes"], "train_parquet_zstd_bytes": size["parquet_bytes"],
                          "bytes_vs_parquet": size["stored_bytes"] / size["parquet_bytes"]}
     db = work / "nanotasks.db"
-    result, _ = run([sys.executable, "-m", "compiler", "compile", "--only", "mmlu", "--only", "gsm8k",
+    result, _ = run([sys.executable, "-m", "nanotasks", "compile", "--only", "mmlu", "--only", "gsm8k",
                      "--only", "spellingbee", "--mirror", hub, "--db", db], env, check=False)
     if "wrote" not in result.stdout:  # the other MMLU and GSM8K splits are absent: expected
         sys.exit(f"compiling the mixture's sources failed:\n{result.stdout}\n{result.stderr}")
@@ -336,7 +335,6 @@ def main():
     parser.add_argument("--probe", help=argparse.SUPPRESS)  # internal: one measured process
     args = parser.parse_args()
     if args.probe:
-        sys.path.insert(0, str(REPO))
         kind, system, config = json.loads(args.probe)
         print(json.dumps(PROBES[kind](system, config)))
         return

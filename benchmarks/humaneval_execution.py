@@ -13,8 +13,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-from tasks.execution import execute, execute_many  # noqa: E402
+from nanotasks.tasks.execution import execute, execute_many
 
 HUMANEVAL = Path("openai") / "openai_humaneval" / "openai_humaneval" / "test-00000-of-00001.parquet"
 

@@ -10,7 +10,7 @@ import time
 import tracemalloc
 from array import array
 
-from tasks.common import shuffled_order
+from nanotasks.tasks.common import shuffled_order
 
 
 def best_of(repeats, function, *args):

@@ -20,10 +20,10 @@ from pathlib import Path
 
 import numpy as np
 
-import store.writer
-from compiler.overlap import find_overlaps
-from store import Example, Provenance
-from store.writer import Writer
+import nanotasks.store.writer
+from nanotasks.compiler.overlap import find_overlaps
+from nanotasks.store import Example, Provenance
+from nanotasks.store.writer import Writer
 
 PLANTED = 200
 CONSTRAINT = ("Your response should contain at least three sentences and the word example should "
@@ -107,7 +107,7 @@ def build(path, train, test, seed=0):
                                  {"role": "assistant", "content": "Sure."}]
             yield Example({"messages": messages}, source_row=row)
 
-    store.writer.LEVEL = 3  # the compile uses 19; reading speed is the same, writing much faster
+    nanotasks.store.writer.LEVEL = 3  # the compile uses 19; reading speed is the same, writing much faster
     with Writer(path) as writer:
         writer.write_split("synthetic", "default", "test", Provenance(),
                            (Example({"messages": m}, source_row=i) for i, m in enumerate(tests)))

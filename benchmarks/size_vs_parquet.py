@@ -21,9 +21,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-from compiler.fetch import Fetcher  # noqa: E402
-from store.reader import Store  # noqa: E402
+from nanotasks.compiler.fetch import Fetcher
+from nanotasks.store.reader import Store
 
 
 def parquet_bytes(table):

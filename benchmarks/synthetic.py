@@ -21,7 +21,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from compiler.fetch import SourceError, data_file_patterns
+from nanotasks.compiler.fetch import SourceError, data_file_patterns
 
 # The commonest English words, which make up about half of running text.
 FUNCTION_WORDS = """the of and to a in is that it for was on are as with be by this have from or

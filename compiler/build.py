@@ -7,7 +7,6 @@ same bytes. A bad row in any source stops the whole compile, leaving the previou
 it was.
 """
 
-import importlib
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,14 +15,19 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from compiler.fetch import Fetcher, SourceError
-from compiler.overlap import find_overlaps
-from store import Provenance
-from store.reader import FileDamaged, FormatVersionError, Store
-from store.writer import SplitSummary, Writer
-from tasks import BENCHMARKS, customjson
+from nanotasks.compiler.fetch import Fetcher, SourceError
+from nanotasks.compiler.overlap import find_overlaps
+from nanotasks.store import Provenance
+from nanotasks.store.reader import FileDamaged, FormatVersionError, Store
+from nanotasks.store.writer import SplitSummary, Writer
+from nanotasks.tasks import NAMES, benchmark, customjson
 
 BATCH = 1024  # rows converted from Arrow to Python at a time
+
+
+class BadRequest(ValueError):
+    """A compile asked for what cannot be: a revision for a repository it does not compile, or
+    with a mirror. (An unknown benchmark is tasks.UnknownName, also a ValueError.)"""
 
 
 class BadRow(ValueError):
@@ -48,22 +52,25 @@ def reference_order(n):
 
 
 def compile_file(db, only=(), mirror=None, revisions=None, custom=None, progress=None, jobs=None):
-    """Compile the sources of the task modules in `only` (all when empty) and the `custom`
-    JSONL files ({name: path}) into `db`, compressing with `jobs` processes (all cores when
-    None). Returns one Outcome per split and file: a source that cannot be fetched is
-    reported there, and everything else is still written. A bad row in a source (BadRow, a
-    ValueError), like a bad line in a custom file, stops the compile and leaves `db` as it was."""
-    modules = [importlib.import_module(f"tasks.{name}") for name in (only or BENCHMARKS)]
+    """Compile the sources of the benchmarks named in `only` (all when empty) and the `custom`
+    JSONL files ({name: path}) into `db`, from the hub (`revisions`: {repo: commit or branch})
+    or a `mirror` directory, compressing with `jobs` processes (all cores when None).
+
+    Returns one Outcome per split and file: a source that cannot be fetched is reported there,
+    and everything else is still written. An unknown name or a revision that pins nothing
+    (UnknownName, BadRequest), a bad row in a source (BadRow) or a bad line in a custom file
+    (all ValueErrors) stop the compile before anything is written, leaving `db` as it was."""
+    benchmarks = check_request(only, mirror, revisions or {})
     custom = {name: (path, customjson.examples(path)) for name, path in (custom or {}).items()}
     previous = _previous(db, only)
     fetcher = Fetcher(mirror, revisions)
 
-    def write_source(source):
-        return lambda writer, name: _write_source(writer, fetcher, source, progress, name)
+    def write_source(benchmark, source):
+        return lambda writer, name: _write_source(writer, fetcher, benchmark, source, progress, name)
 
     def write_custom(subset, path, examples):
         return lambda writer, name: writer.write_split(
-            "customjson", subset, "train", Provenance(repo=str(path)),
+            "customjson", subset, customjson.SPLIT, Provenance(repo=str(path)),
             _with_progress(examples, name, progress, len(examples)))
 
     def write_file(file):
@@ -72,10 +79,9 @@ def compile_file(db, only=(), mirror=None, revisions=None, custom=None, progress
             return writer.write_file(name, content, Provenance(repo=file.repo, revision=revision))
         return write
 
-    splits = {(s.task, s.subset, s.split): write_source(s)
-              for module in modules for s in getattr(module, "SOURCES", [])}
-    splits.update({("customjson", name, "train"): write_custom(name, *c) for name, c in custom.items()})
-    files = {f.name: write_file(f) for module in modules for f in getattr(module, "FILES", [])}
+    splits = {(s.task, s.subset, s.split): write_source(b, s) for b in benchmarks for s in b.sources}
+    splits.update({("customjson", name, customjson.SPLIT): write_custom(name, *c) for name, c in custom.items()})
+    files = {f.name: write_file(f) for b in benchmarks for f in b.files}
     kept_splits = {(s["task"], s["subset"], s["split"]) for s in previous.splits()} if previous else set()
     kept_files = {f["name"] for f in previous.files()} if previous else set()
     outcomes = []
@@ -93,6 +99,21 @@ def compile_file(db, only=(), mirror=None, revisions=None, custom=None, progress
         else:
             writer.abort()  # an empty file would only hide that nothing could be read
     return outcomes
+
+
+def check_request(only, mirror, revisions):
+    """The Benchmarks a compile of `only` (all when empty) builds, once the request is known to
+    make sense: UnknownName for a name that is no benchmark, BadRequest for revisions that
+    cannot apply."""
+    benchmarks = [benchmark(name) for name in (only or NAMES)]
+    if revisions and mirror:
+        raise BadRequest("a revision pins a commit on the hub; a mirror has no commits to pick from")
+    repos = {source.repo for b in benchmarks for source in b.sources}
+    unknown = sorted(set(revisions) - repos)
+    if unknown:
+        raise BadRequest(f"no source compiled here comes from {', '.join(unknown)}; "
+                         f"they come from {', '.join(sorted(repos)) or 'no repository'}")
+    return benchmarks
 
 
 def _previous(db, only):
@@ -132,16 +153,15 @@ def _sizes(written):
     return (written.rows, written.stored_bytes) if isinstance(written, SplitSummary) else (None, written)
 
 
-def _write_source(writer, fetcher, source, progress, name):
+def _write_source(writer, fetcher, benchmark, source, progress, name):
     table, revision = fetcher.split_table(source.repo, source.config, source.source_split)
-    module = importlib.import_module(f"tasks.{source.task}")
     provenance = Provenance(source.repo, source.config, source.source_split, revision)
-    examples = _normalised(module, source, table)
+    examples = _normalised(benchmark.normalise, source, table)
     return writer.write_split(source.task, source.subset, source.split, provenance,
                               _with_progress(examples, name, progress, table.num_rows))
 
 
-def _normalised(module, source, table):
+def _normalised(normalise, source, table):
     null = first_null(table)
     if null:
         raise _bad_row(source, *null)
@@ -150,7 +170,7 @@ def _normalised(module, source, table):
         rows = order[start:start + BATCH]
         for source_row, row in zip(rows.tolist(), _take(table, rows)):
             try:
-                example = module.normalise(row, source)
+                example = normalise(row, source)
             except KeyError as error:
                 raise _bad_row(source, source_row, f"it has no field {error}") from None
             except (TypeError, ValueError, AttributeError, IndexError) as error:

@@ -1,8 +1,7 @@
-"""The `nanotasks` command: a thin layer over compiler.build and store.reader."""
+"""The `nanotasks` command: a thin layer over the library API in nanotasks/__init__.py."""
 
 import csv
 import dataclasses
-import importlib
 import json
 import signal
 import sqlite3
@@ -10,10 +9,12 @@ import sys
 
 import click
 
-from store import default_path
-from store.reader import Store, StoreError
-from store.text import message_text
-from tasks import BENCHMARKS, aliases
+import nanotasks
+from nanotasks.store import default_path
+from nanotasks.store.export import FORMATS, write_jsonl
+from nanotasks.store.reader import Store, StoreError
+from nanotasks.store.text import message_text
+from nanotasks.tasks import NAMES, UnknownName, aliases, find_split
 
 db_option = click.option(
     "--db", type=click.Path(dir_okay=False), envvar="NANOTASKS_DB", default=lambda: str(default_path()),
@@ -38,9 +39,8 @@ def open_store(db):
 @cli.command()
 @db_option
 @click.option("--only", multiple=True, metavar="NAME",
-              help="Compile only this benchmark (a module of tasks/: arc, mmlu, gsm8k, humaneval, "
-                   "smoltalk, spellingbee; customjson for just the --custom files); repeatable. "
-                   "Other splits already in the file are kept.")
+              help=f"Compile only this benchmark ({', '.join(NAMES[:-1])}; customjson for just the "
+                   f"--custom files); repeatable. Other splits already in the file are kept.")
 @click.option("--mirror", type=click.Path(exists=True, file_okay=False),
               help="Read sources from this directory, laid out like the hub (DIR/<org>/<repo>/...), "
                    "instead of the network.")
@@ -61,23 +61,11 @@ def compile(db, only, mirror, revision, custom, jobs, as_json):
     leaves the file at --db as it was.
     """
     try:
-        from compiler.build import compile_file
+        from nanotasks.compiler.build import BadRequest
     except ImportError as error:
         raise click.ClickException(f"compiling needs the compile extra ({error.name} is missing): "
                                    f"pip install 'nanotasks[compile]'") from None
-    names = (*BENCHMARKS, "customjson")
-    unknown = sorted(set(only) - set(names))
-    if unknown:
-        raise click.BadParameter(f"unknown {', '.join(unknown)}; choose from {', '.join(names)}",
-                                 param_hint="--only")
     revisions = dict(_pair(value, "--revision", "REPO=SHA") for value in revision)
-    if revisions and mirror:
-        raise click.UsageError("--revision pins commits on the hub; a --mirror has no commits to pick from")
-    repos = {s.repo for name in (only or BENCHMARKS)
-             for s in getattr(importlib.import_module(f"tasks.{name}"), "SOURCES", [])}
-    if set(revisions) - repos:
-        raise click.BadParameter(f"no source compiled here comes from {', '.join(sorted(set(revisions) - repos))}; "
-                                 f"they come from {', '.join(sorted(repos))}", param_hint="--revision")
     customs = dict(_pair(value, "--custom", "NAME=FILE.jsonl") for value in custom)
 
     def progress(length, label):
@@ -85,7 +73,9 @@ def compile(db, only, mirror, revision, custom, jobs, as_json):
 
     signal.signal(signal.SIGTERM, _interrupt)  # a batch system's kill cleans up like Ctrl-C
     try:
-        outcomes = compile_file(db, only, mirror, revisions, customs, progress, jobs)
+        outcomes = nanotasks.compile(db, only, mirror, revisions, customs, jobs, progress)
+    except (UnknownName, BadRequest) as error:
+        raise click.UsageError(str(error)) from None
     except (StoreError, ValueError, OSError) as error:
         raise click.ClickException(f"nothing was written: {error}") from None
     except sqlite3.Error as error:  # e.g. the disk filled up
@@ -143,8 +133,9 @@ def show(db, task, split, index, subset, as_json):
     """Print one conversation: example INDEX of TASK's SPLIT."""
     store = open_store(db)
     try:
-        split_rows = _stored_split(store, task, split, subset)
-        conversation = store.read(split_rows, index)
+        conversation = store.read(find_split(store, task, split, subset), index)
+    except UnknownName as error:
+        raise click.UsageError(str(error)) from None
     except (StoreError, IndexError) as error:
         raise click.ClickException(str(error)) from None
     if as_json:
@@ -173,12 +164,10 @@ def verify(db, quick, as_json):
     was compiled. Prints one line per split and a verdict; the exit status is 0 only
     when everything holds.
     """
-    from store.verify import verify as verify_file
-
     def progress(length, label):
         return click.progressbar(length=length, label=label, file=sys.stderr)
 
-    checks = verify_file(db, quick=quick, progress=progress)
+    checks = nanotasks.verify(db, quick=quick, progress=progress)
     whole = all(check.ok for check in checks)
     if as_json:
         click.echo(json.dumps({"path": str(db), "quick": quick, "ok": whole,
@@ -218,7 +207,7 @@ def sql(db, query, as_json, as_csv):
     if as_json and as_csv:
         raise click.UsageError("--json and --csv: choose one")
     open_store(db)  # the header checks, with their advice
-    from store.sqlfunctions import WriteRefused, query as run_query
+    from nanotasks.store.sqlfunctions import WriteRefused, query as run_query
     try:
         columns, rows = run_query(db, query)
     except WriteRefused as refused:
@@ -251,44 +240,31 @@ def _table_cell(cell):
 @click.argument("task")
 @click.argument("split")
 @click.option("--subset", help="Needed when the task has several (ARC-Easy, main, ...).")
-@click.option("--format", "file_format", type=click.Choice(["jsonl", "parquet"]), default="jsonl",
+@click.option("--format", "file_format", type=click.Choice(FORMATS), default="jsonl",
               show_default=True, help="jsonl: one conversation (JSON object) per line. parquet: "
               "columns position and conversation (JSON text); needs pyarrow.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, allow_dash=True), default="-",
-              help="Where to write; jsonl goes to standard output unless told.")
+              help="Where to write; jsonl goes to standard output unless told. A file is replaced "
+                   "only once the whole export is written.")
 def export(db, task, split, subset, file_format, output):
     """Write every conversation of TASK's SPLIT, in the order the Task serves them."""
     store = open_store(db)
     try:
-        rows = _stored_split(store, task, split, subset)
-    except StoreError as error:
-        raise click.ClickException(str(error)) from None
-    try:
-        if file_format == "jsonl":
-            with click.open_file(output, "w", encoding="utf-8", atomic=output != "-") as f:
-                for position in range(rows.rows):
-                    f.write(json.dumps(store.read(rows, position), ensure_ascii=False) + "\n")
+        if output != "-":
+            nanotasks.export(store, task, split, output, subset, file_format)
+        elif file_format == "jsonl":
+            write_jsonl(store, find_split(store, task, split, subset), sys.stdout)
         else:
-            _write_parquet(store, rows, output)
-    except StoreError as error:
-        raise click.ClickException(str(error)) from None
-
-
-def _write_parquet(store, rows, output):
-    if output == "-":
-        raise click.UsageError("parquet is not written to standard output: give a file with -o")
-    try:
-        import pyarrow as pa
-        import pyarrow.parquet as pq
+            raise click.UsageError("parquet is not written to standard output: give a file with -o")
     except ImportError:
         raise click.ClickException("writing parquet needs pyarrow: pip install pyarrow (or "
                                    "'nanotasks[compile]'), or use --format jsonl") from None
-    schema = pa.schema([("position", pa.int64()), ("conversation", pa.string())])
-    with click.open_file(output, "wb", atomic=True) as f, pq.ParquetWriter(f, schema) as writer:
-        for start in range(0, rows.rows, 10_000):  # bounded memory for the largest splits
-            positions = list(range(start, min(start + 10_000, rows.rows)))
-            texts = [json.dumps(store.read(rows, p), ensure_ascii=False) for p in positions]
-            writer.write_table(pa.table({"position": positions, "conversation": texts}, schema=schema))
+    except UnknownName as error:
+        raise click.UsageError(str(error)) from None
+    except (StoreError, ValueError) as error:
+        raise click.ClickException(str(error)) from None
+    except OSError as error:
+        raise click.ClickException(f"cannot write {output}: {error.strerror or error}") from None
 
 
 @cli.command()
@@ -318,23 +294,6 @@ def overlap(db, as_json):
     click.echo(_table(["evaluation split", "examples", "in training", "found in", "exact", "13-gram"], rows))
 
 
-def _stored_split(store, task, split, subset):
-    """The stored split TASK SPLIT [--subset] names: its only subset when none is given, and
-    through the names benchmarks also serve their splits under (MMLU auxiliary_train/train)."""
-    if subset is None:
-        keys = [(s["task"], s["subset"], s["split"]) for s in store.splits()] + list(aliases())
-        subsets = sorted({key_subset for key_task, key_subset, key_split in keys
-                          if (key_task, key_split) == (task, split)})
-        if not subsets:
-            raise click.ClickException(f"{store.path} has no {task} {split}: `nanotasks info --db "
-                                       f"{store.path}` lists what it has")
-        if len(subsets) != 1:
-            raise click.UsageError(f"{task} {split} is stored for subsets {', '.join(subsets)}: "
-                                   f"pick one with --subset")
-        subset = subsets[0]
-    return store.split(task, *aliases().get((task, subset, split), (subset, split)))
-
-
 def _pair(value, option, form):
     key, sep, rest = value.partition("=")
     if not sep or not key or not rest:
@@ -350,3 +309,31 @@ def _table(headers, rows):
     widths = [max(len(str(cell)) for cell in column) for column in zip(headers, *rows)]
     lines = [headers, ["-" * w for w in widths], *rows]
     return "\n".join("  ".join(str(cell).ljust(w) for cell, w in zip(line, widths)).rstrip() for line in lines)
+
+
+@cli.command("switch-nanochat")
+@click.argument("checkout", type=click.Path(exists=True, file_okay=False))
+def switch_nanochat(checkout):
+    """Make the nanochat checkout at CHECKOUT load its tasks from nanotasks.
+
+    nanochat's scripts import `tasks.arc`, `tasks.common`, ... from the checkout's own tasks/
+    package, which downloads from the hub. This rewrites each of those modules as a three-line
+    stand-in for nanotasks' module of the same name, so `python -m scripts.chat_sft` and the
+    other scripts run unchanged and read the compiled file ($NANOTASKS_DB) offline. Nothing
+    else is touched; running it again changes nothing. Undo with `git checkout tasks/`.
+    """
+    from nanotasks.compiler.nanochat import NotNanochat, switch
+    try:
+        switched, already, others = switch(checkout)
+    except NotNanochat as error:
+        raise click.ClickException(str(error)) from None
+    except OSError as error:
+        raise click.ClickException(f"cannot rewrite {error.filename}: {error.strerror}") from None
+    for path in switched:
+        click.echo(f"switched  {path} -> nanotasks.tasks.{path.stem}")
+    for path in already:
+        click.echo(f"already   {path} -> nanotasks.tasks.{path.stem}")
+    for path in others:
+        click.echo(f"untouched {path} (nanotasks has no module of that name)")
+    click.echo(f"{checkout} now reads its tasks from the compiled file ($NANOTASKS_DB, else "
+               f"{default_path()}). Undo: cd {checkout} && git checkout tasks/")

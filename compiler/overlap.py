@@ -34,8 +34,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from store.schema import EVAL_SPLITS, body_decompressor
-from store.text import message_text, normalise_text, prompt_of
+from nanotasks.store.schema import EVAL_SPLITS, body_decompressor
+from nanotasks.store.text import message_text, normalise_text, prompt_of
 
 N = 13
 MAX_EVAL_PROMPTS = 10

@@ -5,7 +5,7 @@ import it, and both bring pluggy with them."""
 
 from pluggy import HookimplMarker
 
-from store.sqlfunctions import register
+from nanotasks.store.sqlfunctions import register
 
 
 # One function serves both: pluggy passes an implementation only the arguments it names,

@@ -14,7 +14,7 @@ from urllib.parse import quote
 
 import zstandard
 
-from store.schema import APPLICATION_ID, EVAL_SPLITS, SCHEMA_VERSION, body_decompressor
+from nanotasks.store.schema import APPLICATION_ID, EVAL_SPLITS, SCHEMA_VERSION, body_decompressor
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
 # No conversation is this big: a larger size in a body's frame header means the header is

@@ -15,8 +15,8 @@ import sqlite3
 from pathlib import Path
 from urllib.parse import quote
 
-from store.schema import body_decompressor
-from store.text import message_text
+from nanotasks.store.schema import body_decompressor
+from nanotasks.store.text import message_text
 
 # What a read may do, by sqlite3 authorizer action: everything else (INSERT, CREATE, ATTACH,
 # BEGIN, a PRAGMA that sets something, ...) is refused before it runs.

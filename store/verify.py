@@ -16,8 +16,8 @@ from types import SimpleNamespace
 
 import zstandard
 
-from store.reader import Split, Store, StoreError, decompress_body
-from store.schema import SCHEMA_VERSION, body_decompressor
+from nanotasks.store.reader import Split, Store, StoreError, decompress_body
+from nanotasks.store.schema import SCHEMA_VERSION, body_decompressor
 
 CHUNK = 1024  # rows read per query, and per progress update
 

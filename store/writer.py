@@ -23,9 +23,9 @@ from urllib.parse import quote
 
 import zstandard
 
-from store import Provenance
-from store.schema import APPLICATION_ID, SCHEMA, SCHEMA_VERSION, body_compressor
-from store.text import message_text, normalise_text, prompt_of
+from nanotasks.store import Provenance
+from nanotasks.store.schema import APPLICATION_ID, SCHEMA, SCHEMA_VERSION, body_compressor
+from nanotasks.store.text import message_text, normalise_text, prompt_of
 
 # Compile once, read many times: small splits are compressed hard, where it is cheap in
 # total and where short rows need it to be as small as parquet. Splits of more rows than a

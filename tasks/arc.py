@@ -3,13 +3,12 @@ https://huggingface.co/datasets/allenai/ai2_arc (configs ARC-Easy and ARC-Challe
 Labels are whatever the row has: mostly "A".."E", in some rows "1".."5".
 """
 
-from store import Example
-from tasks.common import Source, StoredTask, check_choice, check_type, render_mc
+from nanotasks.store import Example
+from nanotasks.tasks.common import Benchmark, Source, StoredTask, check_choice, check_type, render_mc
 
 REPO = "allenai/ai2_arc"
 SUBSETS = ("ARC-Easy", "ARC-Challenge")
 SPLITS = ("train", "validation", "test")
-SOURCES = [Source("arc", subset, split, REPO, subset, split) for subset in SUBSETS for split in SPLITS]
 
 
 def normalise(row, source):
@@ -26,6 +25,10 @@ def normalise(row, source):
     user = render_mc(row["question"], letters, row["choices"]["text"])
     messages = [{"role": "user", "content": user}, {"role": "assistant", "content": answer}]
     return Example({"messages": messages, "letters": letters}, answer=answer)
+
+
+BENCHMARK = Benchmark("arc", normalise=normalise, sources=tuple(
+    Source("arc", subset, split, REPO, subset, split) for subset in SUBSETS for split in SPLITS))
 
 
 class ARC(StoredTask):

@@ -11,11 +11,12 @@ import operator
 import random
 import sys
 from array import array
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from itertools import chain, repeat
 
-from store import default_path
-from store.reader import Store
+from nanotasks.store import default_path
+from nanotasks.store.reader import Store
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,18 @@ class SourceFile:
     repo: str
     url: str
     mirror_path: str  # where it lies in a `--mirror` directory
+
+
+@dataclass(frozen=True)
+class Benchmark:
+    """What `nanotasks compile`, `show` and `export` need to know about one benchmark. Each
+    tasks/<name>.py declares one as BENCHMARK, and tasks/__init__.py lists the modules."""
+    name: str  # the module's name: what --only, show and export take
+    sources: tuple[Source, ...] = ()  # the hub splits it stores, one per stored split
+    normalise: Callable | None = None  # (source row as a dict, its Source) -> store.Example
+    files: tuple[SourceFile, ...] = ()  # whole files its tasks generate examples from
+    # Other names its stored splits are served under: (subset, split) -> stored (subset, split)
+    aliases: dict = field(default_factory=dict)
 
 
 class Task:

@@ -7,9 +7,13 @@ CustomJSON(name=NAME) reads it from there.
 import json
 from pathlib import Path
 
-from store import Example, default_path
-from store.reader import NotInStore
-from tasks.common import StoredTask, Task
+from nanotasks.store import Example, default_path
+from nanotasks.store.reader import NotInStore
+from nanotasks.tasks.common import Benchmark, StoredTask, Task
+
+# Each `--custom NAME=FILE` is stored as task customjson, subset NAME, this split.
+SPLIT = "train"
+BENCHMARK = Benchmark("customjson")
 
 
 def check_messages(messages):
@@ -61,7 +65,7 @@ class CustomJSON(Task):
             self.conversations = read_conversations(filepath)
         else:
             try:
-                self.conversations = StoredTask("customjson", name, "train", db=db)
+                self.conversations = StoredTask("customjson", name, SPLIT, db=db)
             except NotInStore:  # its hint, `--only customjson`, is no command that works
                 path = db or default_path()
                 raise NotInStore(f"{path} has no custom task {name!r}. Add it with "

@@ -7,13 +7,12 @@ so a model learns to call a tool and read its output.
 
 import re
 
-from store import Example
-from tasks.common import Source, StoredTask, check_choice, check_type
+from nanotasks.store import Example
+from nanotasks.tasks.common import Benchmark, Source, StoredTask, check_choice, check_type
 
 REPO = "openai/gsm8k"
 SUBSETS = ("main", "socratic")
 SPLITS = ("train", "test")
-SOURCES = [Source("gsm8k", subset, split, REPO, subset, split) for subset in SUBSETS for split in SPLITS]
 
 CALCULATOR_SPAN = re.compile(r"(<<[^>]+>>)")
 ANSWER = re.compile(r"#### (\-?[0-9\.\,]+)")
@@ -47,6 +46,10 @@ def normalise(row, source):
     messages = [{"role": "user", "content": row["question"]},
                 {"role": "assistant", "content": answer_parts(row["answer"])}]
     return Example({"messages": messages}, answer=extract_answer(row["answer"]))
+
+
+BENCHMARK = Benchmark("gsm8k", normalise=normalise, sources=tuple(
+    Source("gsm8k", subset, split, REPO, subset, split) for subset in SUBSETS for split in SPLITS))
 
 
 def evaluate_number(conversation, response):

@@ -5,12 +5,11 @@ evaluate runs the model's code in tasks.execution's sandbox.
 
 import re
 
-from store import Example
-from tasks.common import Source, StoredTask, check_type
-from tasks.execution import execute
+from nanotasks.store import Example
+from nanotasks.tasks.common import Benchmark, Source, StoredTask, check_type
+from nanotasks.tasks.execution import execute
 
 REPO = "openai/openai_humaneval"
-SOURCES = [Source("humaneval", "openai_humaneval", "test", REPO, "openai_humaneval", "test")]
 
 FENCED_CODE = re.compile(r"```(?:python)?\s*\n(.*?)\n```", re.DOTALL)
 
@@ -22,6 +21,10 @@ def normalise(row, source):
                 {"role": "assistant", "content": f"{row['prompt']}\n{row['canonical_solution']}"}]
     conversation = {"messages": messages, "entry_point": row["entry_point"], "test": row["test"]}
     return Example(conversation, subject=row["task_id"])
+
+
+BENCHMARK = Benchmark("humaneval", normalise=normalise, sources=(
+    Source("humaneval", "openai_humaneval", "test", REPO, "openai_humaneval", "test"),))
 
 
 def leading_imports(prompt):

@@ -4,15 +4,13 @@ https://huggingface.co/datasets/cais/mmlu. The auxiliary_train rows come once, f
 under both spellings: MMLU("all", "auxiliary_train") and MMLU("auxiliary_train", "train").
 """
 
-from store import Example
-from tasks.arc import evaluate_letter
-from tasks.common import Source, StoredTask, check_choice, check_type, render_mc
+from nanotasks.store import Example
+from nanotasks.tasks.arc import evaluate_letter
+from nanotasks.tasks.common import Benchmark, Source, StoredTask, check_choice, check_type, render_mc
 
 REPO = "cais/mmlu"
 LETTERS = ("A", "B", "C", "D")
 SPLITS = ("auxiliary_train", "validation", "dev", "test")
-SOURCES = [Source("mmlu", "all", "auxiliary_train", REPO, "auxiliary_train", "train")] + [
-    Source("mmlu", "all", split, REPO, "all", split) for split in SPLITS[1:]]
 # The older spelling, served from the same stored rows: (subset, split) -> stored (subset, split)
 ALIASES = {("auxiliary_train", "train"): ("all", "auxiliary_train")}
 
@@ -33,6 +31,11 @@ def normalise(row, source):
                 {"role": "assistant", "content": answer}]
     conversation = {"messages": messages, "subject": row["subject"], "letters": LETTERS}
     return Example(conversation, answer=answer, subject=row["subject"])
+
+
+BENCHMARK = Benchmark("mmlu", normalise=normalise, aliases=ALIASES, sources=(
+    Source("mmlu", "all", "auxiliary_train", REPO, "auxiliary_train", "train"),
+    *(Source("mmlu", "all", split, REPO, "all", split) for split in SPLITS[1:])))
 
 
 class MMLU(StoredTask):

@@ -3,12 +3,11 @@ https://huggingface.co/datasets/HuggingFaceTB/smol-smoltalk (~460K train, ~24K t
 Rows are checked at compile time, so a malformed conversation never reaches training.
 """
 
-from store import Example
-from tasks.common import Source, StoredTask, check_choice, check_type
+from nanotasks.store import Example
+from nanotasks.tasks.common import Benchmark, Source, StoredTask, check_choice, check_type
 
 REPO = "HuggingFaceTB/smol-smoltalk"
 SPLITS = ("train", "test")
-SOURCES = [Source("smoltalk", "default", split, REPO, "default", split) for split in SPLITS]
 
 
 def check_conversation(messages):
@@ -36,6 +35,10 @@ def normalise(row, source):
     check_type("source", row.get("source", ""), str)
     messages = [{"role": m["role"], "content": m["content"]} for m in messages]
     return Example({"messages": messages}, subject=row.get("source"))
+
+
+BENCHMARK = Benchmark("smoltalk", normalise=normalise, sources=tuple(
+    Source("smoltalk", "default", split, REPO, "default", split) for split in SPLITS))
 
 
 class SmolTalk(StoredTask):

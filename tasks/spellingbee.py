@@ -7,16 +7,15 @@ compiled file stores; example i is the same on every machine.
 import random
 from functools import cached_property
 
-from store import default_path
-from store.reader import NotInStore, Store
-from tasks.common import SourceFile, Task, check_choice, shuffled_order
-from tasks.gsm8k import evaluate_number
+from nanotasks.store import default_path
+from nanotasks.store.reader import NotInStore, Store
+from nanotasks.tasks.common import Benchmark, SourceFile, Task, check_choice, shuffled_order
+from nanotasks.tasks.gsm8k import evaluate_number
 
 WORDS = SourceFile("words_alpha.txt", "dwyl/english-words",
                    "https://raw.githubusercontent.com/dwyl/english-words/master/words_alpha.txt",
                    "dwyl/english-words/words_alpha.txt")
-SOURCES = []
-FILES = [WORDS]
+BENCHMARK = Benchmark("spellingbee", files=(WORDS,))
 LETTERS = "abcdefghijklmnopqrstuvwxyz"
 TEST_SEED_OFFSET = 10_000_000  # test examples come from seeds no train example uses
 SPLITS = ("train", "test")

@@ -12,7 +12,7 @@ REPO = Path(__file__).resolve().parents[1]
 SAMPLE = REPO / "data" / "sample"
 # A git worktree elsewhere can point at the real data with NANOTASKS_SHARED_HUB.
 SHARED_HUB = Path(os.environ.get("NANOTASKS_SHARED_HUB", REPO.parent / "shared" / "hub"))
-NANOTASKS = [sys.executable, "-m", "compiler"]
+NANOTASKS = [sys.executable, "-m", "nanotasks"]
 
 
 def nanotasks(*args, check=True, **kwargs):

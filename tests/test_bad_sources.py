@@ -16,7 +16,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
-from compiler.build import reference_order
+from nanotasks.compiler.build import reference_order
 from tests.conftest import NANOTASKS, SAMPLE, nanotasks
 
 

@@ -16,7 +16,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from store.reader import Store
+from nanotasks.store.reader import Store
 from tests.conftest import NANOTASKS, SAMPLE, nanotasks
 from tests.reference import SPLITS, content_hash, expected, order, shard
 
@@ -149,7 +149,7 @@ def test_humaneval_conversation(sample_db):
 def test_reference_order_is_what_datasets_shuffle_does(n, tmp_path, monkeypatch):
     monkeypatch.setenv("HF_DATASETS_CACHE", str(tmp_path))
     datasets = pytest.importorskip("datasets")
-    from compiler.build import reference_order
+    from nanotasks.compiler.build import reference_order
     shuffled = datasets.Dataset.from_dict({"row": list(range(n))}).shuffle(seed=42)["row"]
     assert list(shuffled) == order(n) == reference_order(n).tolist()
 
@@ -394,7 +394,7 @@ def test_revision_of_a_repo_nothing_comes_from_is_refused(tmp_path):
     result = nanotasks("compile", "--only", "gsm8k", "--revision", "openai/gsm8kk=abc", "--db", tmp_path / "x.db",
                        check=False)
     assert result.returncode == 2
-    assert ("Invalid value for --revision: no source compiled here comes from openai/gsm8kk; "
+    assert ("Error: no source compiled here comes from openai/gsm8kk; "
             "they come from openai/gsm8k") in result.stderr
 
 
@@ -402,4 +402,4 @@ def test_revision_with_a_mirror_is_refused(tmp_path):
     result = nanotasks("compile", "--revision", "openai/gsm8k=abc", "--mirror", SAMPLE, "--db", tmp_path / "x.db",
                        check=False)
     assert result.returncode == 2
-    assert "--revision pins commits on the hub; a --mirror has no commits to pick from" in result.stderr
+    assert "Error: a revision pins a commit on the hub; a mirror has no commits to pick from" in result.stderr

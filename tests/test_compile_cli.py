@@ -8,7 +8,7 @@ import sqlite3
 
 import pytest
 
-from store.reader import Store
+from nanotasks.store.reader import Store
 from tests.conftest import SAMPLE, nanotasks
 from tests.reference import SPLITS
 
@@ -63,10 +63,11 @@ def test_show_picks_the_only_subset_and_prints_extras(sample_db):
 
 def test_show_mistakes(sample_db):
     assert fails("show", "arc", "test", "0", "--db", sample_db, status=2) == \
-        "Error: arc test is stored for subsets ARC-Challenge, ARC-Easy: pick one with --subset"
+        "Error: arc test is stored for subsets ARC-Challenge, ARC-Easy: pick one with --subset (subset= in Python)"
     assert fails("show", "gsm8k", "test", "6", "--subset", "main", "--db", sample_db) == \
         "Error: gsm8k main/test has 6 examples, no index 6"
-    assert fails("show", "nope", "test", "0", "--db", sample_db).startswith(f"Error: {sample_db} has no nope test")
+    assert fails("show", "nope", "test", "0", "--db", sample_db, status=2).startswith("Error: unknown benchmark 'nope'")
+    assert fails("show", "gsm8k", "validation", "0", "--db", sample_db).startswith(f"Error: {sample_db} has no gsm8k validation")
     assert fails("show", "gsm8k", "test", "0", "--subset", "nope", "--db", sample_db) == \
         f"Error: {sample_db} has no gsm8k nope/test. Add it with `nanotasks compile --only gsm8k --db {sample_db}`."
 
@@ -129,7 +130,7 @@ def test_compile_replaces_a_file_of_another_format_version(sample_db, tmp_path):
 
 def test_only_takes_benchmark_module_names(tmp_path):
     error = fails("compile", "--only", "bogus", "--mirror", SAMPLE, "--db", tmp_path / "x.db", status=2)
-    assert error == ("Error: Invalid value for --only: unknown bogus; choose from "
+    assert error == ("Error: unknown benchmark 'bogus': choose from "
                      "arc, mmlu, gsm8k, humaneval, smoltalk, spellingbee, customjson")
     assert not (tmp_path / "x.db").exists()
 

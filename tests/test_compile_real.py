@@ -7,7 +7,7 @@ import shutil
 
 import pytest
 
-from store.reader import Store
+from nanotasks.store.reader import Store
 from tests.conftest import nanotasks
 from tests.reference import content_hash, expected
 

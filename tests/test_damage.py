@@ -7,14 +7,14 @@ import sqlite3
 
 import pytest
 
-from store.reader import Store, StoreError
-from store.schema import SCHEMA_VERSION
-from store.verify import verify
-from tasks.arc import ARC
-from tasks.common import TaskMixture
-from tasks.gsm8k import GSM8K
-from tasks.smoltalk import SmolTalk
-from tasks.spellingbee import SpellingBee
+from nanotasks.store.reader import Store, StoreError
+from nanotasks.store.schema import SCHEMA_VERSION
+from nanotasks.store.verify import verify
+from nanotasks.tasks.arc import ARC
+from nanotasks.tasks.common import TaskMixture
+from nanotasks.tasks.gsm8k import GSM8K
+from nanotasks.tasks.smoltalk import SmolTalk
+from nanotasks.tasks.spellingbee import SpellingBee
 from tests.conftest import SAMPLE, nanotasks
 
 

@@ -6,13 +6,13 @@ import pickle
 
 import pytest
 
-from tasks.arc import ARC
-from tasks.common import TaskMixture, TaskSequence
-from tasks.gsm8k import GSM8K
-from tasks.humaneval import HumanEval
-from tasks.mmlu import MMLU
-from tasks.smoltalk import SmolTalk
-from tasks.spellingbee import SimpleSpelling, SpellingBee
+from nanotasks.tasks.arc import ARC
+from nanotasks.tasks.common import TaskMixture, TaskSequence
+from nanotasks.tasks.gsm8k import GSM8K
+from nanotasks.tasks.humaneval import HumanEval
+from nanotasks.tasks.mmlu import MMLU
+from nanotasks.tasks.smoltalk import SmolTalk
+from nanotasks.tasks.spellingbee import SimpleSpelling, SpellingBee
 
 torch = pytest.importorskip("torch")
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tasks.execution import OUTPUT_TAIL_BYTES, execute, execute_many
+from nanotasks.tasks.execution import OUTPUT_TAIL_BYTES, execute, execute_many
 
 REPO = Path(__file__).resolve().parents[1]
 HUMANEVAL = Path("openai") / "openai_humaneval" / "openai_humaneval" / "test-00000-of-00001.parquet"
@@ -138,7 +138,7 @@ def test_localhost_is_unreachable_when_isolated(listener):
 def test_without_namespaces_isolation_is_reported_off_and_root_is_still_dropped(listener):
     # Without CAP_SYS_ADMIN, root cannot unshare: the network is open, and the result says so.
     program = f"import os, socket\nassert os.getuid() != 0\nsocket.create_connection(('127.0.0.1', {listener}), timeout=1)\n"
-    harness = f"from tasks.execution import execute\nr = execute({program!r}, timeout=2)\nprint(r.network_isolated, r.passed, r.reason)"
+    harness = f"from nanotasks.tasks.execution import execute\nr = execute({program!r}, timeout=2)\nprint(r.network_isolated, r.passed, r.reason)"
     output = subprocess.run(["setpriv", "--bounding-set", "-sys_admin", "--inh-caps", "-sys_admin", sys.executable, "-c", harness],
                             cwd=REPO, capture_output=True, text=True, timeout=30).stdout
     assert output.split()[:2] == ["False", "True"], output

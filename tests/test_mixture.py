@@ -10,11 +10,11 @@ import random
 
 import pytest
 
-from tasks.arc import ARC
-from tasks.common import Task, TaskMixture, TaskSequence, shuffled_order
-from tasks.gsm8k import GSM8K
-from tasks.mmlu import MMLU
-from tasks.spellingbee import SimpleSpelling
+from nanotasks.tasks.arc import ARC
+from nanotasks.tasks.common import Task, TaskMixture, TaskSequence, shuffled_order
+from nanotasks.tasks.gsm8k import GSM8K
+from nanotasks.tasks.mmlu import MMLU
+from nanotasks.tasks.spellingbee import SimpleSpelling
 
 
 class Numbers(Task):

@@ -7,7 +7,7 @@ import unicodedata
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from store.text import normalise_text
+from nanotasks.store.text import normalise_text
 
 
 def by_definition(text):

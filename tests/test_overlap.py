@@ -10,10 +10,10 @@ import pyarrow.parquet as pq
 import pytest
 from hypothesis import given, strategies as st
 
-from compiler.overlap import LINE_BREAKS, find_overlaps, tokens
-from store import Example, Provenance
-from store.text import normalise_text
-from store.writer import Writer
+from nanotasks.compiler.overlap import LINE_BREAKS, find_overlaps, tokens
+from nanotasks.store import Example, Provenance
+from nanotasks.store.text import normalise_text
+from nanotasks.store.writer import Writer
 from tests.conftest import SAMPLE, nanotasks
 
 GSM8K_TRAIN = "openai/gsm8k/main/train-00000-of-00001.parquet"
@@ -59,7 +59,7 @@ def planted(tmp_path_factory):
 
 def position_of(db, task, subset, split, question):
     with sqlite3.connect(db) as connection:
-        from store.sqlfunctions import register
+        from nanotasks.store.sqlfunctions import register
         register(connection)
         return connection.execute(
             "SELECT position FROM examples WHERE task = ? AND subset = ? AND split = ? "

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from tasks.common import Task, TaskMixture, TaskSequence, render_mc
-from tasks.gsm8k import CALCULATOR_SPAN, answer_parts
+from nanotasks.tasks.common import Task, TaskMixture, TaskSequence, render_mc
+from nanotasks.tasks.gsm8k import CALCULATOR_SPAN, answer_parts
 
 
 class Items(Task):

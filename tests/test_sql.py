@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from store.reader import Store
-from store.sqlfunctions import register
-from store.text import message_text
+from nanotasks.store.reader import Store
+from nanotasks.store.sqlfunctions import register
+from nanotasks.store.text import message_text
 from tests.conftest import REPO, SAMPLE, nanotasks
 from tests.sql_queries import QUERIES, plain
 
@@ -41,7 +41,7 @@ def require_plugin(group):
     """The plugin is found through the entry points of nanotasks' installed metadata: an
     environment where nanotasks was installed from an older tree does not have them."""
     names = [e.value for e in importlib.metadata.entry_points(group=group) if e.name == "nanotasks"]
-    assert names == ["store.plugins"], (
+    assert names == ["nanotasks.store.plugins"], (
         f"nanotasks' {group} entry point is not installed here; reinstall: pip install -e .")
 
 
@@ -173,7 +173,7 @@ def test_sql_formats_and_errors(sample_db):
 
 
 def test_export_jsonl_is_task_order(sample_db, tmp_path):
-    from tasks.gsm8k import GSM8K
+    from nanotasks.tasks.gsm8k import GSM8K
     expected = [json.loads(json.dumps(GSM8K("main", "train", db=sample_db)[i])) for i in range(8)]
     lines = nanotasks("export", "--db", sample_db, "gsm8k", "train", "--subset", "main").stdout.splitlines()
     assert [json.loads(line) for line in lines] == expected
@@ -184,7 +184,7 @@ def test_export_jsonl_is_task_order(sample_db, tmp_path):
 
 def test_export_parquet(sample_db, tmp_path):
     pq = pytest.importorskip("pyarrow.parquet")
-    from tasks.smoltalk import SmolTalk
+    from nanotasks.tasks.smoltalk import SmolTalk
     out = tmp_path / "smoltalk.parquet"
     nanotasks("export", "--db", sample_db, "smoltalk", "train", "--format", "parquet", "-o", out)
     table = pq.read_table(out)

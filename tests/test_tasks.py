@@ -18,16 +18,16 @@ import pyarrow.parquet as pq
 import pytest
 
 from conftest import REPO, SAMPLE, nanotasks
-from store.reader import NotInStore, StoreError, StoreNotFound
-from tasks.arc import ARC
-from tasks.common import render_mc
-from tasks.customjson import CustomJSON
-from tasks.execution import execute_many
-from tasks.gsm8k import GSM8K
-from tasks.humaneval import HumanEval, program_for
-from tasks.mmlu import MMLU
-from tasks.smoltalk import SmolTalk
-from tasks.spellingbee import SimpleSpelling, SpellingBee
+from nanotasks.store.reader import NotInStore, StoreError, StoreNotFound
+from nanotasks.tasks.arc import ARC
+from nanotasks.tasks.common import render_mc
+from nanotasks.tasks.customjson import CustomJSON
+from nanotasks.tasks.execution import execute_many
+from nanotasks.tasks.gsm8k import GSM8K
+from nanotasks.tasks.humaneval import HumanEval, program_for
+from nanotasks.tasks.mmlu import MMLU
+from nanotasks.tasks.smoltalk import SmolTalk
+from nanotasks.tasks.spellingbee import SimpleSpelling, SpellingBee
 
 
 def source_rows(root, repo, config, split):
@@ -328,7 +328,7 @@ def test_spelling_bee_phrasings_vary(sample_db):
 
 
 def test_spelling_examples_are_the_same_in_another_process(sample_db):
-    code = ("import json; from tasks.spellingbee import SpellingBee, SimpleSpelling; "
+    code = ("import json; from nanotasks.tasks.spellingbee import SpellingBee, SimpleSpelling; "
             f"db = {str(sample_db)!r}; "
             "print(json.dumps([SpellingBee(split=s, db=db)[i] for s in ('train', 'test') for i in (0, 7, 999)] + "
             "[SimpleSpelling(split=s, db=db)[i] for s in ('train', 'test') for i in (0, 7, 999)]))")
@@ -336,7 +336,7 @@ def test_spelling_examples_are_the_same_in_another_process(sample_db):
     here += [SimpleSpelling(split=s, db=sample_db)[i] for s in ("train", "test") for i in (0, 7, 999)]
     for hash_seed in ("0", "12345"):  # string hashing must not matter
         result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                                env={"PYTHONPATH": str(REPO), "PYTHONHASHSEED": hash_seed})
+                                env={"PYTHONHASHSEED": hash_seed})
         assert json.loads(result.stdout) == here
 
 
@@ -515,14 +515,14 @@ def refuse(*args, **kwargs):
 socket.socket = socket.create_connection = socket.getaddrinfo = socket.socketpair = refuse
 socket.gethostbyname = socket.gethostbyname_ex = refuse
 
-from tasks.arc import ARC
-from tasks.common import TaskMixture, TaskSequence
-from tasks.customjson import CustomJSON
-from tasks.gsm8k import GSM8K
-from tasks.humaneval import HumanEval
-from tasks.mmlu import MMLU
-from tasks.smoltalk import SmolTalk
-from tasks.spellingbee import SimpleSpelling, SpellingBee
+from nanotasks.tasks.arc import ARC
+from nanotasks.tasks.common import TaskMixture, TaskSequence
+from nanotasks.tasks.customjson import CustomJSON
+from nanotasks.tasks.gsm8k import GSM8K
+from nanotasks.tasks.humaneval import HumanEval
+from nanotasks.tasks.mmlu import MMLU
+from nanotasks.tasks.smoltalk import SmolTalk
+from nanotasks.tasks.spellingbee import SimpleSpelling, SpellingBee
 
 tasks = [ARC("ARC-Easy", "train"), ARC("ARC-Challenge", "test"), MMLU("all", "auxiliary_train"),
          MMLU("auxiliary_train", "train"), MMLU("all", "validation"), MMLU("all", "dev"), MMLU("all", "test"),
@@ -544,7 +544,7 @@ def test_every_task_reads_with_sockets_disabled(sample_db, tmp_path):
     chat = write_jsonl(tmp_path / "chat.jsonl", [json.dumps(c) for c in CONVERSATIONS])
     nanotasks("compile", "--mirror", SAMPLE, "--only", "humaneval", "--custom", f"mine={chat}", "--db", db)
     result = subprocess.run([sys.executable, "-c", OFFLINE, str(chat)], capture_output=True, text=True,
-                            env={"PYTHONPATH": str(REPO), "NANOTASKS_DB": str(db)})
+                            env={"NANOTASKS_DB": str(db)})
     assert result.returncode == 0, result.stderr
     total = 8 + 6 + 8 + 8 + 8 + 12 + 12 + 8 + 6 + 5 + 14 + 5 + 20 + 20 + 20 + 3 + 3
     assert result.stdout.split("\n", 1) == [str(3 * total), "network access attempted\n"]

@@ -1,0 +1,56 @@
+"""nanotasks: chat-model training and evaluation data compiled into one SQLite file, and
+nanochat's Task API served from it offline.
+
+The `nanotasks` command is a thin layer over these functions:
+
+    import nanotasks
+    nanotasks.compile("demo.db", mirror="data/sample")      # needs nanotasks[compile]
+    store = nanotasks.open("demo.db")
+    split = nanotasks.find_split(store, "gsm8k", "test", subset="main")
+    conversation = store.read(split, 3)
+    nanotasks.export(store, "gsm8k", "test", "gsm8k-test.jsonl", subset="main")
+    assert all(check.ok for check in nanotasks.verify("demo.db"))
+
+The Tasks themselves are in nanotasks.tasks: `from nanotasks.tasks.arc import ARC`.
+"""
+
+from nanotasks.store import default_path
+from nanotasks.store.export import FORMATS, output_file, write_jsonl, write_parquet
+from nanotasks.store.reader import FileDamaged, FormatVersionError, NotInStore, Store, StoreError, StoreNotFound
+from nanotasks.tasks import NAMES, UnknownName, find_split
+
+__all__ = ["compile", "open", "verify", "export", "find_split", "default_path", "Store", "NAMES",
+           "StoreError", "StoreNotFound", "NotInStore", "FileDamaged", "FormatVersionError", "UnknownName"]
+
+
+def compile(db=None, only=(), mirror=None, revisions=None, custom=None, jobs=None, progress=None):
+    """Compile the benchmarks named in `only` (all of NAMES when empty) and the `custom` JSONL
+    files ({name: path}) into `db` (default_path() when None), from the Hugging Face Hub at
+    `revisions` ({repo: commit}) or from a `mirror` directory laid out like the hub; see
+    nanotasks.compiler.build.compile_file. Returns one Outcome per split and file."""
+    from nanotasks.compiler.build import compile_file  # needs the compile extra
+    return compile_file(db or default_path(), only, mirror, revisions, custom, progress, jobs)
+
+
+def open(db=None):
+    """The compiled file at `db` (default_path() when None), checked and ready to read."""
+    return Store(db or default_path())
+
+
+def verify(db=None, quick=False, progress=None):
+    """The checks `nanotasks verify` prints, as a list of store.verify.Check."""
+    from nanotasks.store.verify import verify as verify_file
+    return verify_file(db or default_path(), quick=quick, progress=progress)
+
+
+def export(store, task, split, output, subset=None, format="jsonl"):
+    """Write every conversation of TASK's SPLIT, in Task order, to the file `output`: jsonl, one
+    conversation object per line, or parquet (needs pyarrow). `store` is a Store or a path.
+    A regular file is replaced only once the whole output is written (see output_file)."""
+    if format not in FORMATS:
+        raise ValueError(f"unknown format {format!r}: choose one of {', '.join(FORMATS)}")
+    store = store if isinstance(store, Store) else Store(store)
+    rows = find_split(store, task, split, subset)
+    write = write_jsonl if format == "jsonl" else write_parquet
+    with output_file(output, binary=format != "jsonl", never=store.path) as f:
+        write(store, rows, f)
