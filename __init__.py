@@ -14,6 +14,8 @@ The `nanotasks` command is a thin layer over these functions:
 The Tasks themselves are in nanotasks.tasks: `from nanotasks.tasks.arc import ARC`.
 """
 
+from pathlib import Path
+
 from nanotasks.store import default_path
 from nanotasks.store.export import FORMATS, output_file, write_jsonl, write_parquet
 from nanotasks.store.reader import FileDamaged, FormatVersionError, NotInStore, Store, StoreError, StoreNotFound
@@ -29,7 +31,10 @@ def compile(db=None, only=(), mirror=None, revisions=None, custom=None, jobs=Non
     `revisions` ({repo: commit}) or from a `mirror` directory laid out like the hub; see
     nanotasks.compiler.build.compile_file. Returns one Outcome per split and file."""
     from nanotasks.compiler.build import compile_file  # needs the compile extra
-    return compile_file(db or default_path(), only, mirror, revisions, custom, progress, jobs)
+    db = Path(db or default_path())
+    if not db.parent.is_dir() and db != default_path():  # a typo should not grow directories
+        raise FileNotFoundError(f"{db.parent} does not exist: create it, or give another path for the file")
+    return compile_file(db, only, mirror, revisions, custom, progress, jobs)
 
 
 def open(db=None):
@@ -46,7 +51,8 @@ def verify(db=None, quick=False, progress=None):
 def export(store, task, split, output, subset=None, format="jsonl"):
     """Write every conversation of TASK's SPLIT, in Task order, to the file `output`: jsonl, one
     conversation object per line, or parquet (needs pyarrow). `store` is a Store or a path.
-    A regular file is replaced only once the whole output is written (see output_file)."""
+    A regular file is replaced only once the whole output is written (see output_file).
+    Returns the split written (a store.reader.Split: its rows is how many)."""
     if format not in FORMATS:
         raise ValueError(f"unknown format {format!r}: choose one of {', '.join(FORMATS)}")
     store = store if isinstance(store, Store) else Store(store)
@@ -54,3 +60,4 @@ def export(store, task, split, output, subset=None, format="jsonl"):
     write = write_jsonl if format == "jsonl" else write_parquet
     with output_file(output, binary=format != "jsonl", never=store.path) as f:
         write(store, rows, f)
+    return rows

@@ -49,6 +49,8 @@ class Benchmark:
     files: tuple[SourceFile, ...] = ()  # whole files its tasks generate examples from
     # Other names its stored splits are served under: (subset, split) -> stored (subset, split)
     aliases: dict = field(default_factory=dict)
+    # Tasks generated at read time from its files, by class name: what `show` takes as subset
+    generated: dict = field(default_factory=dict)
 
 
 class Task:

@@ -179,8 +179,8 @@ def test_verify_quick_finds_a_split_whose_rows_are_missing(copy):
     db.commit()
     db.close()
     report = json.loads(nanotasks("verify", "--quick", "--json", "--db", copy, check=False).stdout)
-    failed = {check["name"]: check["detail"] for check in report["checks"] if not check["ok"]}
-    assert not report["ok"] and set(failed) == {"layout", "smoltalk default/train"}, failed
+    failed = [{k: v for k, v in check.items() if k not in ("ok", "detail")} for check in report["checks"] if not check["ok"]]
+    assert not report["ok"] and failed == [{"check": "layout"}, {"task": "smoltalk", "subset": "default", "split": "train"}]
 
 
 def test_compile_will_not_start_from_a_damaged_previous_file(copy):

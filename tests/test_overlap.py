@@ -85,7 +85,7 @@ def test_no_overlaps_in_the_plain_sample(sample_db):
 def test_overlap_command(planted):
     db = planted[0]
     summary = {f"{s['task']} {s['subset']}/{s['split']}": s
-               for s in json.loads(nanotasks("overlap", "--db", db, "--json").stdout)}
+               for s in json.loads(nanotasks("overlap", "--db", db, "--json").stdout)["splits"]}
     assert summary["gsm8k main/test"] == {
         "task": "gsm8k", "subset": "main", "split": "test", "examples": 6, "overlapping": 2,
         "found_in": [{"task": "gsm8k", "subset": "main", "split": "train", "exact": 1, "ngram": 0},

@@ -382,7 +382,8 @@ def test_customjson_reads_conversations_in_file_order(tmp_path):
 
 
 @pytest.mark.parametrize("bad, what", [
-    ('{"role": "user", "content": "hi"}', "array"),
+    ('{"role": "user", "content": "hi"}', "an object without \"messages\" (it has 'role', 'content')"),
+    ('"hi"', 'expected a JSON array of messages, or an object with "messages", got str'),
     (json.dumps([user("only one")]), "at least 2"),
     (json.dumps([assistant("a"), user("b")]), "role"),
     (json.dumps([user("a"), user("b")]), "role"),
@@ -425,7 +426,7 @@ def test_customjson_compiled_into_the_file(sample_db, tmp_path):
 
     with pytest.raises(NotInStore) as error:
         CustomJSON(name="other", db=db)
-    assert str(db) in str(error.value) and "nanotasks compile --custom other=" in str(error.value)
+    assert f"`nanotasks compile --only customjson --custom other=FILE.jsonl --db {db}`" in str(error.value)
 
 
 # --- errors -----------------------------------------------------------------------------------
