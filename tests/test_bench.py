@@ -11,6 +11,8 @@ import pytest
 
 from tests.conftest import REPO
 
+pytestmark = pytest.mark.bench  # ~95 s: not in the default run; `python -m pytest -m bench`
+
 BENCH = REPO / "benchmarks" / "bench.py"
 SYSTEMS = {"arrow", "hf", "nanotasks"}
 FIGURES = {"open_s", "rss_open_mb", "rss_reads_mb", "random_mean_us", "random_p99_us", "sequential_per_s",
