@@ -105,7 +105,7 @@ def compile(db, only, mirror, revision, custom, jobs, as_json):
     customs = dict(_pair(value, "--custom", "NAME=FILE.jsonl") for value in custom)
 
     existed = Path(db).exists()
-    signal.signal(signal.SIGTERM, _terminate)  # a batch system's kill cleans up like Ctrl-C
+    handler = signal.signal(signal.SIGTERM, _terminate)  # a batch system's kill cleans up like Ctrl-C
     try:
         outcomes = nanotasks.compile(db, only, mirror, revisions, customs, jobs, progress(not as_json))
     except (UnknownName, BadRequest) as error:
@@ -118,6 +118,8 @@ def compile(db, only, mirror, revision, custom, jobs, as_json):
     except KeyboardInterrupt as interrupt:
         click.echo(f"\ninterrupted: nothing was written{_unchanged(db, existed)}", err=True)
         sys.exit(143 if isinstance(interrupt, Terminated) else 130)  # 128 + the signal's number
+    finally:
+        signal.signal(signal.SIGTERM, handler)  # as it was, for a caller in the same process
     written = any(outcome.status != "failed" for outcome in outcomes)
     if as_json:
         echo_json({"path": str(db), "written": written, "outcomes": [
