@@ -3,9 +3,9 @@
 Splits are written in sorted (task, subset, split) order. A split that is not asked for
 this time, or whose source fails, is copied from the previous file as it was, so
 `--only gsm8k` replaces GSM8K and keeps the rest, and the same contents always give the
-same bytes. A `--chat NAME` compiled afresh replaces every split of NAME, so none of an
-earlier dataset under that name is left behind. A bad row in any source stops the whole compile, leaving the previous file as
-it was.
+same bytes. A `--chat NAME` compiled afresh replaces every split of NAME, so nothing of an
+earlier dataset under that name is left behind. A bad row in any source stops the whole
+compile, leaving the previous file as it was.
 """
 
 import time
@@ -198,7 +198,7 @@ def _sizes(written):
 def _write_source(writer, fetcher, benchmark, source, progress, name):
     table, revision = fetcher.split_table(source.repo, source.config, source.source_split)
     if benchmark.columns:
-        table = _narrowed(table, benchmark.columns(table.column_names, source), source)
+        table = narrowed(table, benchmark.columns(table.column_names, source), source)
     provenance = Provenance(source.repo, source.config, source.source_split, revision)
     examples = _normalised(benchmark.normalise, source, table)
     return writer.write_split(source.task, source.subset, source.split, provenance,
@@ -223,7 +223,7 @@ def _normalised(normalise, source, table):
             yield example
 
 
-def _narrowed(table, wanted, source):
+def narrowed(table, wanted, source):
     """The columns of `table` that `wanted` names ({column: item fields, or None for a plain
     column}), each list of structs keeping only the fields named: fields normalise does not
     read may hold nulls, and are not converted to Python. Nulls in a plain string column
@@ -235,12 +235,13 @@ def _narrowed(table, wanted, source):
             column = pc.fill_null(column, "")
         elif fields is not None:
             kind = column.type
-            if not (pa.types.is_list(kind) or pa.types.is_large_list(kind)) or not pa.types.is_struct(
-                    kind.value_type) or any(kind.value_type.get_field_index(f) < 0 for f in fields):
+            large = pa.types.is_large_list(kind)
+            item = kind.value_type if large or pa.types.is_list(kind) else None
+            if item is None or not pa.types.is_struct(item) or any(item.get_field_index(f) < 0 for f in fields):
                 raise UnknownLayout(f"{source.repo} {source.config}/{source.source_split}: column {name} "
                                     f"is {kind}, not a list of {{{', '.join(fields)}}}")
-            item = pa.struct([kind.value_type.field(f) for f in fields])
-            list_type = pa.large_list(item) if pa.types.is_large_list(kind) else pa.list_(item)
+            item = pa.struct([item.field(f) for f in fields])
+            list_type = pa.large_list(item) if large else pa.list_(item)
             column = pa.chunked_array([_list_fields(chunk, fields) for chunk in column.chunks], list_type)
         columns[name] = column
     return pa.table(columns)

@@ -10,7 +10,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from nanotasks.compiler.build import BadRequest, check_request
+from nanotasks.compiler.build import BadRequest, check_request, first_null, narrowed
 from nanotasks.store.reader import NotInStore, Store
 from nanotasks.tasks.chat import Chat, columns
 from nanotasks.tasks.common import Source, TaskMixture, UnknownLayout
@@ -244,3 +244,21 @@ def test_a_dataset_that_cannot_be_listed_keeps_its_previous_splits(chat_db, tmp_
     assert result.returncode == 1
     assert "failed: chat tutor/train (kept the previous copy): mirror has no nanotasks/absent" in result.stderr
     assert db.read_bytes() == chat_db.read_bytes()
+
+
+@pytest.mark.parametrize("list_type", [pa.list_, pa.large_list])
+def test_message_fields_not_read_may_hold_nulls(list_type):
+    """Only role and content are kept, from every chunk of the column, whatever its offsets: a
+    null in another field (a tool call, a ShareGPT weight) is no bad row."""
+    item = pa.struct([("role", pa.string()), ("content", pa.string()), ("tool_calls", pa.string())])
+    chat = [{"role": "user", "content": "Hi", "tool_calls": None},
+            {"role": "assistant", "content": "Hello!", "tool_calls": None}]
+    messages = pa.array([chat, chat[:1], None] * 2, list_type(item))
+    table = pa.table({"messages": messages, "source": ["a", None, "b"] * 2})
+    table = pa.concat_tables([table.slice(1, 3), table.slice(4)])  # chunks that start mid-array
+    kept_columns = narrowed(table, {"messages": ("role", "content"), "source": None},
+                            Source("chat", "x", "train", "org/repo", "default", "train"))
+    kept = [[{"role": m["role"], "content": m["content"]} for m in row] if row else row
+            for row in table["messages"].to_pylist()]
+    assert kept_columns.to_pylist() == [{"messages": m, "source": s or ""} for m, s in zip(kept, table["source"].to_pylist())]
+    assert first_null(kept_columns) == (1, "messages is null")  # a missing conversation still is one
