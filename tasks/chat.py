@@ -43,10 +43,12 @@ def normalise(row, source):
     else:
         messages = row["messages"]
     check_conversation(messages)
-    subject = next((row[name] for name in SUBJECT_COLUMNS if name in row), None)
-    if subject is not None:
-        check_type(next(name for name in SUBJECT_COLUMNS if name in row), subject, str)
-    return Example({"messages": messages}, subject=subject or None)
+    subject = None
+    for name in SUBJECT_COLUMNS:
+        if name in row:  # the one columns() kept
+            check_type(name, row[name], str)
+            subject = row[name] or None
+    return Example({"messages": messages}, subject=subject)
 
 
 BENCHMARK = Benchmark("chat", normalise=normalise, columns=columns)
@@ -54,8 +56,8 @@ BENCHMARK = Benchmark("chat", normalise=normalise, columns=columns)
 
 def parse(spec):
     """'org/repo[:config]' -> (repo, config or None)."""
-    repo, _, config = spec.partition(":")
-    if repo.count("/") != 1 or not all(repo.split("/")) or (_ and not config):
+    repo, colon, config = spec.partition(":")
+    if repo.count("/") != 1 or not all(repo.split("/")) or (colon and not config):
         raise ValueError(f"{spec!r} is not of the form org/repo[:config]")
     return repo, config or None
 
