@@ -384,7 +384,7 @@ def test_customjson_reads_conversations_in_file_order(tmp_path):
 
 @pytest.mark.parametrize("bad, what", [
     ('{"role": "user", "content": "hi"}', "an object without \"messages\" (it has 'role', 'content')"),
-    ('"hi"', 'expected a JSON array of messages, or an object with "messages", got str'),
+    ('"hi"', "messages must be a list (a JSON array), got str"),
     (json.dumps([user("only one")]), "at least 2"),
     (json.dumps([assistant("a"), user("b")]), "role"),
     (json.dumps([user("a"), user("b")]), "role"),
