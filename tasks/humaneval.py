@@ -51,7 +51,7 @@ def program_for(conversation, response):
     return f"{leading_imports(conversation['messages'][0]['content'])}\n\n{code_of(response)}\n"
 
 
-def test_for(conversation):
+def problem_test(conversation):
     """The problem's test as the checker runs it: after the prompt, whose helpers some tests call
     (HumanEval/32's poly), with the entry point, which some tests also call by name
     (HumanEval/33), standing for the program's."""
@@ -70,4 +70,4 @@ class HumanEval(StoredTask):
         return "generative"
 
     def evaluate(self, conversation, response):
-        return execute(program_for(conversation, response), test=test_for(conversation)).passed
+        return execute(program_for(conversation, response), test=problem_test(conversation)).passed
