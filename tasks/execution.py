@@ -92,13 +92,13 @@ def check(result):
 def enter_namespaces(workdir):
     """Unshare network, IPC, PID and mount namespaces; make everything read-only but a tmpfs at workdir. False if unavailable."""
     flags = CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWPID | CLONE_NEWNS | (0 if os.geteuid() == 0 else CLONE_NEWUSER)
+    uid, gid = os.getuid(), os.getgid()  # read before: a new user namespace maps no one until told
     # mount_setattr (5.12) is probed first: once unshared there is no going back.
     ctypes.set_errno(0)
     libc.syscall(SYS_MOUNT_SETATTR, -1, None, 0, None, 0)
     if ctypes.get_errno() == 38 or libc.unshare(flags) != 0:  # 38: ENOSYS
         return False
     if flags & CLONE_NEWUSER:  # files on the tmpfs need an owner the new namespace can name: ourselves
-        uid, gid = os.getuid(), os.getgid()
         for name, line in [("uid_map", f"{uid} {uid} 1"), ("setgroups", "deny"), ("gid_map", f"{gid} {gid} 1")]:
             with open(f"/proc/self/{name}", "w") as file:
                 file.write(line)

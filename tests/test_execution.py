@@ -334,3 +334,38 @@ def test_the_host_processes_are_not_listed():
     if not result.network_isolated:
         pytest.skip("no PID namespace on this machine")
     assert result.passed and sorted(map(int, result.stdout.split())) == [1, 2, 3], result.stdout  # init, the program, the checker
+
+
+# When called, and so while the checker runs the test, prints what it could reach of every
+# other process (memory, descriptors such as the verdict pipe, ptrace), then answers wrong.
+REACH_THE_CHECKER = r"""
+import ctypes, os
+libc = ctypes.CDLL(None, use_errno=True)
+def add(a, b):
+    reached = []
+    for pid in [int(name) for name in os.listdir("/proc") if name.isdigit() and int(name) != os.getpid()]:
+        attempts = [(f"mem of {pid}", lambda: open(f"/proc/{pid}/mem", "rb").close()),
+                    (f"ptrace of {pid}", lambda: libc.ptrace(16, pid, None, None) == 0 or 0 / 0)]  # PTRACE_ATTACH
+        attempts += [(f"fd {fd} of {pid}", lambda: os.open(f"/proc/{pid}/fd/{fd}", os.O_WRONLY)) for fd in range(20)]
+        for what, attempt in attempts:
+            try:
+                attempt()
+                reached.append(what)
+            except (OSError, ZeroDivisionError):
+                pass
+    print(reached, flush=True)
+    return a - b
+"""
+
+
+@pytest.mark.parametrize("harness", ["root", "user namespace"])
+def test_the_checker_is_out_of_the_programs_reach(harness):
+    # Without root the checker shares the program's uid: it is non-dumpable and the program has no capabilities.
+    code = f"from nanotasks.tasks.execution import execute\nr = execute({REACH_THE_CHECKER!r}, test='assert program.add(2, 3) == 5')\nprint(r.passed, r.network_isolated, r.stdout, end='')"
+    command = [sys.executable, "-c", code]
+    if harness == "user namespace":
+        if os.geteuid() != 0 or not shutil.which("unshare"):
+            pytest.skip("needs root and unshare to make a non-root harness")
+        command = ["unshare", "--user", "--map-user=1000", "--map-group=1000", *command]
+    output = subprocess.run(command, cwd=REPO.parent, capture_output=True, text=True, timeout=30, env={**os.environ, "PYTHONPATH": str(REPO.parent)})
+    assert output.stdout.split("\n")[0].split(" ", 2) == ["False", "True", "[]"], output
