@@ -13,7 +13,7 @@ produced where the program runs:
   tuples, sets and dicts of them), or an exception. So whatever the program does to its own
   interpreter (frames, tracing, /proc/self/mem, its own sys.stdout, objects whose __eq__ is
   always True) changes only values it returns; the test passes only if those values pass it.
-  Only the checker holds the verdict pipe.
+  The verdict pipe is held by the checker and the sandbox's own trusted processes, never the program.
 - Each sandbox is a fresh `python -I -S` (standard library only) in its own session; the
   program and the checker each get limits on address space, CPU time, file size, open files
   and processes, /dev/null as stdin, a scrubbed environment, no capabilities, and a seccomp
