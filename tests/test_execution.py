@@ -287,16 +287,22 @@ def test_a_lone_surrogate_fails_and_leaves_nothing():
     assert os.listdir("/proc/self/fd") == fds and children.read_text() == ""
 
 
-def test_ipc_objects_die_with_the_sandbox():
+def test_ipc_objects_are_not_shared_and_die_with_the_sandbox(tmp_path):
     libc = ctypes.CDLL(None, use_errno=True)
     key, queue = int.from_bytes(secrets.token_bytes(3), "big") + 1, f"/nanotasks-{secrets.token_hex(4)}".encode()
+    host_shared_memory = Path("/dev/shm") / f"nanotasks-{secrets.token_hex(4)}"
     program = f"""
-import ctypes
+import ctypes, os
 libc = ctypes.CDLL(None, use_errno=True)
 assert libc.shmget({key}, 1 << 20, 0o1666) >= 0  # IPC_CREAT | 0666
 assert libc.mq_open({queue!r}, 0o100 | 0o2, 0o666, None) >= 0  # O_CREAT | O_RDWR
+print(os.path.exists({str(host_shared_memory)!r}))
 """
-    result = execute(program)
+    host_shared_memory.write_text("the host's")
+    try:
+        result = execute(program)
+    finally:
+        host_shared_memory.unlink()
     assert result.passed, result.reason
     if not result.network_isolated:
         pytest.skip("no IPC namespace on this machine")
@@ -305,7 +311,7 @@ assert libc.mq_open({queue!r}, 0o100 | 0o2, 0o666, None) >= 0  # O_CREAT | O_RDW
         libc.shmctl(left[0], 0, None)  # IPC_RMID
     if left[1] >= 0:
         libc.mq_unlink(queue)
-    assert left == (-1, -1)
+    assert left == (-1, -1) and result.stdout == "False\n"
 
 
 @pytest.fixture
