@@ -32,6 +32,15 @@ def sample_db(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def demo_db(tmp_path_factory):
+    """The README's demo file: the sample plus data/mychats.jsonl, which holds two GSM8K test
+    questions."""
+    db = tmp_path_factory.mktemp("demo") / "demo.db"
+    nanotasks("compile", "--mirror", SAMPLE, "--custom", f"mychats={REPO / 'data' / 'mychats.jsonl'}", "--db", db)
+    return db
+
+
+@pytest.fixture(scope="session")
 def shared_hub():
     if not SHARED_HUB.is_dir():
         pytest.skip(f"real data not present at {SHARED_HUB}")

@@ -21,20 +21,11 @@ import pytest
 from nanotasks.store.reader import Store
 from nanotasks.store.sqlfunctions import register
 from nanotasks.store.text import message_text
-from tests.conftest import REPO, SAMPLE, nanotasks
+from tests.conftest import REPO, nanotasks
 from tests.sql_queries import QUERIES, plain
 
 BIN = Path(sys.executable).parent
 QUERY_IDS = [title for title, _, _ in QUERIES]
-
-
-@pytest.fixture(scope="session")
-def demo_db(tmp_path_factory):
-    """The README's demo file: the sample plus data/mychats.jsonl, which holds two GSM8K test
-    questions."""
-    db = tmp_path_factory.mktemp("demo") / "demo.db"
-    nanotasks("compile", "--mirror", SAMPLE, "--custom", f"mychats={REPO / 'data' / 'mychats.jsonl'}", "--db", db)
-    return db
 
 
 def require_plugin(group):
