@@ -1,6 +1,7 @@
 """Shared fixtures: the sample snapshot compiled once per session, and the real data beside
 the repo in ../shared/hub when it is there."""
 
+import importlib.metadata
 import os
 import subprocess
 import sys
@@ -21,6 +22,13 @@ def nanotasks(*args, check=True, **kwargs):
     if check and result.returncode != 0:
         raise AssertionError(f"nanotasks {' '.join(map(str, args))} failed:\n{result.stdout}\n{result.stderr}")
     return result
+
+
+def require_plugin(group, name, module):
+    """A plugin is found through the entry points of nanotasks' installed metadata: an
+    environment where nanotasks was installed from an older tree does not have them."""
+    modules = [e.value for e in importlib.metadata.entry_points(group=group) if e.name == name]
+    assert modules == [module], f"nanotasks' {group} entry point {name} is not installed here; reinstall: pip install -e ."
 
 
 @pytest.fixture(scope="session")

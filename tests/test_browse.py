@@ -23,7 +23,7 @@ import pytest
 from nanotasks.store.browse.transcript import shared_runs
 from nanotasks.store.reader import Store
 from nanotasks.store.text import normalise_text, prompt_of
-from tests.conftest import NANOTASKS, nanotasks
+from tests.conftest import NANOTASKS, nanotasks, require_plugin
 
 CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -38,6 +38,7 @@ def sha256(path):
 @pytest.fixture(scope="module")
 def server(demo_db):
     """`nanotasks browse` on a free port: yields the start page's address, which it prints."""
+    require_plugin("datasette", "nanotasks_browse", "nanotasks.store.browse")
     before = sha256(demo_db)
     process = subprocess.Popen([*NANOTASKS, "browse", "--db", demo_db, "--port", "0"],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -56,7 +57,7 @@ def server(demo_db):
 def browser(server):
     if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
         pytest.skip("needs Debian's chromium and chromium-driver: apt-get install chromium chromium-driver")
-    from selenium import webdriver
+    webdriver = pytest.importorskip("selenium.webdriver")  # the test extra: pip install -e '.[test]'
     from selenium.webdriver.chrome.service import Service
     options = webdriver.ChromeOptions()
     options.binary_location = str(CHROMIUM)

@@ -79,18 +79,21 @@ def database_actions(datasette, database):
 @hookimpl
 def render_cell(row, value, column, table, database, datasette):
     """A transcript for a body, a link for an example id, a transcript for a conversation(id)."""
-    if (table in ("examples", "example_data") and column == "body"
+    if (table in ("examples", "example_data") and column == "body" and "id" in row.keys()
             or table == "overlaps" and column in ("eval_id", "train_id")):
-        return _table_cell(datasette, datasette.get_database(database), row, value, column)
+        example_id = row["id"] if column == "body" else value
+        return _table_cell(datasette, datasette.get_database(database), example_id, column)
     if table is None and isinstance(value, str) and value.startswith('{"messages":'):
-        return _fragment(datasette, "_nanotasks_cell.html", {"messages": transcript(
-            json.loads(value), fold_at=CELL_FOLD)})
+        try:
+            messages = transcript(json.loads(value), fold_at=CELL_FOLD)
+        except (ValueError, LookupError, TypeError, AttributeError):  # JSON, but not a conversation
+            return None
+        return _fragment(datasette, "_nanotasks_cell.html", {"messages": messages})
 
 
-async def _table_cell(datasette, db, row, value, column):
+async def _table_cell(datasette, db, example_id, column):
     if not await _is_nanotasks(db):
         return None
-    example_id = value if column != "body" else row["id"]
     split, position = _locate(await _splits(db), example_id)
     link = {"url": _example_url(datasette, db, split, position), "label": _label(split, position)}
     if column != "body":
