@@ -10,6 +10,7 @@ import os
 import shutil
 import signal
 import socket
+import sqlite3
 import subprocess
 import tempfile
 import urllib.error
@@ -22,6 +23,7 @@ import pytest
 
 from nanotasks.store.browse.transcript import shared_runs
 from nanotasks.store.reader import Store
+from nanotasks.store.sqlfunctions import register
 from nanotasks.store.text import normalise_text, prompt_of
 from tests.conftest import NANOTASKS, nanotasks, require_plugin
 
@@ -272,6 +274,26 @@ def test_browse_is_read_only_and_bounded(server, demo_db):
             urllib.request.urlopen(f"{database}.json?" + urllib.parse.urlencode({"sql": query}), timeout=30)
         assert error in json.load(refused.value)["error"]
     assert sql(demo_db, "SELECT count(*) AS n FROM overlaps") == [{"n": 4}]
+
+
+def test_a_time_limit_stops_the_query_not_just_the_function(demo_db):
+    """A progress handler (how Datasette limits time) may stop the function's own lookup: the
+    query calling it must then fail as interrupted, which Datasette reports as its time limit,
+    not as "user-defined function raised exception". Here the handler stops the k-th SQLite
+    instruction, for every k from the query's first to past its last."""
+    db = sqlite3.connect(f"file:{demo_db}?mode=ro", uri=True)
+    register(db)
+    errors = set()
+    for k in range(1, 100):
+        steps = iter(range(k, 0, -1))
+        db.set_progress_handler(lambda: next(steps, 0) == 1, 1)
+        try:
+            db.execute("SELECT conversation_text(1)").fetchall()
+        except sqlite3.OperationalError as error:
+            errors.add(str(error))
+    db.set_progress_handler(None, 1)
+    assert errors == {"interrupted"}
+    assert db.execute("SELECT length(conversation(1)) > 0").fetchone() == (1,)
 
 
 def test_browse_names_what_is_wrong(demo_db, tmp_path):

@@ -45,6 +45,7 @@ def serve(path, port, echo):
     listener = socket.socket()
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     listener.bind(("127.0.0.1", port))
+    listener.listen()  # from now on a visit waits for the server rather than being refused
     datasette = Datasette(immutables=[str(path)])
     asyncio.run(datasette.invoke_startup())
     start = f"{datasette.urls.database(datasette.get_database().name)}/-/nanotasks"
