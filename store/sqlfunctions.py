@@ -11,6 +11,7 @@ id that is no integer.
 """
 
 import bisect
+import contextlib
 import json
 import sqlite3
 from pathlib import Path
@@ -95,14 +96,28 @@ class Bodies:
         self.failure = None  # why the last call failed, which sqlite3 does not pass on
 
     def conversation(self, example_id):
-        data = self._json(example_id)
-        return None if data is None else data.decode()
+        with self._stopping_the_query():
+            data = self._json(example_id)
+            return None if data is None else data.decode()
 
     def text(self, example_id):
-        data = self._json(example_id)
-        if data is None:
-            return None
-        return "\n".join(message_text(m) for m in json.loads(data)["messages"])
+        with self._stopping_the_query():
+            data = self._json(example_id)
+            if data is None:
+                return None
+            return "\n".join(message_text(m) for m in json.loads(data)["messages"])
+
+    @contextlib.contextmanager
+    def _stopping_the_query(self):
+        """A time limit (a progress handler, Datasette's) may stop one of the functions' own
+        lookups rather than the query calling them: then stop that query too, so that it fails
+        as interrupted, not as "user-defined function raised exception"."""
+        try:
+            yield
+        except sqlite3.OperationalError as error:
+            if str(error) != "interrupted":
+                raise
+            self.connection.interrupt()
 
     def _json(self, example_id):
         if example_id is None:

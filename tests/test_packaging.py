@@ -73,6 +73,14 @@ def test_the_wheel_holds_only_nanotasks(wheel):
     assert not [name for name in names if name.startswith(("nanotasks/tests", "nanotasks/data", "nanotasks/benchmarks"))]
 
 
+def test_the_wheel_carries_the_browse_pages(wheel):
+    """`nanotasks browse` serves its templates and CSS from the installed package."""
+    names = zipfile.ZipFile(wheel).namelist()
+    pages = REPO / "store" / "browse"
+    files = [*pages.glob("templates/*.html"), *pages.glob("static/*.css")]
+    assert len(files) > 5 and [f for f in files if f"nanotasks/store/browse/{f.relative_to(pages)}" not in names] == []
+
+
 def test_editable_install_puts_no_generic_name_on_the_path(tmp_path):
     for package in GENERIC:  # from outside the repository, as a user's script runs
         result = run(sys.executable, "-c", f"import {package}", cwd=tmp_path, check=False)
