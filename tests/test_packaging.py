@@ -3,6 +3,7 @@ the library API, and the switch of a nanochat checkout. Real wheels, real venvs,
 subprocesses; nothing downloaded (the fresh venvs borrow this environment's dependencies)."""
 
 import json
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -28,9 +29,14 @@ def run(*command, cwd=None, check=True, env=None):
 
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory):
-    """nanotasks built as a wheel from this tree, as `pip install .` builds it."""
+    """nanotasks built as a wheel from a copy of this tree, as `pip install .` builds it. A
+    copy, because a build in place leaves build/ and nanotasks.egg-info/ in the repository,
+    whose metadata would then shadow the installed entry points for tests run from there."""
     out = tmp_path_factory.mktemp("wheel")
-    result = run(sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-w", out, REPO)
+    tree = out / "tree"
+    shutil.copytree(REPO, tree, ignore=shutil.ignore_patterns(
+        ".git", ".venv", "build", "*.egg-info", "__pycache__", ".pytest_cache", ".hypothesis", "*.db"))
+    result = run(sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-w", out, tree)
     assert "warning" not in result.stderr.lower(), result.stderr
     return next(out.glob("nanotasks-*.whl"))
 
