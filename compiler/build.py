@@ -15,7 +15,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from nanotasks.compiler.fetch import Fetcher, SourceError
+from nanotasks.compiler.fetch import MAX_WAIT, Fetcher, SourceError
 from nanotasks.compiler.overlap import find_overlaps
 from nanotasks.store import Provenance
 from nanotasks.store.reader import FileDamaged, FormatVersionError, Store
@@ -51,10 +51,12 @@ def reference_order(n):
     return np.random.default_rng(42).permutation(n)
 
 
-def compile_file(db, only=(), mirror=None, revisions=None, custom=None, progress=None, jobs=None):
+def compile_file(db, only=(), mirror=None, revisions=None, custom=None, progress=None, jobs=None,
+                 max_wait=MAX_WAIT):
     """Compile the sources of the benchmarks named in `only` (all when empty) and the `custom`
     JSONL files ({name: path}) into `db`, from the hub (`revisions`: {repo: commit or branch})
-    or a `mirror` directory, compressing with `jobs` processes (all cores when None).
+    or a `mirror` directory, compressing with `jobs` processes (all cores when None). Requests
+    to the hub that fail transiently are retried, waiting `max_wait` seconds at most in all.
 
     Returns one Outcome per split and file: a source that cannot be fetched is reported there,
     and everything else is still written. An unknown name or a revision that pins nothing
@@ -63,7 +65,7 @@ def compile_file(db, only=(), mirror=None, revisions=None, custom=None, progress
     benchmarks = check_request(only, mirror, revisions or {})
     custom = {name: (path, customjson.examples(path)) for name, path in (custom or {}).items()}
     previous = _previous(db, only)
-    fetcher = Fetcher(mirror, revisions)
+    fetcher = Fetcher(mirror, revisions, max_wait=max_wait)
 
     def write_source(benchmark, source):
         return lambda writer, name: _write_source(writer, fetcher, benchmark, source, progress, name)
@@ -85,7 +87,7 @@ def compile_file(db, only=(), mirror=None, revisions=None, custom=None, progress
     kept_splits = {(s["task"], s["subset"], s["split"]) for s in previous.splits()} if previous else set()
     kept_files = {f["name"] for f in previous.files()} if previous else set()
     outcomes = []
-    with Writer(db, jobs, previous) as writer:
+    with fetcher, Writer(db, jobs, previous) as writer:
         for key in sorted(set(splits) | kept_splits):
             copy = (lambda key=key: writer.copy_split(previous.split(*key))) if key in kept_splits else None
             outcomes.append(_compile_one(writer, f"{key[0]} {key[1]}/{key[2]}", splits.get(key), copy))
