@@ -191,13 +191,16 @@ class Fetcher:
         from huggingface_hub import get_cached_repo_tree
         from huggingface_hub.errors import CachedRepoTreeNotFoundError
         commit = self.resolved[repo] = self._commit(repo)
-        directory = self._download(repo, ["README.md"])  # also lists the repository into the cache
+        directory = self._snapshot(repo, ["README.md"])  # also lists the repository into the cache
         try:
             tree = get_cached_repo_tree(repo, repo_type="dataset", revision=commit, cache_dir=self.cache_dir)
         except CachedRepoTreeNotFoundError:
             raise SourceError(f"{repo}: the cache holds no file list of commit {commit}, and the hub "
                               f"cannot be asked for one") from None
-        return directory, sorted(f.path for f in tree)
+        listing = sorted(f.path for f in tree)
+        if "README.md" in listing:
+            directory = self._download(repo, ["README.md"])  # checked, from the cache
+        return directory, listing
 
     def _commit(self, repo):
         """The commit to read `repo` at: the one pinned, else the hub's answer, else (hub out of
@@ -362,10 +365,10 @@ def data_files(front, listing, repo, config, split, directory):
     """The files of `config`/`split` among the `listing` of the repository in `directory`: from
     the `configs:` block of its README front matter, or without one, from the default layouts
     the hub recognises."""
-    listing = [path for path in listing if _data_file(path)]
     if "configs" in front:
         patterns = _configured_patterns(front["configs"], repo, config, split)
     else:
+        listing = _without_metadata(listing)
         patterns = _default_patterns(listing, repo, config, split)
     matchers = [_glob(pattern) for pattern in patterns]
     files = [path for path in listing if any(m.match(path) for m in matchers)]
@@ -413,11 +416,12 @@ def _default_patterns(listing, repo, config, split):
     return [base + pattern for pattern in splits[split]]
 
 
-def _data_file(path):
-    """Not the README, other metadata, or hidden files, which data_files patterns never mean."""
+def _without_metadata(listing):
+    """Not the README, other metadata or hidden files, which the default patterns never mean.
+    (datasets takes a second or more to import: only repositories without configs need it.)"""
     from datasets.data_files import FILES_TO_IGNORE
-    parts = path.split("/")
-    return parts[-1] not in FILES_TO_IGNORE and not any(part.startswith(".") for part in parts)
+    return [path for path in listing if path.split("/")[-1] not in FILES_TO_IGNORE
+            and not any(part.startswith(".") for part in path.split("/"))]
 
 
 def _glob(pattern):
