@@ -115,17 +115,17 @@ class _EchoHandler(logging.Handler):
 
 def _say_hub_notices():
     """The compile's own notices (waiting for the hub, reading from the cache) on stderr, and
-    huggingface_hub's quiet: its bars and retry messages would repeat them in its own words."""
+    huggingface_hub's warnings quiet: they would repeat them in its own words. (Its progress
+    bars are off: compiler/fetch.py passes it a silent one.)"""
     logger = logging.getLogger("nanotasks")
     if not logger.handlers:
         logger.addHandler(_EchoHandler())
         logger.propagate = False
     try:
-        from huggingface_hub.utils import disable_progress_bars, logging as hf_logging
+        from huggingface_hub.utils import logging as hf_logging
     except ImportError:
         return  # the compile extra is missing: compile says so
     hf_logging.set_verbosity_error()
-    disable_progress_bars()
 
 
 @cli.command()

@@ -30,6 +30,7 @@ log = logging.getLogger("nanotasks")
 
 MAX_WAIT = 300.0  # seconds a compile may spend waiting on the hub in all, by default
 FIRST_BACKOFF, LONGEST_BACKOFF = 1.0, 30.0  # seconds: doubling from the first, never beyond the longest
+SHORTEST_WAIT = 0.1  # seconds, whatever Retry-After says
 RETRIED_STATUS = {429: "rate limited (429)", 500: "server error (500)", 502: "bad gateway (502)",
                   503: "unavailable (503)", 504: "gateway timeout (504)"}
 
@@ -57,7 +58,7 @@ class Patience:
         if retry_after is None:
             delay = min(LONGEST_BACKOFF, FIRST_BACKOFF * 2 ** (attempt - 1)) * random.uniform(0.5, 1)
         else:
-            delay = retry_after
+            delay = max(retry_after, SHORTEST_WAIT)  # "Retry-After: 0" forever must still run out
         with self.lock:
             if delay > self.left:
                 raise GaveUp(f"{why} at {url}, and waiting {delay:.0f} s more would pass the limit of "

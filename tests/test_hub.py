@@ -12,7 +12,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from nanotasks.compiler.fetch import Fetcher, SourceError
+from nanotasks.compiler.fetch import Fetcher, SourceError, data_files
 from nanotasks.store.reader import Store
 from tests.conftest import SAMPLE, nanotasks
 from tests.fakehub import FakeHub
@@ -153,6 +153,13 @@ def test_the_word_list_fails_by_name_when_waiting_runs_out(hub):
         fetcher.file(f"{hub.endpoint}/raw/dwyl/english-words/words_alpha.txt", "unused")
 
 
+def test_retry_after_zero_forever_still_runs_out(hub):
+    hub.fail(10_000, status=429, retry_after=0, prefix="/raw/")
+    with Fetcher(max_wait=0.5) as fetcher, pytest.raises(SourceError, match="--max-wait"):
+        fetcher.file(f"{hub.endpoint}/raw/dwyl/english-words/words_alpha.txt", "unused")
+    assert len(hub.requests) <= 6  # 0.1 s at least each time
+
+
 # ------------------------------------------------------------------------------------------------
 # A warm cache
 
@@ -260,6 +267,28 @@ def test_repositories_without_a_configs_block_resolve_their_splits_as_the_hub_do
     result = nanotasks("compile", "--mirror", mirror, "--only", "gsm8k", "--only", "smoltalk",
                        "--db", tmp_path / "mirror.db")
     assert contents(tmp_path / "mirror.db")[0] == contents(tmp_path / "hub.db")[0]
+
+
+LAYOUTS = {  # a repository's files -> {split: its files}, as datasets resolves them without configs
+    "sharded": (["data/train-00000-of-00002.parquet", "data/train-00001-of-00002.parquet",
+                 "data/test-00000-of-00001.parquet", ".gitattributes", "README.md"],
+                {"train": ["data/train-00000-of-00002.parquet", "data/train-00001-of-00002.parquet"],
+                 "test": ["data/test-00000-of-00001.parquet"]}),
+    "split files": (["train.parquet", "validation.parquet", "test.parquet", "README.md"],
+                    {"train": ["train.parquet"], "validation": ["validation.parquet"], "test": ["test.parquet"]}),
+    "split directories": (["train/a.parquet", "train/b.parquet", "dev/a.parquet"],
+                          {"train": ["train/a.parquet", "train/b.parquet"], "validation": ["dev/a.parquet"]}),
+    "one file": (["everything.parquet", "README.md"], {"train": ["everything.parquet"]}),
+}
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_splits_without_configs_follow_the_default_layouts(layout):
+    listing, expected = LAYOUTS[layout]
+    for split, files in expected.items():
+        assert data_files({}, listing, "org/repo", "default", split, "dir") == files
+    with pytest.raises(SourceError, match=r"org/repo: no split 'nonesuch' in the 'default' layout \(has "):
+        data_files({}, listing, "org/repo", "default", "nonesuch", "dir")
 
 
 FRONT_MATTER_WITH_DASHES = """---
