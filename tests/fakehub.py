@@ -2,7 +2,8 @@
 repositories, for the calls huggingface_hub makes, with switches for what the real hub does
 on a bad day.
 
-    hub = FakeHub.start("data/sample")        # hub.endpoint: set HF_ENDPOINT to it
+    hub = FakeHub.start("data/sample")        # hub.endpoint: what HF_ENDPOINT points at
+    env = hub.environ(tmp_path / "hf-home")     # for subprocess.run(..., env=env)
     hub.fail(2, status=429, retry_after=1)      # the next 2 requests answer 429
     hub.drop("openai/gsm8k/main/test-00000-of-00001.parquet")     # cut the next download of it midway
     hub.corrupt("openai/gsm8k/main/test-00000-of-00001.parquet")  # flip bytes of it, size unchanged
@@ -23,6 +24,7 @@ What it answers, as the hub does:
 
 import hashlib
 import json
+import os
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -54,6 +56,14 @@ class FakeHub:
         for server in hub._servers:
             threading.Thread(target=server.serve_forever, daemon=True).start()
         return hub
+
+    def environ(self, hf_home):
+        """os.environ for a subprocess that asks this hub, with the HF cache under `hf_home`: no
+        HF_ settings or proxies from outside, and short timeouts."""
+        env = {k: v for k, v in os.environ.items() if not k.startswith("HF_") and "proxy" not in k.lower()}
+        env.update(HF_ENDPOINT=self.endpoint, HF_HOME=str(hf_home), HF_HUB_ETAG_TIMEOUT="5",
+                   HF_HUB_DOWNLOAD_TIMEOUT="5")
+        return env
 
     def stop(self):
         for server in self._servers:

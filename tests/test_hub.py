@@ -31,10 +31,7 @@ def hub():
 @pytest.fixture
 def env(hub, tmp_path):
     """The environment of a compile that asks `hub`, with an HF cache of its own."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("HF_") and "proxy" not in k.lower()}
-    env.update(HF_ENDPOINT=hub.endpoint, HF_HOME=str(tmp_path / "hf-home"), HF_HUB_ETAG_TIMEOUT="5",
-               HF_HUB_DOWNLOAD_TIMEOUT="5")
-    return env
+    return hub.environ(tmp_path / "hf-home")
 
 
 def compile_from_hub(env, db, *args):
