@@ -81,6 +81,22 @@ def test_cold_compile_equals_the_mirror_compile_except_revisions(hub, env, sampl
     assert any(path.startswith("/cdn/") for _, path in hub.requests)  # LFS files via the redirect
 
 
+def test_the_real_data_from_a_hub_equals_the_mirror_compile(real_db, shared_hub, tmp_path):
+    """../shared/hub served as a hub: GSM8K and HumanEval as they are on the hub (MMLU too, but
+    it would take long)."""
+    hub = FakeHub.start(shared_hub)
+    try:
+        result = compile_from_hub(hub.environ(tmp_path / "hf-home"), tmp_path / "hub.db",
+                                  "--only", "gsm8k", "--only", "humaneval")
+    finally:
+        hub.stop()
+    assert result.returncode == 1  # ../shared/hub has no socratic/train
+    ours, revisions = contents(tmp_path / "hub.db")
+    theirs, _ = contents(real_db)
+    assert ours == {key: value for key, value in theirs.items() if key[0] in ("gsm8k", "humaneval")}
+    assert revisions == {repo: {hub.commit(repo)} for repo in revisions}
+
+
 def test_a_pinned_commit_asks_the_hub_nothing_about_the_repository(hub, env, tmp_path):
     commit = hub.commit("openai/gsm8k")
     result = compile_from_hub(env, tmp_path / "x.db", "--only", "gsm8k", "--revision", f"openai/gsm8k={commit}")
