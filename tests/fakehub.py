@@ -20,6 +20,7 @@ What it answers, as the hub does:
   its git blob sha1 and its bytes; for an LFS file a 302 to another host (a second port,
   /cdn/SHA256) with X-Linked-Etag (its sha256) and X-Linked-Size.
 - GET /raw/PATH: a mirror file as is, for sources fetched by URL (the word list).
+- GET /api/agent-harnesses: an empty registry (huggingface_hub asks for it once a day).
 """
 
 import hashlib
@@ -167,6 +168,8 @@ class FakeHub:
                     return self._send(status, b'{"error": "injected failure"}', body, headers)
                 parts = path.strip("/").split("/")
                 try:
+                    if parts == ["api", "agent-harnesses"]:  # asked once a day by huggingface_hub
+                        return self._send(200, b'{"standardEnvVars": [], "harnesses": {}}', body)
                     if parts[:2] == ["api", "datasets"]:
                         return self._api(parts[2:], parse_qs(url.query), body)
                     if parts[0] == "datasets" and parts[3:4] == ["resolve"]:

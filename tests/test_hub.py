@@ -103,6 +103,10 @@ def test_a_pinned_commit_asks_the_hub_nothing_about_the_repository(hub, env, tmp
     assert result.returncode == 0, result.stderr
     assert not [path for _, path in hub.requests if path.startswith(("/api/datasets/openai/gsm8k/revision",))
                 or path == "/api/datasets/openai/gsm8k"]
+    asked = len(hub.requests)  # again, now that the cache holds it all: not one request
+    result = compile_from_hub(env, tmp_path / "y.db", "--only", "gsm8k", "--revision", f"openai/gsm8k={commit}")
+    assert result.returncode == 0, result.stderr
+    assert hub.requests[asked:] == []
 
 
 # ------------------------------------------------------------------------------------------------
