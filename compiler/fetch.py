@@ -16,6 +16,7 @@ import contextlib
 import functools
 import hashlib
 import logging
+import os
 import random
 import re
 import threading
@@ -243,7 +244,7 @@ class Fetcher:
             revision or constants.DEFAULT_REVISION)
         with contextlib.suppress(OSError):  # a read-only cache still compiles
             ref.parent.mkdir(parents=True, exist_ok=True)
-            temporary = ref.with_name(ref.name + ".tmp")
+            temporary = ref.with_name(f"{ref.name}.tmp-{os.getpid()}")  # ranks may compile at once
             temporary.write_text(commit)
             temporary.replace(ref)
 
