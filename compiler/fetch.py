@@ -151,6 +151,24 @@ class Fetcher:
         except pa.ArrowException as error:  # shards that disagree
             raise SourceError(f"{repo}: the shards of {config}/{split} do not fit together: {error}") from None
 
+    def splits(self, repo, config=None):
+        """`config` and the names of its splits, in the order `repo`'s README declares them (or
+        without a configs block, as the default layout gives them). Without a config: the
+        repository's only one, or the one named default."""
+        directory, listing = self._listing(repo)
+        front = front_matter(directory, repo)
+        if "configs" not in front:
+            config = config or "default"
+            return config, list(_default_splits(_without_metadata(listing), repo, config))
+        configs = _configs(front["configs"], repo)
+        if config is None:
+            if len(configs) != 1 and "default" not in configs:
+                raise SourceError(f"{repo} has configs {', '.join(configs)}: name one, as {repo}:CONFIG")
+            config = next(iter(configs)) if len(configs) == 1 else "default"
+        if config not in configs:
+            raise SourceError(f"{repo}: no config {config!r} (has {', '.join(configs) or 'none'})")
+        return config, [entry["split"] for entry in configs[config]]
+
     def file(self, url, mirror_path):
         """A single file's bytes, and the revision to record: its sha256 (None for a mirror)."""
         if self.mirror:
@@ -379,29 +397,46 @@ def data_files(front, listing, repo, config, split, directory):
     return files
 
 
-def _configured_patterns(configs, repo, config, split):
+def _configs(block, repo):
+    """{config name: [{"split": NAME, "path": PATTERN or [PATTERNS]}, ...]} from the `configs:`
+    block of a README's front matter, or a SourceError saying it is not what the hub reads."""
     try:
-        by_name = {c["config_name"]: c for c in configs}
-        if config not in by_name:
-            raise SourceError(f"{repo}: no config {config!r} (has {', '.join(map(str, by_name)) or 'none'})")
-        files = by_name[config]["data_files"]
-        if isinstance(files, (str, list)) and not (files and isinstance(files[0], dict)):
-            files = [{"split": "train", "path": files}]
-        for entry in files:
-            if entry["split"] == split:
-                return [entry["path"]] if isinstance(entry["path"], str) else list(entry["path"])
-        raise SourceError(f"{repo}: config {config!r} has no split {split!r} "
-                          f"(has {', '.join(str(e['split']) for e in files)})")
+        configs = {}
+        for config in block:
+            files = config["data_files"]
+            if isinstance(files, (str, list)) and not (files and isinstance(files[0], dict)):
+                files = [{"split": "train", "path": files}]
+            configs[config["config_name"]] = [{"split": entry["split"], "path": entry["path"]} for entry in files]
+        return configs
     except (KeyError, TypeError, AttributeError, IndexError) as error:
         raise SourceError(f"{repo}: the configs block of README.md is not what the hub reads "
                           f"({type(error).__name__}: {error})") from None
 
 
+def _configured_patterns(block, repo, config, split):
+    configs = _configs(block, repo)
+    if config not in configs:
+        raise SourceError(f"{repo}: no config {config!r} (has {', '.join(map(str, configs)) or 'none'})")
+    for entry in configs[config]:
+        if entry["split"] == split:
+            return [entry["path"]] if isinstance(entry["path"], str) else list(entry["path"])
+    raise SourceError(f"{repo}: config {config!r} has no split {split!r} "
+                      f"(has {', '.join(str(e['split']) for e in configs[config])})")
+
+
 def _default_patterns(listing, repo, config, split):
-    """Without a configs block the hub has one config, `default`; a config of another name is
-    read from the directory of that name, as its files are laid out when there is a block.
-    The splits come from `datasets`' own rules (data/train-00000-of-00001.parquet,
-    train/..., test.parquet, ...)."""
+    splits = _default_splits(listing, repo, config)
+    if split not in splits:
+        raise SourceError(f"{repo}: no split {split!r} in the {config!r} layout "
+                          f"(has {', '.join(map(str, splits)) or 'none'}; README.md has no configs block)")
+    return splits[split]
+
+
+def _default_splits(listing, repo, config):
+    """{split: its patterns} without a configs block. The hub then has one config, `default`; a
+    config of another name is read from the directory of that name, as its files are laid out
+    when there is a block. The splits come from `datasets`' own rules
+    (data/train-00000-of-00001.parquet, train/..., test.parquet, ...)."""
     from datasets.data_files import _get_data_files_patterns
     base = f"{config}/" if any(path.startswith(f"{config}/") for path in listing) else ""
     if not base and config != "default":
@@ -411,11 +446,8 @@ def _default_patterns(listing, repo, config, split):
     try:
         splits = _get_data_files_patterns(lambda pattern: [p for p in inside if _glob(pattern).match(p)])
     except (FileNotFoundError, ValueError):
-        splits = {}
-    if split not in splits:
-        raise SourceError(f"{repo}: no split {split!r} in the {config!r} layout "
-                          f"(has {', '.join(map(str, splits)) or 'none'}; README.md has no configs block)")
-    return [base + pattern for pattern in splits[split]]
+        return {}
+    return {str(split): [base + pattern for pattern in patterns] for split, patterns in splits.items()}
 
 
 def _without_metadata(listing):
