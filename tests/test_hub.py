@@ -383,3 +383,22 @@ def test_a_shard_with_bad_utf8_fails_its_source_by_name(tmp_path):
                            "(for main/test): "), line
     assert "UTF8" in line or "UTF-8" in line
     assert len(Store(tmp_path / "x.db").splits()) == 3
+
+
+def test_a_chat_dataset_from_the_hub_without_configs_and_rate_limited(changed_hub, env, tmp_path):
+    """--chat through the same fetching: its splits listed from the default layout (no README),
+    a 429 on its listing waited out, the rows those of the --mirror compile."""
+    mirror, start = changed_hub
+    (mirror / "nanotasks/chat-openai/README.md").unlink()
+    hub = start()
+    hub.fail(1, status=429, retry_after=1, prefix="/api/datasets/nanotasks/chat-openai/tree/")
+    result = compile_from_hub(hub_env(hub, env), tmp_path / "hub.db", "--only", "chat",
+                              "--chat", "assistant=nanotasks/chat-openai")
+    assert result.returncode == 0, result.stderr
+    assert "hub: rate limited (429) at " in result.stderr
+    nanotasks("compile", "--mirror", mirror, "--only", "chat", "--chat", "assistant=nanotasks/chat-openai",
+              "--db", tmp_path / "mirror.db")
+    ours, revisions = contents(tmp_path / "hub.db")
+    assert ours == contents(tmp_path / "mirror.db")[0]
+    assert set(ours) == {("chat", "assistant", "train"), ("chat", "assistant", "test")}
+    assert revisions == {"nanotasks/chat-openai": {hub.commit("nanotasks/chat-openai")}}
