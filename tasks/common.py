@@ -6,7 +6,6 @@ tasks for training.
 """
 
 import bisect
-import math
 import operator
 import random
 import sys
@@ -77,18 +76,20 @@ class Task:
         """evaluate as a float, for reinforcement learning."""
         return float(self.evaluate(conversation, response))
 
+    def positions(self):
+        """The examples this view serves, as a range: indexing it is the view arithmetic, in C."""
+        return range(self.start, self.num_examples() if self.stop is None else self.stop, self.step)
+
     def __len__(self):
-        stop = self.num_examples() if self.stop is None else self.stop
-        return max(0, math.ceil((stop - self.start) / self.step))
+        return len(self.positions())
 
     def __getitem__(self, index):
-        index = operator.index(index)  # TypeError for floats, strings, slices
-        length = len(self)
-        if index < 0:
-            index += length
-        if not 0 <= index < length:
-            raise IndexError(f"index {index} out of range for a task of {length} examples")
-        return self.get_example(self.start + index * self.step)
+        positions = self.positions()
+        try:
+            position = positions[operator.index(index)]  # TypeError for floats, strings, slices
+        except IndexError:
+            raise IndexError(f"index {index} out of range for a task of {len(positions)} examples") from None
+        return self.get_example(position)
 
 
 class StoredTask(Task):
@@ -98,6 +99,10 @@ class StoredTask(Task):
         super().__init__(**kwargs)
         self.store = Store(db or default_path())
         self.rows = self.store.split(task, subset, split)
+        self._positions = super().positions()
+
+    def positions(self):
+        return self._positions  # a split's rows never change
 
     def num_examples(self):
         return self.rows.rows
