@@ -9,8 +9,8 @@ import json
 import os
 import sqlite3
 import weakref
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 from urllib.parse import quote
 
 import orjson
@@ -50,8 +50,7 @@ class NotInStore(StoreError, LookupError):
     """The file has no such split or stored file."""
 
 
-@dataclass(frozen=True)
-class Split:
+class Split(NamedTuple):
     id: int
     task: str
     subset: str

@@ -11,15 +11,14 @@ import random
 import sys
 from array import array
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from itertools import chain, repeat
+from typing import NamedTuple
 
 from nanotasks.store import default_path
 from nanotasks.store.reader import Store
 
 
-@dataclass(frozen=True)
-class Source:
+class Source(NamedTuple):
     """Where one stored split comes from: `repo`'s `config`/`source_split` on the hub."""
     task: str
     subset: str
@@ -29,8 +28,7 @@ class Source:
     source_split: str
 
 
-@dataclass(frozen=True)
-class SourceFile:
+class SourceFile(NamedTuple):
     """A whole file that tasks generate examples from, e.g. a word list."""
     name: str
     repo: str
@@ -38,8 +36,7 @@ class SourceFile:
     mirror_path: str  # where it lies in a `--mirror` directory
 
 
-@dataclass(frozen=True)
-class Benchmark:
+class Benchmark(NamedTuple):
     """What `nanotasks compile`, `show` and `export` need to know about one benchmark. Each
     tasks/<name>.py declares one as BENCHMARK, and tasks/__init__.py lists the modules."""
     name: str  # the module's name: what --only, show and export take
@@ -47,7 +44,7 @@ class Benchmark:
     normalise: Callable | None = None  # (source row as a dict, its Source) -> store.Example
     files: tuple[SourceFile, ...] = ()  # whole files its tasks generate examples from
     # Other names its stored splits are served under: (subset, split) -> stored (subset, split)
-    aliases: dict = field(default_factory=dict)
+    aliases: dict = {}  # shared by the benchmarks without aliases, which never change it
 
 
 class Task:
