@@ -5,6 +5,7 @@ lazily, once per process, so DataLoader workers (fork or spawn) never share one.
 """
 
 import functools
+import gc
 import json
 import os
 import sqlite3
@@ -241,8 +242,15 @@ _stores = weakref.WeakSet()
 
 
 def _forget_connections():
-    for store in _stores:
-        store._db = None
+    """In a forked child of a process that reads a file. Besides the connections, the child
+    puts the objects it inherited out of the garbage collector's reach (gc.freeze): otherwise
+    each full collection writes to every one of them, which copies every page of the parent's
+    heap the child shares. In a DataLoader worker that was ~10K page faults per 19K examples,
+    and 1.2K after (the same as under spawn)."""
+    if _stores:
+        for store in _stores:
+            store._db = None
+        gc.freeze()
 
 
 if hasattr(os, "register_at_fork"):  # not on Windows, which cannot fork
