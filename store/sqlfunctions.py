@@ -10,6 +10,7 @@ nobody passes a dictionary. Both return NULL for an id that is no example.
 """
 
 import bisect
+import contextlib
 import json
 import sqlite3
 from pathlib import Path
@@ -89,14 +90,28 @@ class Bodies:
         self.decompressors = {}
 
     def conversation(self, example_id):
-        data = self._json(example_id)
-        return None if data is None else data.decode()
+        with self._stopping_the_query():
+            data = self._json(example_id)
+            return None if data is None else data.decode()
 
     def text(self, example_id):
-        data = self._json(example_id)
-        if data is None:
-            return None
-        return "\n".join(message_text(m) for m in json.loads(data)["messages"])
+        with self._stopping_the_query():
+            data = self._json(example_id)
+            if data is None:
+                return None
+            return "\n".join(message_text(m) for m in json.loads(data)["messages"])
+
+    @contextlib.contextmanager
+    def _stopping_the_query(self):
+        """A time limit (a progress handler, Datasette's) may stop one of the functions' own
+        lookups rather than the query calling them: then stop that query too, so that it fails
+        as interrupted, not as "user-defined function raised exception"."""
+        try:
+            yield
+        except sqlite3.OperationalError as error:
+            if str(error) != "interrupted":
+                raise
+            self.connection.interrupt()
 
     def _json(self, example_id):
         if example_id is None:
