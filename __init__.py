@@ -17,7 +17,6 @@ The Tasks themselves are in nanotasks.tasks: `from nanotasks.tasks.arc import AR
 from pathlib import Path
 
 from nanotasks.store import default_path
-from nanotasks.store.export import FORMATS, output_file, write_jsonl, write_parquet
 from nanotasks.store.reader import FileDamaged, FormatVersionError, NotInStore, Store, StoreError, StoreNotFound
 from nanotasks.tasks import NAMES, UnknownName, find_split
 
@@ -58,6 +57,8 @@ def export(store, task, split, output, subset=None, format="jsonl"):
     conversation object per line, or parquet (needs pyarrow). `store` is a Store or a path.
     A regular file is replaced only once the whole output is written (see output_file).
     Returns the split written (a store.reader.Split: its rows is how many)."""
+    # imported here: what it imports (tempfile, shutil) would add to every reader's start-up
+    from nanotasks.store.export import FORMATS, output_file, write_jsonl, write_parquet
     if format not in FORMATS:
         raise ValueError(f"unknown format {format!r}: choose one of {', '.join(FORMATS)}")
     store = store if isinstance(store, Store) else Store(store)

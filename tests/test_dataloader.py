@@ -78,6 +78,31 @@ def test_forked_child_opens_its_own_connection(sample_db):
     assert forked.returncode == 0, forked.stderr
 
 
+FROZEN_CHILD = """
+import gc, multiprocessing, sys
+from nanotasks.tasks.arc import ARC
+
+def check_inherited_objects_frozen(parent_frozen):
+    # runs in the forked child: what it inherited is out of the garbage collector's reach, so
+    # collections there do not copy the pages it shares with its parent
+    raise SystemExit(0 if gc.get_freeze_count() > parent_frozen else 3)
+
+task = ARC("ARC-Easy", "test", db=sys.argv[1])
+task[0]
+child = multiprocessing.get_context("fork").Process(target=check_inherited_objects_frozen,
+                                                     args=(gc.get_freeze_count(),))
+child.start()
+child.join()
+sys.exit(child.exitcode)
+"""
+
+
+def test_forked_child_freezes_what_it_inherited(sample_db):
+    # from a fresh interpreter, as above
+    forked = subprocess.run([sys.executable, "-c", FROZEN_CHILD, sample_db], capture_output=True, text=True, cwd=REPO)
+    assert forked.returncode == 0, forked.stderr
+
+
 def test_pickled_task_carries_no_connection_or_word_list(sample_db):
     task = SpellingBee(size=5, db=sample_db)
     task[0]  # loads the word list and opens the connection
