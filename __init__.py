@@ -14,6 +14,8 @@ The `nanotasks` command is a thin layer over these functions:
 The Tasks themselves are in nanotasks.tasks: `from nanotasks.tasks.arc import ARC`.
 """
 
+from pathlib import Path
+
 from nanotasks.store import default_path
 from nanotasks.store.reader import FileDamaged, FormatVersionError, NotInStore, Store, StoreError, StoreNotFound
 from nanotasks.tasks import NAMES, UnknownName, find_split
@@ -32,8 +34,11 @@ def compile(db=None, only=(), mirror=None, revisions=None, custom=None, jobs=Non
     5xx, a reset connection) are retried, waiting `max_wait` seconds at most in all; the waits
     are logged as warnings on the "nanotasks" logger. Returns one Outcome per split and file."""
     from nanotasks.compiler.build import compile_file  # needs the compile extra
-    return compile_file(db or default_path(), only, mirror, revisions, custom, progress, jobs,
-                        chat, chat_shuffle, max_wait)
+    db = Path(db or default_path())
+    if not db.parent.is_dir() and db != default_path():  # a typo should not grow directories
+        raise FileNotFoundError(f"{db.parent} does not exist: create it, or give another path for the file")
+    return compile_file(db, only, mirror, revisions, custom, progress, jobs, chat, chat_shuffle,
+                        max_wait)
 
 
 def open(db=None):
@@ -50,7 +55,8 @@ def verify(db=None, quick=False, progress=None):
 def export(store, task, split, output, subset=None, format="jsonl"):
     """Write every conversation of TASK's SPLIT, in Task order, to the file `output`: jsonl, one
     conversation object per line, or parquet (needs pyarrow). `store` is a Store or a path.
-    A regular file is replaced only once the whole output is written (see output_file)."""
+    A regular file is replaced only once the whole output is written (see output_file).
+    Returns the split written (a store.reader.Split: its rows is how many)."""
     # imported here: what it imports (tempfile, shutil) would add to every reader's start-up
     from nanotasks.store.export import FORMATS, output_file, write_jsonl, write_parquet
     if format not in FORMATS:
@@ -60,3 +66,4 @@ def export(store, task, split, output, subset=None, format="jsonl"):
     write = write_jsonl if format == "jsonl" else write_parquet
     with output_file(output, binary=format != "jsonl", never=store.path) as f:
         write(store, rows, f)
+    return rows

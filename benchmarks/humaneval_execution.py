@@ -2,7 +2,11 @@
 Evaluations per second of the execution sandbox on HumanEval's canonical solutions, serial and
 batched, each evaluated as HumanEval.evaluate does: the solution as the program, the test in the checker.
 
-    python benchmarks/humaneval_execution.py [--count N] [--workers W]
+    python benchmarks/humaneval_execution.py [--mirror DIR] [--count N] [--workers W]
+
+--mirror is a directory in the hub's layout holding openai/openai_humaneval (the 164 real
+problems are in ../shared/hub); without one it measures the 5 invented problems of
+data/sample, and says so.
 """
 
 import argparse
@@ -20,14 +24,11 @@ from nanotasks.tasks.humaneval import normalise, program_for, problem_test
 HUMANEVAL = Path("openai") / "openai_humaneval" / "openai_humaneval" / "test-00000-of-00001.parquet"
 
 
-def canonical_solutions():
-    """(program, test) for the canonical solution of each problem, from ../shared/hub or else data/sample."""
-    for root in (REPO.parent / "shared" / "hub", REPO / "data" / "sample"):
-        if (root / HUMANEVAL).exists():
-            conversations = [normalise(row, None).conversation for row in pq.read_table(root / HUMANEVAL).to_pylist()]
-            return [(program_for(conversation, conversation["messages"][1]["content"]), problem_test(conversation))
-                    for conversation in conversations]
-    return []
+def canonical_solutions(root):
+    """(program, test) for the canonical solution of each problem, from the mirror at `root`."""
+    conversations = [normalise(row, None).conversation for row in pq.read_table(root / HUMANEVAL).to_pylist()]
+    return [(program_for(conversation, conversation["messages"][1]["content"]), problem_test(conversation))
+            for conversation in conversations]
 
 
 def report(label, solutions, run):
@@ -40,12 +41,15 @@ def report(label, solutions, run):
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
+    parser.add_argument("--mirror", type=Path, default=REPO / "data" / "sample",
+                        help="a hub-layout directory with openai/openai_humaneval (default: data/sample's 5 problems)")
     parser.add_argument("--count", type=int, default=None, help="use only the first N problems")
     parser.add_argument("--workers", type=int, default=os.cpu_count())
     args = parser.parse_args()
-    solutions = canonical_solutions()[:args.count]
-    if not solutions:
-        sys.exit("no HumanEval data found in ../shared/hub or data/sample")
+    if not (args.mirror / HUMANEVAL).exists():
+        sys.exit(f"no HumanEval in {args.mirror}: expected {args.mirror / HUMANEVAL}")
+    solutions = canonical_solutions(args.mirror)[:args.count]
+    print(f"{len(solutions)} canonical solutions from {args.mirror}")
     print(f"network isolation: {execute('pass').network_isolated}")
     report("serial", solutions, lambda programs, tests: [execute(program, test=test) for program, test in zip(programs, tests)])
     report(f"batched ({args.workers} workers)", solutions,

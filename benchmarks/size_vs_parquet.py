@@ -12,7 +12,6 @@ counts as a one-column parquet of its words. The last line sets the whole file a
 
 import argparse
 import io
-import json
 import os
 import sys
 from pathlib import Path
@@ -22,6 +21,7 @@ import pyarrow.parquet as pq
 
 REPO = Path(__file__).resolve().parents[1]
 from nanotasks.compiler.fetch import Fetcher
+from nanotasks.compiler.output import count, echo_json, echo_table, split_fields
 from nanotasks.store.reader import Store
 
 
@@ -32,7 +32,8 @@ def parquet_bytes(table):
 
 
 def sizes(db, mirror):
-    """One dict per split and stored file: name, rows, parquet bytes, stored bytes, ratio."""
+    """One dict per split and stored file, then the whole file: name, rows, parquet bytes,
+    stored bytes, ratio."""
     store, fetcher = Store(db), Fetcher(mirror)
     result = []
     for split in store.splits():
@@ -63,9 +64,13 @@ if __name__ == "__main__":
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     args = parser.parse_args()
     entries = sizes(args.db, args.mirror)
-    if args.json:
-        print(json.dumps(entries, indent=2))
+    if args.json:  # the CLI's shape: splits by task/subset/split, files by file
+        whole = entries[-1]
+        parts = [{**split_fields(e.pop("name")), **e} for e in entries[:-1]]
+        whole.pop("name")
+        echo_json({"path": args.db, "splits": [p for p in parts if "task" in p],
+                   "files": [p for p in parts if "file" in p], "whole_file": whole})
         sys.exit()
-    print(f"{'split':34} {'rows':>9} {'zstd parquet':>14} {'nanotasks':>14} {'ratio':>6}")
-    for e in entries:
-        print(f"{e['name']:34} {e['rows']:>9,} {e['parquet_bytes']:>14,} {e['stored_bytes']:>14,} {e['ratio']:>6.2f}")
+    echo_table(["split", "rows", "zstd parquet", "nanotasks", "ratio"],
+               [[e["name"], count(e["rows"]), count(e["parquet_bytes"]), count(e["stored_bytes"]), f"{e['ratio']:.2f}"]
+                for e in entries])

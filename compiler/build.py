@@ -79,7 +79,7 @@ def compile_file(db, only=(), mirror=None, revisions=None, custom=None, progress
 
     def write_custom(subset, path, examples):
         return lambda writer, name: writer.write_split(
-            "customjson", subset, customjson.SPLIT, Provenance(repo=str(path)),
+            "customjson", subset, customjson.SPLIT, Provenance(repo=str(Path(path).resolve())),
             _with_progress(examples, name, progress, len(examples)))
 
     def write_file(file):

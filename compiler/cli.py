@@ -1,22 +1,26 @@
 """The `nanotasks` command: a thin layer over the library API in nanotasks/__init__.py."""
 
+import base64
 import csv
-import dataclasses
+import io
 import json
 import logging
 import os
+import re
 import signal
 import sqlite3
 import sys
+from pathlib import Path
 
 import click
 
 import nanotasks
+from nanotasks.compiler.output import colour, count, echo_json, echo_table, progress, seconds, split_fields
 from nanotasks.store import default_path
 from nanotasks.store.export import FORMATS, write_jsonl
 from nanotasks.store.reader import Store, StoreError
 from nanotasks.store.text import message_text
-from nanotasks.tasks import NAMES, UnknownName, aliases, find_split
+from nanotasks.tasks import NAMES, UnknownName, aliases, example, find_split
 
 db_option = click.option(
     "--db", type=click.Path(dir_okay=False), envvar="NANOTASKS_DB", default=lambda: str(default_path()),
@@ -25,10 +29,41 @@ db_option = click.option(
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 
 
-@click.group()
+class Group(click.Group):
+    """click's group, with "Error:" in colour and a closed pipe (`nanotasks show ... | head`)
+    taken as the reader having had enough rather than as a failure."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except BrokenPipeError:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nothing left to flush to
+            sys.exit(0)
+
+    def main(self, *args, standalone_mode=True, **kwargs):
+        if not standalone_mode:
+            return super().main(*args, standalone_mode=False, **kwargs)
+        try:
+            status = super().main(*args, standalone_mode=False, **kwargs)  # an Exit's code, e.g. --help's
+        except click.ClickException as error:
+            shown = io.StringIO()
+            error.show(file=shown)
+            click.echo(re.sub("^Error:", colour("Error:", err=True), shown.getvalue(), flags=re.M),
+                       nl=False, err=True)
+            sys.exit(error.exit_code)
+        except click.Abort:
+            click.echo("Aborted!", err=True)
+            sys.exit(1)
+        sys.exit(status or 0)
+
+
+@click.group(cls=Group, invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="nanotasks")
-def cli():
+@click.pass_context
+def cli(ctx):
     """Compile chat-model datasets into one SQLite file, then read them offline."""
+    if ctx.invoked_subcommand is None:
+        click.echo(ctx.get_help())
 
 
 def open_store(db):
@@ -84,14 +119,12 @@ def compile(db, only, mirror, revision, custom, chat, chat_shuffle, jobs, max_wa
         raise click.BadParameter("each NAME once: it is the subset its dataset is stored under",
                                  param_hint="--chat")
 
-    def progress(length, label):
-        return click.progressbar(length=length, label=label.ljust(36), file=sys.stderr)
-
     _say_hub_notices()
-    signal.signal(signal.SIGTERM, _interrupt)  # a batch system's kill cleans up like Ctrl-C
+    existed = Path(db).exists()
+    handler = signal.signal(signal.SIGTERM, _terminate)  # a batch system's kill cleans up like Ctrl-C
     try:
-        outcomes = nanotasks.compile(db, only, mirror, revisions, customs, jobs, progress, chats, chat_shuffle,
-                                     max_wait)
+        outcomes = nanotasks.compile(db, only, mirror, revisions, customs, jobs, progress(not as_json), chats,
+                                     chat_shuffle, max_wait)
     except (UnknownName, BadRequest) as error:
         raise click.UsageError(str(error)) from None
     except (StoreError, ValueError, OSError) as error:
@@ -99,24 +132,28 @@ def compile(db, only, mirror, revision, custom, chat, chat_shuffle, jobs, max_wa
     except sqlite3.Error as error:  # e.g. the disk filled up
         raise click.ClickException(f"nothing was written: writing the new file beside {db} "
                                    f"failed: {error}") from None
-    except KeyboardInterrupt:
-        click.echo(f"\ninterrupted: nothing was written, {db} is as it was", err=True)
-        sys.exit(130)
+    except KeyboardInterrupt as interrupt:
+        click.echo(f"\ninterrupted: nothing was written{_unchanged(db, existed)}", err=True)
+        sys.exit(143 if isinstance(interrupt, Terminated) else 130)  # 128 + the signal's number
+    finally:
+        signal.signal(signal.SIGTERM, handler)  # as it was, for a caller in the same process
     written = any(outcome.status != "failed" for outcome in outcomes)
     if as_json:
-        click.echo(json.dumps({"path": str(db), "written": written,
-                               "outcomes": [dataclasses.asdict(o) for o in outcomes]}, indent=2))
+        echo_json({"path": str(db), "written": written, "outcomes": [
+            {**split_fields(o.name), "rows": o.rows, "stored_bytes": o.stored_bytes,
+             "seconds": seconds(o.seconds), "status": o.status, "error": o.error} for o in outcomes]})
     else:
-        rows = [[o.name, _count(o.rows), _count(o.stored_bytes), f"{o.seconds:.1f}", o.status]
-                for o in outcomes]
-        click.echo(_table(["split", "rows", "bytes", "seconds", "status"], rows))
-        click.echo(f"wrote {db}" if written else f"nothing was written; {db} is as it was")
+        rows = [[o.name, count(o.rows), count(o.stored_bytes), f"{o.seconds:.1f}",
+                 colour(o.status) if o.status == "failed" else o.status] for o in outcomes]
+        echo_table(["split", "rows", "bytes", "seconds", "status"], rows)
+        click.echo(f"wrote {db}" if written else f"nothing was written{_unchanged(db, existed)}")
     failures = {}  # one line per reason: a repository out of reach fails all its splits alike
     for outcome in outcomes:
         if outcome.error:
             failures.setdefault((outcome.error, outcome.status == "kept"), []).append(outcome.name)
     for (error, kept), names in failures.items():
-        click.echo(f"failed: {', '.join(names)}{' (kept the previous copy)' if kept else ''}: {error}", err=True)
+        click.echo(f"{colour('failed', err=True)}: {', '.join(names)}{' (kept the previous copy)' if kept else ''}: "
+                   f"{error}", err=True)
     if failures:
         sys.exit(1)
 
@@ -150,36 +187,45 @@ def info(db, as_json):
     splits, files = store.splits(), store.files()
     if as_json:
         splits = [{k: v for k, v in s.items() if k != "dictionary"} for s in splits]  # bytes: not JSON
-        click.echo(json.dumps({"path": str(db), "splits": splits, "files": files}, indent=2))
+        files = [{"file": f.pop("name"), **f} for f in files]
+        echo_json({"path": str(db), "splits": splits, "files": files})
         return
-    rows = [[s["task"], s["subset"], s["split"], _count(s["rows"]), _count(s["stored_bytes"]),
-             _source(s), (s["revision"] or "mirror")[:12], s["sha256"][:12]] for s in splits]
+    rows = [[s["task"], s["subset"], s["split"], count(s["rows"]), count(s["stored_bytes"]),
+             _source(s), _revision(s), s["sha256"][:12]] for s in splits]
     stored = {(s["task"], s["subset"], s["split"]): s for s in splits}
-    rows += [[task, subset, split, _count(stored[task, *target]["rows"]), "", f"same rows as {'/'.join(target)}", "", ""]
+    rows += [[task, subset, split, count(stored[(task, *target)]["rows"]), "", f"same rows as {'/'.join(target)}", "", ""]
              for (task, subset, split), target in aliases().items() if (task, *target) in stored]
-    rows += [["file", f["name"], "", "", _count(f["stored_bytes"]), f["repo"],
-              (f["revision"] or "mirror")[:12], f["sha256"][:12]] for f in files]
-    click.echo(_table(["task", "subset", "split", "rows", "bytes", "source", "revision", "sha256"], rows))
+    rows += [["file", f["name"], "", "", count(f["stored_bytes"]), f["repo"], _revision(f), f["sha256"][:12]]
+             for f in files]
+    echo_table(["task", "subset", "split", "rows", "bytes", "source", "revision", "sha256"], rows)
 
 
-@cli.command()
+def _revision(source):
+    """The hub commit, shortened; `mirror` for a source read from a --mirror, blank for a local file."""
+    if source["revision"]:
+        return source["revision"][:12]
+    return "" if source.get("task") == "customjson" else "mirror"
+
+
+@cli.command(context_settings={"ignore_unknown_options": True})  # so that INDEX may be -1
 @db_option
 @click.argument("task")
 @click.argument("split")
 @click.argument("index", type=int)
-@click.option("--subset", help="Needed when the task has several (ARC-Easy, main, ...).")
+@click.option("--subset", help="Needed when the task has several (ARC-Easy, main, ...); for spellingbee, "
+                               "SpellingBee (the default) or SimpleSpelling.")
 @json_option
 def show(db, task, split, index, subset, as_json):
-    """Print one conversation: example INDEX of TASK's SPLIT."""
+    """Print one conversation: example INDEX of TASK's SPLIT, from the end when negative."""
     store = open_store(db)
     try:
-        conversation = store.read(find_split(store, task, split, subset), index)
-    except UnknownName as error:
+        conversation = example(store, task, split, index, subset)
+    except (UnknownName, ValueError) as error:
         raise click.UsageError(str(error)) from None
     except (StoreError, IndexError) as error:
         raise click.ClickException(str(error)) from None
     if as_json:
-        click.echo(json.dumps(conversation, ensure_ascii=False, indent=2))
+        echo_json(conversation)
         return
     for message in conversation["messages"]:
         click.secho(f"[{message['role']}]", bold=True)
@@ -187,7 +233,7 @@ def show(db, task, split, index, subset, as_json):
         click.echo()
     extras = {k: v for k, v in conversation.items() if k != "messages"}
     if extras:
-        click.echo(json.dumps(extras, ensure_ascii=False))
+        click.echo(json.dumps(extras, ensure_ascii=False))  # one line, after the messages
 
 
 @cli.command()
@@ -204,28 +250,35 @@ def verify(db, quick, as_json):
     was compiled. Prints one line per split and a verdict; the exit status is 0 only
     when everything holds.
     """
-    def progress(length, label):
-        return click.progressbar(length=length, label=label, file=sys.stderr)
-
-    checks = nanotasks.verify(db, quick=quick, progress=progress)
+    if not Path(db).exists():  # nothing to check: not damaged, just not there
+        open_store(db)  # which says so, and how to make one
+    checks = nanotasks.verify(db, quick=quick, progress=progress(not as_json))
     whole = all(check.ok for check in checks)
     if as_json:
-        click.echo(json.dumps({"path": str(db), "quick": quick, "ok": whole,
-                               "checks": [check.as_dict() for check in checks]}, indent=2))
+        echo_json({"path": str(db), "quick": quick, "ok": whole, "checks": [
+            {**_check_fields(c.name), "ok": c.ok, "detail": c.detail} for c in checks]})
     else:
-        click.echo(_table(["check", "status", "detail"],
-                          [[c.name, "ok" if c.ok else "FAILED", c.detail] for c in checks]))
+        echo_table(["check", "status", "detail"],
+                   [[c.name, "ok" if c.ok else colour("FAILED"), c.detail] for c in checks])
         failed = sum(not check.ok for check in checks)
         if whole:
             click.echo(f"{db}: whole ({'quick' if quick else 'full'} check)")
         else:
-            click.echo(f"{db}: DAMAGED ({failed} of {len(checks)} checks failed). Copy it again "
-                       f"from a good copy, or recompile it.")
+            click.echo(f"{db}: {colour('DAMAGED')} ({failed} of {len(checks)} checks failed). Copy it "
+                       f"again from a good copy, or recompile it.")
     sys.exit(0 if whole else 1)
 
 
-def _interrupt(signum, frame):
-    raise KeyboardInterrupt
+class Terminated(KeyboardInterrupt):
+    """SIGTERM: cleaned up like Ctrl-C, and reported by its own exit status."""
+
+
+def _terminate(signum, frame):
+    raise Terminated
+
+
+def _unchanged(db, existed):
+    return f"; {db} is as it was" if existed else f" (there was no {db} before, and there is none now)"
 
 
 @cli.command()
@@ -257,22 +310,20 @@ def sql(db, query, as_json, as_csv):
     except sqlite3.Error as error:
         raise click.ClickException(f"SQL error: {error}") from None
     if as_json:
-        records = [dict(zip(columns, map(_json_cell, row))) for row in rows]
-        click.echo(json.dumps(records, ensure_ascii=False, indent=2))
+        echo_json([dict(zip(columns, row)) for row in rows])  # BLOBs as {"$base64": true, "encoded": ...}
     elif as_csv:
         writer = csv.writer(sys.stdout, lineterminator="\n")
         writer.writerow(columns)
-        writer.writerows([_json_cell(cell) for cell in row] for row in rows)
+        writer.writerows([base64.b64encode(c).decode() if isinstance(c, bytes) else c for c in row] for row in rows)
     else:
-        click.echo(_table(columns, [[_table_cell(cell) for cell in row] for row in rows]))
+        echo_table(columns, rows)
 
 
-def _json_cell(cell):
-    return f"<{len(cell)} bytes>" if isinstance(cell, bytes) else cell
-
-
-def _table_cell(cell):
-    return "" if cell is None else str(_json_cell(cell)).replace("\n", "\\n")
+def _check_fields(name):
+    """A check's name in JSON: task/subset/split for a split, file for a stored file, else check."""
+    if name.startswith("file "):
+        return {"file": name.removeprefix("file ")}
+    return split_fields(name) if " " in name else {"check": name}
 
 
 @cli.command()
@@ -291,7 +342,9 @@ def export(db, task, split, subset, file_format, output):
     store = open_store(db)
     try:
         if output != "-":
-            nanotasks.export(store, task, split, output, subset, file_format)
+            written = nanotasks.export(store, task, split, output, subset, file_format)
+            click.echo(f"wrote {count(written.rows)} conversations of {written.task} {written.subset}/"
+                       f"{written.split} to {output}", err=True)
         elif file_format == "jsonl":
             write_jsonl(store, find_split(store, task, split, subset), sys.stdout)
         else:
@@ -322,16 +375,16 @@ def overlap(db, as_json):
     except StoreError as error:
         raise click.ClickException(str(error)) from None
     if as_json:
-        click.echo(json.dumps(summary, indent=2))
+        echo_json({"path": str(db), "splits": summary})
         return
     rows = []
     for item in summary:
         name = f"{item['task']} {item['subset']}/{item['split']}"
-        rows.append([name, _count(item["examples"]), _count(item["overlapping"]), "", "", ""])
+        rows.append([name, count(item["examples"]), count(item["overlapping"]), "", "", ""])
         for found in item["found_in"]:
             rows.append(["", "", "", f"{found['task']} {found['subset']}/{found['split']}",
-                         _count(found["exact"]), _count(found["ngram"])])
-    click.echo(_table(["evaluation split", "examples", "in training", "found in", "exact", "13-gram"], rows))
+                         count(found["exact"]), count(found["ngram"])])
+    echo_table(["evaluation split", "examples", "in training", "found in", "exact", "13-gram"], rows)
 
 
 @cli.command()
@@ -373,16 +426,6 @@ def _pair(value, option, form):
     if not sep or not key or not rest:
         raise click.BadParameter(f"{value!r} is not of the form {form}", param_hint=option)
     return key, rest
-
-
-def _count(n):
-    return "" if n is None else f"{n:,}"
-
-
-def _table(headers, rows):
-    widths = [max(len(str(cell)) for cell in column) for column in zip(headers, *rows)]
-    lines = [headers, ["-" * w for w in widths], *rows]
-    return "\n".join("  ".join(str(cell).ljust(w) for cell, w in zip(line, widths)).rstrip() for line in lines)
 
 
 @cli.command("switch-nanochat")

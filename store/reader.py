@@ -65,7 +65,9 @@ def check_header(path):
     """The cheap checks, from the first 100 bytes: is this a whole nanotasks file of our version?"""
     path = Path(path)
     if not path.exists():
-        raise StoreNotFound(f"{path}: no such file. Build it with `nanotasks compile --db {path}`.")
+        raise StoreNotFound(f"{path}: no such file. If you have the file elsewhere, point --db or "
+                            f"$NANOTASKS_DB at it; to build it, `nanotasks compile --db {path}` (add "
+                            f"`--mirror DIR` to read local snapshots instead of the hub).")
     try:
         with open(path, "rb") as f:
             header = f.read(100)
@@ -95,8 +97,12 @@ def check_header(path):
 
 
 def _cut_short(path, what):
-    return (f"{path}: damaged: {what}. It was probably cut short while copying: copy it again, "
-            f"then check it with `nanotasks verify --db {path}`.")
+    return f"{path}: damaged: {what}. It was probably cut short while copying: copy it again.{verify_advice(path)}"
+
+
+def verify_advice(path):
+    """How a reader's damage message ends; `nanotasks verify` leaves it out of its own report."""
+    return f" Then check it with `nanotasks verify --db {path}`."
 
 
 def _damage_reported(method):
@@ -112,8 +118,7 @@ def _damage_reported(method):
 
 
 def _damaged(path, error):
-    return FileDamaged(f"{path}: damaged: SQLite says: {error}. Copy it again, or check "
-                       f"it with `nanotasks verify --db {path}`.")
+    return FileDamaged(f"{path}: damaged: SQLite says: {error}. Copy it again.{verify_advice(path)}")
 
 
 class Store:
@@ -190,7 +195,7 @@ class Store:
         except (zstandard.ZstdError, TypeError, ValueError, IndexError) as error:  # IndexError: an empty body
             raise FileDamaged(f"{self.path}: example {position} of {split.task} "
                              f"{split.subset}/{split.split} is damaged ({error}). Copy the file "
-                             f"again, or check it with `nanotasks verify --db {self.path}`.") from None
+                             f"again.{verify_advice(self.path)}") from None
 
     @_damage_reported
     def read_file(self, name):
@@ -203,7 +208,7 @@ class Store:
             return zstandard.ZstdDecompressor().decompress(row[0])
         except (zstandard.ZstdError, TypeError) as error:
             raise FileDamaged(f"{self.path}: stored file {name!r} is damaged ({error}). Copy the file "
-                             f"again, or check it with `nanotasks verify --db {self.path}`.") from None
+                             f"again.{verify_advice(self.path)}") from None
 
     def overlap_summary(self):
         """For each evaluation split (validation, dev, test): its examples, how many of them are

@@ -6,7 +6,8 @@ and Datasette (whose plugins, in store/plugins.py, call `register`):
 
 `id` is `example_data.id`, the `id` column of the `examples` view. The function finds the
 example's split by rowid range and decompresses the body with that split's dictionary, so
-nobody passes a dictionary. Both return NULL for an id that is no example.
+nobody passes a dictionary. Both return NULL for an id that is no example, and fail for an
+id that is no integer.
 """
 
 import bisect
@@ -39,10 +40,11 @@ class WriteRefused(Exception):
 
 def read_only(path):
     """A connection to the nanotasks file at `path` with the functions registered, on which only
-    reading statements run: `query` raises WriteRefused for any other."""
+    reading statements run: `query` raises WriteRefused for any other. Returns the connection,
+    the list of refused actions and the functions' Bodies."""
     uri = f"file:{quote(str(Path(path).resolve()))}?mode=ro&immutable=1"
     connection = sqlite3.connect(uri, uri=True)
-    register(connection)
+    bodies = register(connection)
     refused = []
 
     def authorize(action, arg1, arg2, database, trigger):
@@ -53,28 +55,31 @@ def read_only(path):
         return sqlite3.SQLITE_DENY
 
     connection.set_authorizer(authorize)
-    return connection, refused
+    return connection, refused, bodies
 
 
 def query(path, sql, parameters=()):
     """Run one read-only statement on the nanotasks file at `path`: (column names, rows)."""
-    connection, refused = read_only(path)
+    connection, refused, bodies = read_only(path)
     try:
         cursor = connection.execute(sql, parameters)
         return [column[0] for column in cursor.description or ()], cursor.fetchall()
-    except sqlite3.DatabaseError:
+    except sqlite3.DatabaseError as error:
         if refused:
             raise WriteRefused(refused[0]) from None
+        if bodies.failure:  # sqlite3 says only "user-defined function raised exception"
+            raise sqlite3.OperationalError(f"{error}: {bodies.failure}") from None
         raise
     finally:
         connection.close()
 
 
 def register(connection):
-    """Add the functions to an sqlite3 connection to a nanotasks file."""
+    """Add the functions to an sqlite3 connection to a nanotasks file; returns their Bodies."""
     bodies = Bodies(connection)
     connection.create_function("conversation", 1, bodies.conversation)
     connection.create_function("conversation_text", 1, bodies.text)
+    return bodies
 
 
 class Bodies:
@@ -88,6 +93,7 @@ class Bodies:
         self.firsts = None  # first_example of each split, ascending
         self.splits = None  # (first_example, rows, dictionary), in the same order
         self.decompressors = {}
+        self.failure = None  # why the last call failed, which sqlite3 does not pass on
 
     def conversation(self, example_id):
         with self._stopping_the_query():
@@ -116,6 +122,10 @@ class Bodies:
     def _json(self, example_id):
         if example_id is None:
             return None
+        if type(example_id) is not int:
+            self.failure = (f"conversation(id) and conversation_text(id) take the integer `id` column "
+                            f"of examples, not {example_id!r:.40}")
+            raise TypeError(self.failure)
         if self.splits is None:
             self.splits = self.connection.execute(
                 "SELECT first_example, rows, dictionary FROM splits ORDER BY first_example").fetchall()

@@ -16,7 +16,7 @@ from types import SimpleNamespace
 
 import zstandard
 
-from nanotasks.store.reader import Split, Store, StoreError, decompress_body
+from nanotasks.store.reader import Split, Store, StoreError, decompress_body, verify_advice
 from nanotasks.store.schema import SCHEMA_VERSION, body_decompressor
 
 CHUNK = 1024  # rows read per query, and per progress update
@@ -40,7 +40,7 @@ def verify(path, quick=False, progress=None):
     try:
         store = Store(path)  # the cheap checks every open does
     except StoreError as error:
-        return [Check("header", False, str(error))]
+        return [Check("header", False, str(error).removesuffix(verify_advice(path)))]
     checks = [Check("header", True, f"nanotasks format {SCHEMA_VERSION}, "
                                     f"{store.path.stat().st_size:,} bytes as the header says")]
     if not quick:
@@ -95,7 +95,7 @@ def _ends(store, split):
         for position in sorted({0, split.rows - 1}) if split.rows else ():
             store.read(split, position)
     except StoreError as error:
-        return Check(_name(split), False, str(error))
+        return Check(_name(split), False, str(error).removesuffix(verify_advice(store.path)))
     return Check(_name(split), True, f"{split.rows:,} rows, first and last read")
 
 
@@ -148,7 +148,7 @@ def _file(store, f):
     try:
         content = store.read_file(f["name"])
     except StoreError as error:
-        return Check(f"file {f['name']}", False, str(error))
+        return Check(f"file {f['name']}", False, str(error).removesuffix(verify_advice(store.path)))
     if len(content) != f["size"] or hashlib.sha256(content).hexdigest() != f["sha256"]:
         return Check(f"file {f['name']}", False, "content does not match its size and sha256")
     return Check(f"file {f['name']}", True, f"{f['size']:,} bytes, sha256 {f['sha256'][:12]} ok")

@@ -32,7 +32,9 @@ def find_split(store, task, split, subset=None):
     """The stored split (a store.reader.Split) that TASK SPLIT [SUBSET] names, as `nanotasks show`
     and `export` take it: the split's only subset when none is given, and through the other
     names a benchmark serves its splits under (MMLU auxiliary_train/train)."""
-    task = benchmark(task).name
+    declared = benchmark(task)
+    task = declared.name
+    _check_declared(declared, subset, split)
     if subset is None:
         keys = [(s["task"], s["subset"], s["split"]) for s in store.splits()] + list(aliases())
         subsets = sorted({k_subset for k_task, k_subset, k_split in keys if (k_task, k_split) == (task, split)})
@@ -44,3 +46,32 @@ def find_split(store, task, split, subset=None):
                               f"lists what it has")
         subset = subsets[0]
     return store.split(task, *aliases().get((task, subset, split), (subset, split)))
+
+
+def _check_declared(declared, subset, split):
+    """UnknownName for a split or subset the benchmark never has, which no compile could add."""
+    if not declared.sources:  # customjson's subsets are the --custom NAMEs
+        return
+    known = {(s.subset, s.split) for s in declared.sources} | set(declared.aliases)
+    splits = sorted({known_split for _, known_split in known})
+    if split not in splits:
+        raise UnknownName(f"{declared.name} has no split {split!r}: choose one of {', '.join(splits)}")
+    subsets = sorted({known_subset for known_subset, known_split in known if known_split == split})
+    if subset is not None and subset not in subsets:
+        raise UnknownName(f"{declared.name} {split} has no subset {subset!r}: choose one of {', '.join(subsets)}")
+
+
+def example(store, task, split, index, subset=None):
+    """The conversation `nanotasks show` prints: example `index` of TASK's SPLIT, counting from
+    the end when negative, as task[-1] does. A generated task (the spelling tasks) is built
+    with its defaults, its class named by `subset` (the first it declares when None)."""
+    declared = benchmark(task)
+    if declared.generated:
+        classes = {name.lower(): cls for name, cls in declared.generated.items()}
+        chosen = (subset or next(iter(declared.generated))).lower()
+        if chosen not in classes:
+            raise UnknownName(f"{declared.name} has no task {subset!r}: choose one of "
+                              f"{', '.join(declared.generated)} (with --subset)")
+        return classes[chosen](split=split, db=store.path)[index]
+    rows = find_split(store, task, split, subset)
+    return store.read(rows, index + rows.rows if index < 0 else index)

@@ -47,6 +47,7 @@ class Benchmark(NamedTuple):
     files: tuple[SourceFile, ...] = ()  # whole files its tasks generate examples from
     # Other names its stored splits are served under: (subset, split) -> stored (subset, split)
     aliases: dict = {}  # shared by the benchmarks without aliases, which never change it
+    generated: dict = {}  # tasks generated at read time from its files, by class name: `show`'s subsets
     # For sources whose columns are only known once fetched (chat datasets): (column names, Source)
     # -> {column: the fields normalise reads of each item of that list of structs, or None for a
     # plain column, where a null string reads as ""}; normalise sees only these. Raises

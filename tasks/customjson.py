@@ -1,4 +1,6 @@
-"""CustomJSON: your own conversations, one JSON array of messages per line of a JSONL file.
+"""CustomJSON: your own conversations, one per line of a JSONL file: either a JSON array of
+messages, as nanochat writes them, or an object whose "messages" is that array, as
+`nanotasks export` and most fine-tuning tools write them (its other keys are not kept).
 CustomJSON(filepath) reads the file directly; `nanotasks compile --custom NAME=FILE.jsonl`
 stores it in the compiled file so it travels with everything else, and
 CustomJSON(name=NAME) reads it from there.
@@ -25,12 +27,20 @@ def read_conversations(path):
             if not line.strip():
                 continue
             try:
-                messages = json.loads(line)
+                messages = _messages(json.loads(line))
                 check_conversation(messages, system=False)  # as nanochat's CustomJSON
             except ValueError as error:
                 raise ValueError(f"{path}, line {number}: {error}") from None
             conversations.append({"messages": messages})
     return conversations
+
+
+def _messages(line):
+    if isinstance(line, dict):
+        if "messages" not in line:
+            raise ValueError(f"an object without \"messages\" (it has {', '.join(map(repr, line)) or 'no keys'})")
+        return line["messages"]
+    return line
 
 
 def examples(path):
@@ -50,10 +60,10 @@ class CustomJSON(Task):
         else:
             try:
                 self.conversations = StoredTask("customjson", name, SPLIT, db=db)
-            except NotInStore:  # its hint, `--only customjson`, is no command that works
+            except NotInStore:
                 path = db or default_path()
-                raise NotInStore(f"{path} has no custom task {name!r}. Add it with "
-                                 f"`nanotasks compile --custom {name}=FILE.jsonl --db {path}`.") from None
+                raise NotInStore(f"{path} has no custom task {name!r}. Add it with `nanotasks compile "
+                                 f"--only customjson --custom {name}=FILE.jsonl --db {path}`.") from None
 
     def num_examples(self):
         return len(self.conversations)

@@ -15,7 +15,6 @@ from nanotasks.tasks.gsm8k import evaluate_number
 WORDS = SourceFile("words_alpha.txt", "dwyl/english-words",
                    "https://raw.githubusercontent.com/dwyl/english-words/master/words_alpha.txt",
                    "dwyl/english-words/words_alpha.txt")
-BENCHMARK = Benchmark("spellingbee", files=(WORDS,))
 LETTERS = "abcdefghijklmnopqrstuvwxyz"
 TEST_SEED_OFFSET = 10_000_000  # test examples come from seeds no train example uses
 SPLITS = ("train", "test")
@@ -132,3 +131,7 @@ class SimpleSpelling(WordListTask):
         word = self.rng(index).choice(self.shuffled_words)
         return {"messages": [{"role": "user", "content": f"Spell the word: {word}"},
                              {"role": "assistant", "content": f"{word}:{','.join(word)}"}]}
+
+
+BENCHMARK = Benchmark("spellingbee", files=(WORDS,),
+                      generated={"SpellingBee": SpellingBee, "SimpleSpelling": SimpleSpelling})

@@ -8,6 +8,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
+
+from nanotasks.compiler.cli import cli
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE = REPO / "data" / "sample"
@@ -22,6 +25,15 @@ def nanotasks(*args, check=True, **kwargs):
     if check and result.returncode != 0:
         raise AssertionError(f"nanotasks {' '.join(map(str, args))} failed:\n{result.stdout}\n{result.stderr}")
     return result
+
+
+def invoke(*args, env=None):
+    """Run the CLI in this process with click's CliRunner, for argument checks and error
+    messages (a subprocess costs ~0.65 s); returns a CompletedProcess like nanotasks(...)."""
+    result = CliRunner().invoke(cli, list(map(str, args)), env=env, prog_name="nanotasks")
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise result.exception  # a traceback the user would have seen
+    return subprocess.CompletedProcess(args, result.exit_code, result.stdout, result.stderr)
 
 
 def require_plugin(group, name, module):

@@ -11,6 +11,8 @@ import pytest
 
 from tests.conftest import REPO, SHARED_HUB
 
+pytestmark = pytest.mark.bench  # ~95 s: not in the default run; `python -m pytest -m bench`
+
 BENCH = REPO / "benchmarks" / "bench.py"
 SYSTEMS = {"arrow", "hf", "nanotasks"}
 FIGURES = {"open_ms", "rss_open_mb", "rss_reads_mb", "rss_now_mb", "anonymous_mb", "random_mean_us",

@@ -211,7 +211,7 @@ def test_the_heatmap_counts_the_overlaps_table(visit, demo_db):
                 columns[i], td.innerText, getComputedStyle(td).backgroundColor]));""")
     shown = {(row, column): int(text) for row, column, text, _ in cells if text}
     expected = {}
-    for item in json.loads(nanotasks("overlap", "--db", demo_db, "--json").stdout):
+    for item in json.loads(nanotasks("overlap", "--db", demo_db, "--json").stdout)["splits"]:
         for found in item["found_in"]:
             expected[f"{item['task']} {item['subset']}/{item['split']}",
                      f"{found['task']} {found['subset']}/{found['split']}"] = found["exact"] + found["ngram"]

@@ -113,7 +113,7 @@ def test_chat_reads_like_any_task(chat_db):
 def test_overlaps_find_a_gsm8k_test_question_in_a_chat_dataset(chat_db):
     """The sample's ShareGPT en train repeats a GSM8K test question (source row 0) word for word."""
     summary = {f"{s['task']} {s['subset']}/{s['split']}": s
-               for s in json.loads(nanotasks("overlap", "--json", "--db", chat_db).stdout)}
+               for s in json.loads(nanotasks("overlap", "--json", "--db", chat_db).stdout)["splits"]}
     for subset in ("main", "socratic"):
         assert summary[f"gsm8k {subset}/test"]["found_in"] == [
             {"task": "chat", "subset": "tutor", "split": "train", "exact": 1, "ngram": 0}]

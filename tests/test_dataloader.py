@@ -1,9 +1,9 @@
 """Tasks in real PyTorch DataLoader worker processes, started with fork and with spawn: each
 process opens its own connection, and the workers return exactly the examples of a serial pass."""
 
-import gc
-import multiprocessing
 import pickle
+import subprocess
+import sys
 
 import pytest
 
@@ -14,8 +14,13 @@ from nanotasks.tasks.humaneval import HumanEval
 from nanotasks.tasks.mmlu import MMLU
 from nanotasks.tasks.smoltalk import SmolTalk
 from nanotasks.tasks.spellingbee import SimpleSpelling, SpellingBee
+from tests.conftest import REPO
 
-torch = pytest.importorskip("torch")
+
+@pytest.fixture
+def torch():
+    """Only the DataLoader tests need torch; the others run without it."""
+    return pytest.importorskip("torch")
 
 
 def unchanged(example):
@@ -31,7 +36,7 @@ def small_tasks(db):
 
 @pytest.mark.filterwarnings("ignore:This DataLoader will create 4 worker processes")  # 2-core machines
 @pytest.mark.parametrize("context", ["fork", "spawn"])
-def test_dataloader_workers_return_the_serial_examples(sample_db, context):
+def test_dataloader_workers_return_the_serial_examples(torch, sample_db, context):
     tasks = small_tasks(sample_db)
     mixture = TaskMixture(tasks)
     dataset = TaskSequence([mixture, TaskSequence(tasks, start=1, step=2)])  # one loader: spawn is slow
@@ -42,7 +47,7 @@ def test_dataloader_workers_return_the_serial_examples(sample_db, context):
     assert list(loader) == serial
 
 
-def test_dataloader_shuffled_batches_cover_every_example(sample_db):
+def test_dataloader_shuffled_batches_cover_every_example(torch, sample_db):
     task = GSM8K("main", "train", db=sample_db)
     loader = torch.utils.data.DataLoader(task, batch_size=3, shuffle=True, num_workers=2, collate_fn=unchanged,
                                          multiprocessing_context="fork", generator=torch.Generator().manual_seed(0))
@@ -50,36 +55,53 @@ def test_dataloader_shuffled_batches_cover_every_example(sample_db):
     assert sorted(map(repr, loaded)) == sorted(map(repr, task))
 
 
+FORKED_CHILD = """
+import multiprocessing, sys
+from nanotasks.tasks.arc import ARC
+
 def check_own_connection(task, inherited):
-    # runs in a forked child: it may use what it inherited only to notice it is not its own
+    # runs in the forked child: it may use what it inherited only to notice it is not its own
     raise SystemExit(0 if task.store.db is not inherited and task[0] == task[0] else 3)
+
+task = ARC("ARC-Easy", "test", db=sys.argv[1])
+inherited = task.store.db
+child = multiprocessing.get_context("fork").Process(target=check_own_connection, args=(task, inherited))
+child.start()
+child.join()
+sys.exit(child.exitcode or (4 if task.store.db is not inherited else 0))  # the parent keeps its own
+"""
 
 
 def test_forked_child_opens_its_own_connection(sample_db):
-    task = ARC("ARC-Easy", "test", db=sample_db)
-    inherited = task.store.db
-    child = multiprocessing.get_context("fork").Process(target=check_own_connection, args=(task, inherited))
-    child.start()
-    child.join()
-    assert child.exitcode == 0
-    assert task.store.db is inherited  # the parent keeps its own
+    # from a fresh interpreter: forking a pytest-xdist worker, which runs threads, can deadlock
+    forked = subprocess.run([sys.executable, "-c", FORKED_CHILD, sample_db], capture_output=True, text=True, cwd=REPO)
+    assert forked.returncode == 0, forked.stderr
 
 
+FROZEN_CHILD = """
+import gc, multiprocessing, sys
+from nanotasks.tasks.arc import ARC
 
 def check_inherited_objects_frozen(parent_frozen):
-    # runs in a forked child: what it inherited is out of the garbage collector's reach, so
+    # runs in the forked child: what it inherited is out of the garbage collector's reach, so
     # collections there do not copy the pages it shares with its parent
     raise SystemExit(0 if gc.get_freeze_count() > parent_frozen else 3)
 
+task = ARC("ARC-Easy", "test", db=sys.argv[1])
+task[0]
+child = multiprocessing.get_context("fork").Process(target=check_inherited_objects_frozen,
+                                                     args=(gc.get_freeze_count(),))
+child.start()
+child.join()
+sys.exit(child.exitcode)
+"""
+
 
 def test_forked_child_freezes_what_it_inherited(sample_db):
-    task = ARC("ARC-Easy", "test", db=sample_db)
-    task[0]
-    child = multiprocessing.get_context("fork").Process(target=check_inherited_objects_frozen,
-                                                         args=(gc.get_freeze_count(),))
-    child.start()
-    child.join()
-    assert child.exitcode == 0
+    # from a fresh interpreter, as above
+    forked = subprocess.run([sys.executable, "-c", FROZEN_CHILD, sample_db], capture_output=True, text=True, cwd=REPO)
+    assert forked.returncode == 0, forked.stderr
+
 
 def test_pickled_task_carries_no_connection_or_word_list(sample_db):
     task = SpellingBee(size=5, db=sample_db)

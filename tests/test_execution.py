@@ -175,7 +175,8 @@ def test_benchmark_output_is_well_formed():
     humaneval_rows()
     output = subprocess.run([sys.executable, "benchmarks/humaneval_execution.py", "--count", "3", "--workers", "2"],
                             cwd=REPO, capture_output=True, text=True, timeout=60, check=True).stdout
-    assert re.fullmatch(r"network isolation: (True|False)\n"
+    assert re.fullmatch(rf"3 canonical solutions from {re.escape(str(REPO / 'data' / 'sample'))}\n"
+                        r"network isolation: (True|False)\n"
                         r"serial: [\d.]+ evaluations/s \(3 programs, 3 passed, [\d.]+ s\)\n"
                         r"batched \(2 workers\): [\d.]+ evaluations/s \(3 programs, 3 passed, [\d.]+ s\)\n", output), output
 

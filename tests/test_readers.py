@@ -2,10 +2,12 @@
 reading at once each get exactly what one process reading alone gets."""
 
 import multiprocessing
+import pickle
 import random
 import shutil
 import stat
 import subprocess
+import sys
 
 import pytest
 
@@ -16,7 +18,7 @@ from nanotasks.tasks.humaneval import HumanEval
 from nanotasks.tasks.mmlu import MMLU
 from nanotasks.tasks.smoltalk import SmolTalk
 from nanotasks.tasks.spellingbee import SimpleSpelling, SpellingBee
-from tests.conftest import nanotasks
+from tests.conftest import REPO, nanotasks
 
 PROCESSES = 16
 READS = 300
@@ -48,19 +50,30 @@ def reader(db, seed, barrier, results):
     results.put((seed, random_reads(db, seed, barrier)))
 
 
-@pytest.mark.parametrize("method", ["fork", "spawn"])
-def test_sixteen_processes_reading_at_once_get_the_serial_results(method, sample_db):
+def concurrent_reads(db, method):
+    """{seed: random_reads(db, seed)} from PROCESSES processes started with `method`, all
+    reading at once."""
     context = multiprocessing.get_context(method)
     barrier, results = context.Barrier(PROCESSES), context.Queue()
-    processes = [context.Process(target=reader, args=(sample_db, seed, barrier, results))
-                 for seed in range(PROCESSES)]
+    processes = [context.Process(target=reader, args=(db, seed, barrier, results)) for seed in range(PROCESSES)]
     for process in processes:
         process.start()
     concurrent = dict(results.get(timeout=120) for _ in processes)
     for process in processes:
         process.join(timeout=60)
         assert process.exitcode == 0
-    assert concurrent == {seed: random_reads(sample_db, seed) for seed in range(PROCESSES)}
+    return concurrent
+
+
+@pytest.mark.parametrize("method", ["fork", "spawn"])
+def test_sixteen_processes_reading_at_once_get_the_serial_results(method, sample_db):
+    # Started from a fresh interpreter: a pytest-xdist worker runs threads, and forking a
+    # multi-threaded process can deadlock the child (Python 3.12+ warns of it).
+    script = ("import pickle, sys; from tests.test_readers import concurrent_reads; "
+              f"sys.stdout.buffer.write(pickle.dumps(concurrent_reads({str(sample_db)!r}, {method!r})))")
+    started = subprocess.run([sys.executable, "-c", script], capture_output=True, cwd=REPO)
+    assert started.returncode == 0, started.stderr.decode()
+    assert pickle.loads(started.stdout) == {seed: random_reads(sample_db, seed) for seed in range(PROCESSES)}
 
 
 def read_everything(db):

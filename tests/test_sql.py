@@ -1,6 +1,7 @@
 """SQL across benchmarks: the README's queries through `nanotasks sql`, the plain sqlite3 shell,
 sqlite-utils and a live Datasette; the SQL functions against the Store; writes refused; export."""
 
+import base64
 import csv
 import hashlib
 import io
@@ -144,8 +145,12 @@ def test_sql_formats_and_errors(sample_db):
     assert rows[0] == {"task": "gsm8k", "split": "test", "rows": 6, "plain": 1}
     parsed = list(csv.DictReader(io.StringIO(nanotasks("sql", "--db", sample_db, "--csv", query).stdout)))
     assert parsed == [{k: str(v) for k, v in row.items()} for row in rows]
+    # BLOBs as sqlite-utils writes them: base64, in JSON an object that says so
+    body = sqlite3.connect(sample_db).execute("SELECT body FROM example_data WHERE id = 1").fetchone()[0]
     blob = sql_json(sample_db, "SELECT body FROM example_data WHERE id = 1")[0]["body"]
-    assert blob.startswith("<") and blob.endswith(" bytes>")
+    assert blob == {"$base64": True, "encoded": base64.b64encode(body).decode()}
+    as_csv = nanotasks("sql", "--db", sample_db, "--csv", "SELECT body FROM example_data WHERE id = 1").stdout
+    assert as_csv == f"body\n{base64.b64encode(body).decode()}\n"
     both = nanotasks("sql", "--db", sample_db, "--json", "--csv", query, check=False)
     assert both.returncode == 2 and "choose one" in both.stderr
     bad = nanotasks("sql", "--db", sample_db, "SELECT nonsense FROM splits", check=False)
@@ -181,7 +186,7 @@ def test_export_names_a_missing_subset_or_split(sample_db):
     several = nanotasks("export", "--db", sample_db, "gsm8k", "train", check=False)
     assert several.returncode == 2 and "main, socratic" in several.stderr
     missing = nanotasks("export", "--db", sample_db, "gsm8k", "dev", "--subset", "main", check=False)
-    assert missing.returncode == 1 and "has no gsm8k main/dev" in missing.stderr
+    assert missing.returncode == 2 and "gsm8k has no split 'dev': choose one of test, train" in missing.stderr
 
 
 def test_the_readme_shows_these_queries_with_this_output():

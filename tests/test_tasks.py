@@ -18,7 +18,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from conftest import REPO, SAMPLE, nanotasks
-from nanotasks.store.reader import NotInStore, StoreError, StoreNotFound
+from nanotasks.store.reader import NotInStore, StoreNotFound
 from nanotasks.tasks.arc import ARC
 from nanotasks.tasks.common import render_mc
 from nanotasks.tasks.customjson import CustomJSON
@@ -28,6 +28,7 @@ from nanotasks.tasks.humaneval import HumanEval, problem_test, program_for
 from nanotasks.tasks.mmlu import MMLU
 from nanotasks.tasks.smoltalk import SmolTalk
 from nanotasks.tasks.spellingbee import SimpleSpelling, SpellingBee
+from tests.reference import multiple_choice
 
 
 def source_rows(root, repo, config, split):
@@ -48,9 +49,11 @@ def assistant(content):
 # --- render_mc --------------------------------------------------------------------------------
 
 def test_render_mc_exact_text():
-    assert render_mc("2+2?", ["A", "B", "C"], ["3", "4", "x=y"]) == (
-        "Multiple Choice question: 2+2?\n- 3=A\n- 4=B\n- x=y=C\n\n"
-        "Respond only with the letter of the correct answer.")
+    # pins the reference, tests/reference.py's multiple_choice, that every other test compares with
+    expected = ("Multiple Choice question: 2+2?\n- 3=A\n- 4=B\n- x=y=C\n\n"
+                "Respond only with the letter of the correct answer.")
+    assert render_mc("2+2?", ["A", "B", "C"], ["3", "4", "x=y"]) == expected
+    assert multiple_choice("2+2?", ["A", "B", "C"], ["3", "4", "x=y"]) == expected
 
 
 # --- ARC --------------------------------------------------------------------------------------
@@ -64,9 +67,7 @@ def test_arc_conversations_in_reference_order(sample_db, subset, split):
     assert len(task) == task.num_examples() == len(rows)
     for example, row in zip(task, rows, strict=True):
         labels, texts = row["choices"]["label"], row["choices"]["text"]
-        lines = "".join(f"- {text}={label}\n" for label, text in zip(labels, texts))
-        prompt = (f"Multiple Choice question: {row['question']}\n{lines}\n"
-                  f"Respond only with the letter of the correct answer.")
+        prompt = multiple_choice(row["question"], labels, texts)
         assert example == {"messages": [user(prompt), assistant(row["answerKey"])], "letters": labels}
 
 
@@ -97,7 +98,7 @@ def test_mmlu_conversations_in_reference_order(sample_db, split, config, source_
     for example, row in zip(task, rows, strict=True):
         row = row.get("train", row)  # the auxiliary_train config nests its rows
         assert example == {
-            "messages": [user(render_mc(row["question"], "ABCD", row["choices"])), assistant("ABCD"[row["answer"]])],
+            "messages": [user(multiple_choice(row["question"], "ABCD", row["choices"])), assistant("ABCD"[row["answer"]])],
             "subject": row["subject"], "letters": ("A", "B", "C", "D")}
         assert type(example["letters"]) is tuple  # as nanochat's MMLU.letters
 
@@ -383,7 +384,8 @@ def test_customjson_reads_conversations_in_file_order(tmp_path):
 
 
 @pytest.mark.parametrize("bad, what", [
-    ('{"role": "user", "content": "hi"}', "array"),
+    ('{"role": "user", "content": "hi"}', "an object without \"messages\" (it has 'role', 'content')"),
+    ('"hi"', "messages must be a list (a JSON array), got str"),
     (json.dumps([user("only one")]), "at least 2"),
     (json.dumps([assistant("a"), user("b")]), "role"),
     (json.dumps([user("a"), user("b")]), "role"),
@@ -426,7 +428,7 @@ def test_customjson_compiled_into_the_file(sample_db, tmp_path):
 
     with pytest.raises(NotInStore) as error:
         CustomJSON(name="other", db=db)
-    assert str(db) in str(error.value) and "nanotasks compile --custom other=" in str(error.value)
+    assert f"`nanotasks compile --only customjson --custom other=FILE.jsonl --db {db}`" in str(error.value)
 
 
 def test_json_that_orjson_refuses_reads_back_as_json_reads_it(sample_db, tmp_path):
@@ -489,10 +491,9 @@ def test_file_without_the_split_names_path_split_and_command(tmp_path):
     for make, missing, module in cases:
         with pytest.raises(NotInStore) as error:
             make()
-        assert isinstance(error.value, (LookupError, StoreError))
         message = str(error.value)
-        assert str(db) in message and missing in message
-        assert f"nanotasks compile --only {module} --db {db}" in message
+        assert message.startswith(f"{db} has no {missing}")
+        assert message.endswith(f"Add it with `nanotasks compile --only {module} --db {db}`.")
 
 
 def test_default_path_from_environment(sample_db, monkeypatch, tmp_path):
@@ -596,7 +597,7 @@ def test_real_mmlu(real_db, shared_hub):
     rows = source_rows(shared_hub, "cais/mmlu", "all", "test")
     for i in [0, 1, 2, 777, 5000, 14079]:
         row = rows[i]
-        assert task[i] == {"messages": [user(render_mc(row["question"], "ABCD", row["choices"])),
+        assert task[i] == {"messages": [user(multiple_choice(row["question"], "ABCD", row["choices"])),
                                         assistant("ABCD"[row["answer"]])],
                            "subject": row["subject"], "letters": ("A", "B", "C", "D")}
     assert len({task[i]["subject"] for i in range(0, 14080, 50)}) > 40

@@ -1,0 +1,166 @@
+"""How every command prints, the same way everywhere: tables, JSON, colour and progress.
+
+Tables are for people: numbers right-aligned, and on a terminal wide cells are cut to fit.
+JSON is for programs: every split is named by task, subset and split fields, every stored
+file by a file field, seconds are rounded to milliseconds, and BLOBs are base64 objects
+as sqlite-utils writes them. Colour and progress go only to a terminal, never under NO_COLOR
+or --json.
+"""
+
+import base64
+import json
+import os
+import re
+import shutil
+import sys
+import time
+
+import click
+
+NUMBER = re.compile(r"-?[\d,]*\.?\d+(e[-+]?\d+)?x?")
+ELLIPSIS = "…"
+NARROWEST = 8  # a cell cut to fit the terminal keeps at least this many characters
+
+
+def is_terminal(stream):
+    return hasattr(stream, "isatty") and stream.isatty()
+
+
+def colour(text, err=False):
+    """`text` in bold red (FAILED, DAMAGED, Error:) when it goes to a terminal and NO_COLOR is
+    unset (https://no-color.org)."""
+    stream = sys.stderr if err else sys.stdout
+    if is_terminal(stream) and not os.environ.get("NO_COLOR"):
+        return click.style(text, fg="red", bold=True)
+    return text
+
+
+def count(n):
+    """An integer for people: 1,234; blank for None."""
+    return "" if n is None else f"{n:,}"
+
+
+def cell(value):
+    """A value as one line of a table cell."""
+    if value is None:
+        return ""
+    if isinstance(value, bytes):
+        return f"<{len(value):,} bytes>"
+    return str(value).replace("\n", "\\n")
+
+
+def table(headers, rows, width=None):
+    """Aligned columns under a rule. A column whose cells are all numbers (or blank) is
+    right-aligned. With `width` (a terminal's), the widest cells are cut, ending in '…', until
+    each line fits."""
+    rows = [[cell(value) for value in row] for row in rows]
+    columns = list(zip(headers, *rows))
+    numeric = [len(column) > 1 and all(NUMBER.fullmatch(click.unstyle(value)) or not value for value in column[1:])
+               for column in columns]
+    widths = [max(map(_length, column)) for column in columns]
+    if width:
+        _fit(widths, [len(header) for header in headers], width)
+    lines = [headers, ["-" * w for w in widths], *rows]
+    return "\n".join("  ".join(_pad(value, w, right) for value, w, right in zip(line, widths, numeric)).rstrip()
+                     for line in lines)
+
+
+def _fit(widths, minimums, width):
+    """Narrow the widest columns, one character at a time, until the line fits `width`."""
+    while sum(widths) + 2 * (len(widths) - 1) > width:
+        widest = max(range(len(widths)), key=widths.__getitem__)
+        if widths[widest] <= max(NARROWEST, minimums[widest]):
+            return
+        widths[widest] -= 1
+
+
+def _pad(value, width, right):
+    if _length(value) > width:
+        value = click.unstyle(value)[:width - 1] + ELLIPSIS
+    padding = " " * (width - _length(value))
+    return padding + value if right else value + padding
+
+
+def _length(value):
+    """How wide a cell shows: colour codes take no room."""
+    return len(click.unstyle(value))
+
+
+def echo_table(headers, rows):
+    """Print a table to standard output, cut to the terminal's width when it is one."""
+    width = shutil.get_terminal_size().columns if is_terminal(sys.stdout) else None
+    click.echo(table(headers, rows, width))
+
+
+def echo_json(data):
+    click.echo(json.dumps(data, ensure_ascii=False, indent=2, default=_json_default))
+
+
+def _json_default(value):
+    if isinstance(value, bytes):
+        return blob(value)
+    raise TypeError(f"{type(value).__name__} is not JSON")
+
+
+def blob(value):
+    """A BLOB in JSON, as sqlite-utils writes one."""
+    return {"$base64": True, "encoded": base64.b64encode(value).decode()}
+
+
+def split_fields(name):
+    """{"task", "subset", "split"} from a split's name as tables show it, "task subset/split";
+    {"file": name} for a stored file's name."""
+    task, space, rest = name.partition(" ")
+    if not space:
+        return {"file": name}
+    subset, _, split = rest.rpartition("/")  # a custom NAME may hold '/', a split never does
+    return {"task": task, "subset": subset, "split": split}
+
+
+def seconds(value):
+    return round(value, 3)
+
+
+def progress(enabled=True):
+    """The progress display of one command: a single line on standard error, rewritten as work
+    goes on, or None (quiet) when `enabled` is false or standard error is no terminal. It is
+    what the library's `progress` arguments take: progress(length=..., label=...) -> a context
+    manager with update(n)."""
+    if not enabled or not is_terminal(sys.stderr):
+        return None
+    return Progress()
+
+
+class Progress:
+    """One status line for a whole command: how many steps are done, the current step's name,
+    its count of rows (of how many, when known) and its rate."""
+
+    def __init__(self):
+        self.done = 0
+
+    def __call__(self, length, label):
+        self.length, self.label, self.count = length, label, 0
+        self.started = self.shown = time.monotonic()
+        return self
+
+    def __enter__(self):
+        self._show()
+        return self
+
+    def update(self, n):
+        self.count += n
+        if time.monotonic() - self.shown >= 0.1:
+            self._show()
+
+    def __exit__(self, *exc):
+        self.done += 1
+        click.echo("\r\033[K", nl=False, err=True)
+
+    def _show(self):
+        self.shown = time.monotonic()
+        elapsed = self.shown - self.started
+        total = f"/{self.length:,}" if self.length else ""
+        rate = f"  {self.count / elapsed:,.0f} rows/s" if elapsed > 0.5 else ""
+        line = f"[{self.done} done] {self.label}  {self.count:,}{total} rows{rate}"
+        columns = shutil.get_terminal_size().columns
+        click.echo(f"\r\033[K{line[:columns - 1]}", nl=False, err=True)
