@@ -2,10 +2,13 @@
 
 import csv
 import dataclasses
+import itertools
 import json
+import os
 import signal
 import sqlite3
 import sys
+import textwrap
 
 import click
 
@@ -13,6 +16,7 @@ import nanotasks
 from nanotasks.store import default_path
 from nanotasks.store.export import FORMATS, write_jsonl
 from nanotasks.store.reader import Store, StoreError
+from nanotasks.store.sqlfunctions import TIMEOUT, QueryFailed, WriteRefused, running
 from nanotasks.store.text import message_text
 from nanotasks.tasks import NAMES, UnknownName, aliases, find_split
 
@@ -27,6 +31,37 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON i
 @click.version_option(package_name="nanotasks")
 def cli():
     """Compile chat-model datasets into one SQLite file, then read them offline."""
+
+
+def main():
+    """The `nanotasks` command: the commands' own errors are theirs to word; what reaches here
+    (a damaged file met part way, standard output on a full disk) is still one line, never a
+    traceback. Standard output is flushed here, so a failed write is reported with the exit
+    status rather than ignored at exit."""
+    code = 1
+    try:
+        cli(prog_name="nanotasks")
+    except SystemExit as exit:
+        code = exit.code
+    except (StoreError, OSError, MemoryError) as error:
+        click.echo(f"Error: {_error_line(error)}", err=True)
+    try:
+        sys.stdout.flush()
+    except OSError as error:
+        if code in (0, None):  # else the write failed before and was reported
+            click.echo(f"Error: cannot write standard output: {error.strerror}", err=True)
+            code = 1
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nothing more to flush at exit
+    sys.exit(code)
+
+
+def _error_line(error):
+    if isinstance(error, MemoryError):
+        return "out of memory"
+    if isinstance(error, OSError):
+        where = error.filename or "standard output"  # the one file the commands write unnamed
+        return f"cannot write {where}: {error.strerror or error}"
+    return str(error)
 
 
 def open_store(db):
@@ -193,12 +228,16 @@ def _interrupt(signum, frame):
 @click.argument("query")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array of objects instead of a table.")
 @click.option("--csv", "as_csv", is_flag=True, help="Print CSV with a header row instead of a table.")
-def sql(db, query, as_json, as_csv):
+@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=TIMEOUT, show_default=True,
+              metavar="SECONDS", help="Stop the query after this long.")
+def sql(db, query, as_json, as_csv, timeout):
     """Run a read-only SQL QUERY on the compiled file and print its rows.
 
     Besides SQLite's own functions, conversation(id) gives an example's conversation as JSON
     text and conversation_text(id) its messages' texts, where id is the `id` column of the
-    `examples` view. A query that would change anything is refused.
+    `examples` view. A query that would change anything is refused. Rows are printed as they
+    come (a table's column widths are those of its first 1,000 rows); a query stops at
+    --timeout, at Ctrl-C, or when its sorting and temporary tables need more than 1 GiB.
 
     \b
     nanotasks sql "SELECT task, split, count(*) FROM examples GROUP BY 1, 2"
@@ -207,24 +246,40 @@ def sql(db, query, as_json, as_csv):
     if as_json and as_csv:
         raise click.UsageError("--json and --csv: choose one")
     open_store(db)  # the header checks, with their advice
-    from nanotasks.store.sqlfunctions import WriteRefused, query as run_query
     try:
-        columns, rows = run_query(db, query)
+        with running(db, query, timeout) as (columns, cursor):
+            rows = iter(cursor.fetchone, None)
+            if as_json:
+                _print_json_records(columns, rows)
+            elif as_csv:
+                writer = csv.writer(sys.stdout, lineterminator="\n")
+                writer.writerow(columns)
+                for row in rows:
+                    writer.writerow([_json_cell(cell) for cell in row])
+            else:
+                for line in _table_lines(columns, ([_table_cell(cell) for cell in row] for row in rows)):
+                    click.echo(line)
     except WriteRefused as refused:
         raise click.ClickException(f"refused: this query would write ({refused}); `nanotasks sql` "
                                    f"only reads. The file changes only through `nanotasks compile`; to "
                                    f"experiment, query a copy with the sqlite3 shell.") from None
+    except QueryFailed as error:
+        raise click.ClickException(str(error)) from None
     except sqlite3.Error as error:
         raise click.ClickException(f"SQL error: {error}") from None
-    if as_json:
-        records = [dict(zip(columns, map(_json_cell, row))) for row in rows]
-        click.echo(json.dumps(records, ensure_ascii=False, indent=2))
-    elif as_csv:
-        writer = csv.writer(sys.stdout, lineterminator="\n")
-        writer.writerow(columns)
-        writer.writerows([_json_cell(cell) for cell in row] for row in rows)
-    else:
-        click.echo(_table(columns, [[_table_cell(cell) for cell in row] for row in rows]))
+    except KeyboardInterrupt:
+        click.echo("\ninterrupted", err=True)
+        sys.exit(130)
+
+
+def _print_json_records(columns, rows):
+    """The rows as json.dumps(list of objects, indent=2) prints them, one object at a time."""
+    first = True
+    for row in rows:
+        record = json.dumps(dict(zip(columns, map(_json_cell, row))), ensure_ascii=False, indent=2)
+        click.echo(("[\n" if first else ",\n") + textwrap.indent(record, "  "), nl=False)
+        first = False
+    click.echo("[]" if first else "\n]")
 
 
 def _json_cell(cell):
@@ -264,7 +319,8 @@ def export(db, task, split, subset, file_format, output):
     except (StoreError, ValueError) as error:
         raise click.ClickException(str(error)) from None
     except OSError as error:
-        raise click.ClickException(f"cannot write {output}: {error.strerror or error}") from None
+        where = "standard output" if output == "-" else output
+        raise click.ClickException(f"cannot write {where}: {error.strerror or error}") from None
 
 
 @cli.command()
@@ -306,9 +362,18 @@ def _count(n):
 
 
 def _table(headers, rows):
-    widths = [max(len(str(cell)) for cell in column) for column in zip(headers, *rows)]
-    lines = [headers, ["-" * w for w in widths], *rows]
-    return "\n".join("  ".join(str(cell).ljust(w) for cell, w in zip(line, widths)).rstrip() for line in lines)
+    return "\n".join(_table_lines(headers, rows))
+
+
+TABLE_HEAD = 1000  # rows a table's column widths are taken from: the rest are printed as they come
+
+
+def _table_lines(headers, rows):
+    rows = iter(rows)
+    head = list(itertools.islice(rows, TABLE_HEAD))
+    widths = [max(len(str(cell)) for cell in column) for column in zip(headers, *head)]
+    for line in itertools.chain([headers, ["-" * w for w in widths]], head, rows):
+        yield "  ".join(str(cell).ljust(w) for cell, w in zip(line, widths)).rstrip()
 
 
 @cli.command("switch-nanochat")

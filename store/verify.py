@@ -12,11 +12,12 @@ import contextlib
 import hashlib
 import sqlite3
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from types import SimpleNamespace
 
 import zstandard
 
-from nanotasks.store.reader import Split, Store, StoreError, decompress_body
+from nanotasks.store.reader import Split, Store, StoreError, check_header, decompress_body
 from nanotasks.store.schema import SCHEMA_VERSION, body_decompressor
 
 CHUNK = 1024  # rows read per query, and per progress update
@@ -38,11 +39,16 @@ def verify(path, quick=False, progress=None):
     makes the full check's progress bar: progress(length=rows, label=...) -> a context
     manager with update(n), like click.progressbar."""
     try:
-        store = Store(path)  # the cheap checks every open does
+        check_header(path)
     except StoreError as error:
         return [Check("header", False, str(error))]
     checks = [Check("header", True, f"nanotasks format {SCHEMA_VERSION}, "
-                                    f"{store.path.stat().st_size:,} bytes as the header says")]
+                                    f"{Path(path).stat().st_size:,} bytes as the header says")]
+    try:
+        store = Store(path)  # the checks every open does: the schema, the splits table
+    except StoreError as error:
+        return checks + [Check("schema", False, str(error))]
+    checks.append(Check("schema", True, "exactly this version's tables and view; splits table sane"))
     if not quick:
         checks.append(_integrity(store))
     try:
@@ -100,19 +106,21 @@ def _ends(store, split):
 
 
 def _rows(store, s, bar):
-    """Full: every row decompresses; the count, the sha256 and the stored bytes match."""
+    """Full: every row decompresses; the count, the sha256 and the stored bytes match. One pass
+    over the rows that are there: the time is that of the file, whatever `rows` claims."""
     split = _split(s)
-    decompressor = body_decompressor(s["dictionary"])
     digest = hashlib.sha256()
     stored_bytes = len(s["dictionary"] or b"")
     damaged = []
     seen = 0
     try:
-        for start in range(0, split.rows, CHUNK):
-            first = split.first_example + start
-            last = min(first + CHUNK, split.first_example + split.rows) - 1
-            rows = store.db.execute("SELECT id, body FROM example_data WHERE id BETWEEN ? AND ? "
-                                    "ORDER BY id", (first, last)).fetchall()
+        decompressor = body_decompressor(s["dictionary"])
+    except zstandard.ZstdError as error:
+        return Check(_name(s), False, f"its dictionary is damaged ({error})")
+    try:
+        cursor = store.db.execute("SELECT id, body FROM example_data WHERE id BETWEEN ? AND ? "
+                                  "ORDER BY id", (split.first_example, split.first_example + split.rows - 1))
+        while rows := cursor.fetchmany(CHUNK):
             for rowid, body in rows:
                 if rowid != split.first_example + seen:
                     return Check(_name(s), False, f"position {seen} holds rowid {rowid}, expected "

@@ -24,6 +24,7 @@ from urllib.parse import quote
 import zstandard
 
 from nanotasks.store import Provenance
+from nanotasks.store.reader import MAX_BODY_BYTES
 from nanotasks.store.schema import APPLICATION_ID, SCHEMA, SCHEMA_VERSION, body_compressor
 from nanotasks.store.text import message_text, normalise_text, prompt_of
 
@@ -240,6 +241,9 @@ def prepare(conversations, dictionary, level):
     prepared = []
     for conversation in conversations:
         data = encode(conversation)
+        if len(data) > MAX_BODY_BYTES:
+            raise ValueError(f"a conversation of {len(data):,} bytes: the file holds conversations of "
+                             f"up to {MAX_BODY_BYTES:,} bytes")
         messages = conversation["messages"]
         prepared.append((data, compressor.compress(data), len(messages),
                          sum(len(message_text(m)) for m in messages), prompt_hash(messages)))

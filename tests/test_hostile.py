@@ -1,0 +1,231 @@
+"""Files, queries and output paths made to hurt: a crafted `.db` is refused before any of its
+SQL runs, a query is bounded in time and memory, a damaged row is one line of error, never
+a traceback, and nothing a user points `export` at is lost."""
+
+import json
+import shutil
+import signal
+import sqlite3
+import subprocess
+import time
+
+import pytest
+import zstandard
+
+from nanotasks.store.reader import MAX_BODY_BYTES, Store, StoreError
+from nanotasks.store.schema import body_compressor
+from nanotasks.store.verify import verify
+from nanotasks.tasks.arc import ARC
+from nanotasks.tasks.gsm8k import GSM8K
+from tests.conftest import NANOTASKS, nanotasks
+
+ENDLESS = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT x FROM c"
+
+
+@pytest.fixture
+def copy(sample_db, tmp_path):
+    path = tmp_path / "copy.db"
+    shutil.copyfile(sample_db, path)
+    return path
+
+
+def edit(path, *statements):
+    """Change the file behind nanotasks' back, schema included."""
+    db = sqlite3.connect(path)
+    db.execute("PRAGMA writable_schema=ON")
+    for statement in statements:
+        db.execute(statement)
+    db.commit()
+    db.close()
+
+
+def refused_everywhere(path, expected):
+    """Every door refuses the file with one line containing `expected`, and nothing hangs: the
+    library at construction, and each command with no traceback (a hang fails at the timeout)."""
+    for open_it in (lambda: Store(path), lambda: ARC("ARC-Easy", "train", db=path),
+                    lambda: GSM8K("main", "test", db=path)):
+        with pytest.raises(StoreError, match=expected):
+            open_it()
+    for command in (["info"], ["show", "gsm8k", "test", "6", "--subset", "main"], ["verify", "--quick"],
+                    ["verify"], ["sql", "SELECT count(*) FROM examples"], ["overlap"],
+                    ["export", "gsm8k", "test", "--subset", "main"]):
+        result = nanotasks(*command, "--db", path, check=False, timeout=60)
+        assert result.returncode == 1, (command, result.stdout)
+        assert "Traceback" not in result.stderr, (command, result.stderr)
+        assert expected in result.stdout + result.stderr, (command, result.stdout, result.stderr)
+        if command[0] != "verify":
+            assert len(result.stderr.strip().splitlines()) == 1, (command, result.stderr)
+
+
+NOT_OURS = "not a nanotasks file of this version"
+
+
+@pytest.mark.parametrize("statements", [
+    ["DROP VIEW examples", f"CREATE VIEW examples AS {ENDLESS}"],
+    ["ALTER TABLE splits RENAME TO real_splits",
+     f"CREATE VIEW splits AS SELECT real_splits.* FROM real_splits, ({ENDLESS})"],
+    ["ALTER TABLE example_data RENAME TO real_data",
+     "CREATE VIEW example_data AS SELECT id, source_row, messages, characters, answer, subject_id, "
+     "prompt_hash, randomblob(100000000) AS body FROM real_data"],
+    # ARC's rows shown as GSM8K's: every check of the rows themselves would pass
+    ["DROP VIEW examples", "CREATE VIEW examples AS SELECT 'gsm8k' AS task, 'main' AS subset, "
+     "'test' AS split, 0 AS position, source_row, messages, characters, answer, NULL AS subject, "
+     "prompt_hash, body, id FROM example_data"],
+    ["CREATE TRIGGER t AFTER INSERT ON meta BEGIN SELECT 1; END"],
+    ["CREATE INDEX i ON example_data (answer)"],
+], ids=["endless examples view", "endless splits view", "randomblob example_data",
+        "relabelling view", "a trigger", "an index"])
+def test_a_crafted_schema_is_refused_before_any_of_it_runs(copy, statements):
+    edit(copy, *statements)
+    refused_everywhere(copy, NOT_OURS)
+    report = verify(copy)
+    assert [(c.name, c.ok) for c in report] == [("header", True), ("schema", False)]
+
+
+def test_invalid_utf8_in_the_schema_is_refused(copy):
+    data = bytearray(copy.read_bytes())
+    at = data.index(b"module name in tasks/")
+    data[at] = 0xFF
+    copy.write_bytes(data)
+    refused_everywhere(copy, NOT_OURS)
+
+
+def test_every_connection_distrusts_the_schema(sample_db):
+    assert Store(sample_db).db.execute("PRAGMA trusted_schema").fetchone() == (0,)
+    assert nanotasks("sql", "--db", sample_db, "PRAGMA trusted_schema").stdout.splitlines()[-1] == "0"
+
+
+def split_row(path, task, subset, split):
+    db = sqlite3.connect(path)
+    row = db.execute("SELECT id, first_example, rows FROM splits WHERE task = ? AND subset = ? "
+                     "AND split = ?", (task, subset, split)).fetchone()
+    db.close()
+    return row
+
+
+@pytest.mark.parametrize("change, problem", [
+    ("rows = 1000000000000", "its rows end at rowid"),
+    ("rows = 'seven'", "rows is str"),
+    ("rows = -1", "it has -1 rows"),
+    ("first_example = 9223372036854775807", "its rows end at rowid"),
+    ("first_example = first_example - 1", "its rows start at rowid"),  # inside the split before
+    ("first_example = 0", "its rows start at rowid 0"),
+    ("dictionary = 'text'", "its dictionary is text"),
+    ("sha256 = X'00'", "sha256 is bytes"),
+    ("repo = CAST(X'ff41' AS TEXT)", "Could not decode to UTF-8"),
+], ids=lambda v: v if "=" in v else None)
+def test_an_insane_splits_row_is_refused_at_open(copy, change, problem):
+    """GSM8K main/test claims what it does not hold: no task[i] may be another split's row."""
+    split_id, _, _ = split_row(copy, "gsm8k", "main", "test")
+    edit(copy, f"UPDATE splits SET {change} WHERE id = {split_id}")
+    refused_everywhere(copy, problem)
+    report = verify(copy)
+    assert not report[-1].ok and report[-1].name == "schema" and "damaged" in report[-1].detail
+
+
+def with_body(path, example_id, body):
+    edit(path, f"UPDATE example_data SET body = X'{body.hex()}' WHERE id = {example_id}")
+
+
+def claiming(size):
+    """A body whose frame header claims `size` bytes of content."""
+    compressor = zstandard.ZstdCompressor(write_checksum=True)
+    chunk = compressor.compressobj(size=size)
+    frame = chunk.compress(b'{"messages":[]}') + chunk.flush(zstandard.COMPRESSOBJ_FLUSH_BLOCK)
+    return frame[4:]  # stored without the magic number
+
+
+def test_a_body_claiming_a_terabyte_is_one_line_everywhere(copy):
+    """The SQL functions have the reader's cap and its error; nothing allocates the claim."""
+    split_id, first, _ = split_row(copy, "gsm8k", "main", "test")
+    with_body(copy, first + 3, claiming(1 << 40))
+    assert zstandard.get_frame_parameters(claiming(1 << 40), format=zstandard.FORMAT_ZSTD1_MAGICLESS).content_size == 1 << 40
+    with pytest.raises(StoreError, match="example 3 of gsm8k main/test is damaged "
+                                         r"\(its frame header claims 1099511627776 bytes\)"):
+        GSM8K("main", "test", db=copy)[3]
+    for function in ("conversation", "conversation_text"):
+        result = nanotasks("sql", "--db", copy, f"SELECT {function}({first + 3})", check=False)
+        assert result.returncode == 1 and result.stderr.strip().splitlines() == [
+            f"Error: {copy}: example {first + 3} is damaged (its frame header claims 1099511627776 "
+            f"bytes). Check the file with `nanotasks verify --db {copy}`."]
+    failed = [c for c in verify(copy) if not c.ok]
+    assert [c.name for c in failed] == ["gsm8k main/test"] and "claims 1099511627776 bytes" in failed[0].detail
+
+
+def test_a_damaged_dictionary_is_a_verdict_not_a_traceback(copy):
+    split_id, first, _ = split_row(copy, "gsm8k", "main", "test")
+    garbage = b"\x37\xa4\x30\xec" + bytes(range(256)) * 4  # zstd's dictionary magic, then nothing sane
+    edit(copy, f"UPDATE splits SET dictionary = X'{garbage.hex()}' WHERE id = {split_id}")
+    with pytest.raises(StoreError, match="example 3 of gsm8k main/test is damaged"):
+        GSM8K("main", "test", db=copy)[3]
+    failed = [c for c in verify(copy) if not c.ok]
+    assert [c.name for c in failed] == ["gsm8k main/test"] and "dictionary is damaged" in failed[0].detail
+    for command in (["verify"], ["show", "gsm8k", "test", "3", "--subset", "main"],
+                    ["sql", f"SELECT conversation({first})"]):
+        result = nanotasks(*command, "--db", copy, check=False)
+        assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "DAMAGED" in nanotasks("verify", "--db", copy, check=False).stdout
+
+
+def test_full_verify_takes_the_time_of_the_rows_that_are_there(copy):
+    """example_data ends with a lone row at a huge rowid, and the last split claims every rowid
+    up to it: sane at open, and verify's one pass over the rows finds the gap at once."""
+    split_id, first, rows = split_row(copy, "smoltalk", "default", "train")
+    far = 1 << 60
+    edit(copy, f"INSERT INTO example_data SELECT {far}, source_row, messages, characters, answer, "
+               f"subject_id, prompt_hash, body FROM example_data WHERE id = {first}",
+         f"UPDATE splits SET rows = {far - first + 1} WHERE id = {split_id}")
+    result = nanotasks("verify", "--db", copy, check=False, timeout=60)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert f"position {rows} holds rowid {far}" in result.stdout
+
+
+def running_sql(db, query, *options):
+    return subprocess.Popen([*NANOTASKS, "sql", "--db", str(db), *options, query],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def test_sql_stops_at_its_time_limit(sample_db):
+    result = nanotasks("sql", "--db", sample_db, "--timeout", "0.5", f"SELECT count(*) FROM ({ENDLESS})",
+                       check=False, timeout=60)
+    assert result.returncode == 1 and result.stderr.strip().splitlines() == [
+        "Error: stopped after 0.5 s, the time limit: give it longer with --timeout SECONDS, or ask for less"]
+
+
+def test_sql_stops_at_ctrl_c(sample_db):
+    process = running_sql(sample_db, f"SELECT count(*) FROM ({ENDLESS})", "--timeout", "600")
+    time.sleep(2)  # started and inside the query
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=30)  # no time limit reached: 600 s
+    assert process.returncode == 130 and err.strip().splitlines() == ["interrupted"]
+
+
+def test_sql_streams_its_rows(sample_db):
+    """An endless query prints its first rows at once, in every format."""
+    for options, first_line in ([], "x"), (["--csv"], "x"), (["--json"], "["):
+        process = running_sql(sample_db, ENDLESS, *options)
+        assert process.stdout.readline().strip() == first_line  # would wait forever if collected first
+        process.kill()
+        process.communicate()
+
+
+def test_sql_sorting_is_bounded_in_memory_not_spilled_to_disk(sample_db):
+    query = ("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 1500000) "
+             "SELECT randomblob(1000) FROM c ORDER BY 1")
+    result = nanotasks("sql", "--db", sample_db, query, check=False, timeout=120)
+    assert result.returncode == 1 and result.stderr.strip().splitlines() == [
+        "Error: stopped: it needs more than 1024 MiB of memory for sorting and temporary tables: "
+        "add a LIMIT, or select less"]
+
+
+@pytest.mark.parametrize("command", [["info"], ["verify"], ["verify", "--quick"], ["overlap"],
+                                     ["show", "gsm8k", "test", "0", "--subset", "main"],
+                                     ["sql", "SELECT * FROM examples"],
+                                     ["export", "gsm8k", "test", "--subset", "main"]])
+def test_stdout_on_a_full_disk_is_one_line(sample_db, command):
+    with open("/dev/full", "w") as full:
+        result = subprocess.run([*NANOTASKS, *command, "--db", str(sample_db)], stdout=full,
+                                stderr=subprocess.PIPE, text=True)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1:] == ["Error: cannot write standard output: No space left on device"]
+    assert "Traceback" not in result.stderr and "Exception ignored" not in result.stderr
