@@ -61,6 +61,8 @@ def compile_file(db, only=(), mirror=None, revisions=None, custom=None, progress
     (UnknownName, BadRequest), a bad row in a source (BadRow) or a bad line in a custom file
     (all ValueErrors) stop the compile before anything is written, leaving `db` as it was."""
     benchmarks = check_request(only, mirror, revisions or {})
+    for name in custom or {}:
+        customjson.check_name(name)
     custom = {name: (path, customjson.examples(path)) for name, path in (custom or {}).items()}
     previous = _previous(db, only)
     fetcher = Fetcher(mirror, revisions)

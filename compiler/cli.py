@@ -102,6 +102,11 @@ def compile(db, only, mirror, revision, custom, jobs, as_json):
                                    f"pip install 'nanotasks[compile]'") from None
     revisions = dict(_pair(value, "--revision", "REPO=SHA") for value in revision)
     customs = dict(_pair(value, "--custom", "NAME=FILE.jsonl") for value in custom)
+    if len(customs) < len(custom):
+        names = [_pair(value, "--custom", "NAME=FILE.jsonl")[0] for value in custom]
+        twice = next(name for name in names if names.count(name) > 1)
+        raise click.BadParameter(f"the name {twice!r} is given twice: each custom file needs its own name",
+                                 param_hint="--custom")
 
     def progress(length, label):
         return click.progressbar(length=length, label=label.ljust(36), file=sys.stderr)

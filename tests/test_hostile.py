@@ -336,3 +336,61 @@ def test_a_read_only_or_missing_directory_is_one_line(sample_db, small_disk, tmp
         assert result.returncode == 1 and result.stderr.strip().splitlines() == [
             f"Error: cannot write {output}: {reason}"]
     assert leftovers(small_disk) == [] and leftovers(tmp_path) == ["small"]
+
+
+# compile --custom: every bad file or name is one line naming it, and nothing is written
+
+GOOD = '[{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello!"}]\n'
+
+
+def compile_custom(tmp_path, *customs):
+    db = tmp_path / "custom.db"
+    result = nanotasks("compile", "--only", "customjson", *[f"--custom={c}" for c in customs], "--db", db,
+                       check=False, timeout=120)
+    assert result.returncode != 0 and "Traceback" not in result.stderr, result.stderr
+    assert not db.exists()
+    return result.stderr.strip().splitlines()[-1]
+
+
+@pytest.mark.parametrize("content, error", [
+    (b"", "no conversations (the file is empty, or only blank lines)"),
+    (b"\n  \n\n", "no conversations (the file is empty, or only blank lines)"),
+    (GOOD.encode() + GOOD.encode().replace(b"Hello", b"H\xffllo"), "line 2: not UTF-8 (byte 72 of the line)"),
+    (GOOD.encode() * 2 + GOOD.replace("Hello", "\\ud800").encode(),
+     "line 3: a lone surrogate escape such as \\ud800, which is no character: text must be valid Unicode"),
+    (b"[" * 100_000 + b"]" * 100_000 + b"\n", "line 1: JSON nested too deeply"),
+], ids=["empty", "blank lines", "invalid utf-8", "lone surrogate", "deep nesting"])
+def test_a_bad_custom_file_is_named_with_its_line(tmp_path, content, error):
+    chats = tmp_path / "chats.jsonl"
+    chats.write_bytes(content)
+    assert compile_custom(tmp_path, f"mine={chats}") == f"Error: nothing was written: {chats}{',' if error.startswith('line') else ':'} {error}"
+
+
+def test_a_custom_line_longer_than_a_conversation_may_be_is_refused(tmp_path):
+    chats = tmp_path / "chats.jsonl"
+    with open(chats, "wb") as f:
+        f.write(GOOD.encode())
+        f.truncate(len(GOOD) + MAX_BODY_BYTES + 1)  # a line of NUL bytes, as long as it may not be
+    message = compile_custom(tmp_path, f"mine={chats}")
+    assert message == f"Error: nothing was written: {chats}, line 2: longer than {MAX_BODY_BYTES:,} bytes"
+
+
+def test_a_custom_file_that_is_not_a_regular_file_is_refused(tmp_path):
+    assert compile_custom(tmp_path, "mine=/dev/zero") == \
+        "Error: nothing was written: /dev/zero: not a regular file: give a JSONL file"
+
+
+@pytest.mark.parametrize("name", ["a\nb", "x" * 100_000, "../up", ""], ids=["newline", "long", "path", "empty"])
+def test_a_custom_name_that_is_not_plain_and_short_is_refused(tmp_path, name):
+    chats = tmp_path / "chats.jsonl"
+    chats.write_text(GOOD)
+    message = compile_custom(tmp_path, f"{name}={chats}")
+    assert "use up to 64 letters, digits" in message or "is not of the form NAME=FILE.jsonl" in message
+
+
+def test_a_custom_name_given_twice_is_refused(tmp_path):
+    first, second = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
+    first.write_text(GOOD)
+    second.write_text(GOOD)
+    assert compile_custom(tmp_path, f"a={first}", f"a={second}") == (
+        "Error: Invalid value for --custom: the name 'a' is given twice: each custom file needs its own name")
