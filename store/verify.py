@@ -18,7 +18,7 @@ from types import SimpleNamespace
 import zstandard
 
 from nanotasks.store.reader import Split, Store, StoreError, check_header, decompress_body
-from nanotasks.store.schema import SCHEMA_VERSION, body_decompressor
+from nanotasks.store.schema import SCHEMA_VERSION, body_decompressor, hashed_row
 
 CHUNK = 1024  # rows read per query, and per progress update
 
@@ -106,7 +106,8 @@ def _ends(store, split):
 
 
 def _rows(store, s, bar):
-    """Full: every row decompresses; the count, the sha256 and the stored bytes match. One pass
+    """Full: every row decompresses; the count, the sha256 (of the conversations and the plain
+    columns) and the stored bytes match. One pass
     over the rows that are there: the time is that of the file, whatever `rows` claims."""
     split = _split(s)
     digest = hashlib.sha256()
@@ -118,10 +119,12 @@ def _rows(store, s, bar):
     except zstandard.ZstdError as error:
         return Check(_name(s), False, f"its dictionary is damaged ({error})")
     try:
-        cursor = store.db.execute("SELECT id, body FROM example_data WHERE id BETWEEN ? AND ? "
-                                  "ORDER BY id", (split.first_example, split.first_example + split.rows - 1))
+        cursor = store.db.execute(
+            "SELECT e.id, e.body, e.source_row, e.messages, e.characters, e.answer, s.name, e.prompt_hash "
+            "FROM example_data e LEFT JOIN subjects s ON s.id = e.subject_id WHERE e.id BETWEEN ? AND ? "
+            "ORDER BY e.id", (split.first_example, split.first_example + split.rows - 1))
         while rows := cursor.fetchmany(CHUNK):
-            for rowid, body in rows:
+            for rowid, body, *columns in rows:
                 if rowid != split.first_example + seen:
                     return Check(_name(s), False, f"position {seen} holds rowid {rowid}, expected "
                                                   f"{split.first_example + seen}")
@@ -132,7 +135,7 @@ def _rows(store, s, bar):
                 except (zstandard.ZstdError, TypeError, ValueError) as error:
                     damaged.append(f"row {seen - 1} ({error})")
                     continue
-                digest.update(len(data).to_bytes(8, "little") + data)
+                digest.update(hashed_row(data, columns))
             bar.update(len(rows))
     except sqlite3.DatabaseError as error:
         return Check(_name(s), False, f"after row {seen}: SQLite says: {error}")

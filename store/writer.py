@@ -25,7 +25,7 @@ import zstandard
 
 from nanotasks.store import Provenance
 from nanotasks.store.reader import MAX_BODY_BYTES
-from nanotasks.store.schema import APPLICATION_ID, SCHEMA, SCHEMA_VERSION, body_compressor
+from nanotasks.store.schema import APPLICATION_ID, SCHEMA, SCHEMA_VERSION, body_compressor, hashed_row
 from nanotasks.store.text import message_text, normalise_text, prompt_of
 
 # Compile once, read many times: small splits are compressed hard, where it is cheap in
@@ -126,7 +126,8 @@ class Writer:
             for chunk, prepared in self._prepared(chunks, dictionary, level):
                 rows = []
                 for example, (data, body, messages, characters, hashed) in zip(chunk, prepared):
-                    digest.update(len(data).to_bytes(8, "little") + data)
+                    digest.update(hashed_row(data, [example.source_row, messages, characters,
+                                                    example.answer, example.subject, hashed]))
                     stored_bytes += len(body)
                     rows.append((rowid, example.source_row, messages, characters, example.answer,
                                  self._subject_id(example.subject), hashed, body))

@@ -394,3 +394,13 @@ def test_a_custom_name_given_twice_is_refused(tmp_path):
     second.write_text(GOOD)
     assert compile_custom(tmp_path, f"a={first}", f"a={second}") == (
         "Error: Invalid value for --custom: the name 'a' is given twice: each custom file needs its own name")
+
+
+@pytest.mark.parametrize("change", ["answer = 'Z'", "source_row = source_row + 1", "messages = 9",
+                                    "subject_id = NULL", "prompt_hash = 7", "characters = 1"])
+def test_full_verify_covers_the_plain_columns(copy, change):
+    """A changed answer (or any column SQL users query) fails verify like a changed conversation."""
+    _, first, _ = split_row(copy, "mmlu", "all", "test")
+    edit(copy, f"UPDATE example_data SET {change} WHERE id = {first + 1}")
+    failed = [c for c in verify(copy) if not c.ok]
+    assert [c.name for c in failed] == ["mmlu all/test"] and "content sha256" in failed[0].detail
