@@ -10,6 +10,9 @@ import sqlite3
 import stat
 import subprocess
 import time
+import urllib.error
+import urllib.parse
+import urllib.request
 
 import pytest
 import zstandard
@@ -20,6 +23,7 @@ from nanotasks.store.verify import verify
 from nanotasks.tasks.arc import ARC
 from nanotasks.tasks.gsm8k import GSM8K
 from tests.conftest import NANOTASKS, nanotasks
+from tests.test_sql import serving
 
 ENDLESS = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT x FROM c"
 
@@ -404,3 +408,28 @@ def test_full_verify_covers_the_plain_columns(copy, change):
     edit(copy, f"UPDATE example_data SET {change} WHERE id = {first + 1}")
     failed = [c for c in verify(copy) if not c.ok]
     assert [c.name for c in failed] == ["mmlu all/test"] and "content sha256" in failed[0].detail
+
+
+def datasette_query(url, db, query):
+    params = urllib.parse.urlencode({"sql": query, "_shape": "objects"})
+    try:
+        with urllib.request.urlopen(f"{url}/{db.stem}.json?{params}", timeout=60) as response:
+            return json.load(response)
+    except urllib.error.HTTPError as error:
+        return json.load(error)
+
+
+def test_datasette_time_limit_holds_for_the_functions(copy):
+    """A body of 64 MiB (more than any conversation may be) is refused at once rather than
+    decompressed; the largest allowed takes a fraction of Datasette's 1 s limit per call, so
+    a query calling the function without end is stopped by that limit."""
+    _, first, _ = split_row(copy, "gsm8k", "main", "test")
+    compressor = body_compressor(None, 1)
+    for example_id, size in (first, 64 << 20), (first + 1, MAX_BODY_BYTES - 100):
+        data = json.dumps({"messages": [{"role": "user", "content": "a" * size}]}).encode()
+        with_body(copy, example_id, compressor.compress(data))
+    with serving(copy) as url:
+        refused = datasette_query(url, copy, f"SELECT length(conversation_text({first})) AS n")
+        assert not refused["ok"] and refused["error"] == "user-defined function raised exception"
+        endless = datasette_query(url, copy, f"SELECT count(conversation_text({first + 1})) FROM ({ENDLESS})")
+        assert not endless["ok"] and "took too long" in endless["error"], endless["error"]
