@@ -3,9 +3,9 @@
 The full check reads everything: SQLite's own integrity check, then every row of every
 split (it must decompress, the rows must be the split's count, and their content must
 hash to the sha256 the `splits` table recorded when they were compiled), then every
-stored file. The quick check reads only what is cheap: the header (as every open does),
-the `splits` table, that the splits' rows lie end to end and fill `example_data`, and
-each split's first and last row.
+stored file. The quick check reads only what is cheap: the header, the schema and the
+`splits` table (as every open does), that the splits' rows lie end to end and fill
+`example_data`, and each split's first and last row.
 """
 
 import contextlib
