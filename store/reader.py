@@ -160,38 +160,36 @@ def check_schema(connection, path):
                          f"from a file nanotasks wrote.")
 
 
-# column -> the Python types its value may have
+def check_splits(connection, path):
+    """FileDamaged unless the splits' rows are disjoint ranges of rowids from 1 within
+    example_data, and their dictionaries blobs or NULL: what reading an example relies on.
+    (Store.splits checks the other columns, for those who show them.) Neither values nor
+    dictionaries are read beyond that, so this costs the same whatever the file holds."""
+    last, = connection.execute("SELECT max(id) FROM example_data").fetchone()
+    end = 0  # the last rowid of the splits so far
+    for split_id, first, rows, dictionary in connection.execute(
+            "SELECT id, first_example, rows, typeof(dictionary) FROM splits ORDER BY first_example"):
+        wrong = [f"{name} is {type(value).__name__}" for name, value in
+                 (("id", split_id), ("first_example", first), ("rows", rows)) if type(value) is not int]
+        problem = (wrong[0] if wrong
+                   else f"dictionary is {dictionary}" if dictionary not in ("blob", "null")
+                   else f"its rows start at rowid {first}, not after rowid {end}" if first <= end
+                   else f"it has {rows} rows" if rows < 0
+                   else f"its rows end at rowid {first + rows - 1}, after the last row of example_data "
+                        f"({last})" if first + rows - 1 > (last or 0)
+                   else None)
+        if problem:
+            raise FileDamaged(f"{path}: damaged: row {split_id!r} of its splits table is not sane "
+                              f"({problem}). Copy it again, or check it with "
+                              f"`nanotasks verify --db {path}`.")
+        end = first + rows - 1
+
+
+# column -> the Python types its value may have, as Store.splits and Store.files return them
 SPLIT_COLUMNS = {"id": int, "task": str, "subset": str, "split": str, "first_example": int,
                  "rows": int, "repo": (str, type(None)), "config": (str, type(None)),
                  "source_split": (str, type(None)), "revision": (str, type(None)), "sha256": str,
-                 "stored_bytes": int}
-
-
-def check_splits(connection, path):
-    """FileDamaged unless every `splits` row has the types of its columns (the dictionary a blob
-    or NULL), and the splits' rows are disjoint ranges of rowids from 1 within example_data."""
-    rows = connection.execute(f"SELECT {', '.join(SPLIT_COLUMNS)}, typeof(dictionary) FROM splits "
-                              f"ORDER BY first_example").fetchall()
-    last, = connection.execute("SELECT max(id) FROM example_data").fetchone()
-    end = 0  # the last rowid of the splits so far
-    for row in map(tuple, rows):
-        s = dict(zip(SPLIT_COLUMNS, row))
-        wrong = [k for k, v in s.items() if not isinstance(v, SPLIT_COLUMNS[k])]
-        problem = (f"{wrong[0]} is {type(s[wrong[0]]).__name__}" if wrong
-                   else f"its dictionary is {row[-1]}" if row[-1] not in ("blob", "null")
-                   else f"its rows start at rowid {s['first_example']}, not after rowid {end}"
-                   if s["first_example"] <= end
-                   else f"it has {s['rows']} rows" if s["rows"] < 0
-                   else f"its rows end at rowid {s['first_example'] + s['rows'] - 1}, after the last "
-                        f"row of example_data ({last})" if s["first_example"] + s["rows"] - 1 > (last or 0)
-                   else None)
-        if problem:
-            raise FileDamaged(f"{path}: damaged: row {s['id']!r} of its splits table is not sane "
-                              f"({problem}). Copy it again, or check it with "
-                              f"`nanotasks verify --db {path}`.")
-        end = s["first_example"] + s["rows"] - 1
-
-
+                 "stored_bytes": int, "dictionary": (bytes, type(None))}
 FILE_COLUMNS = {"name": str, "repo": (str, type(None)), "revision": (str, type(None)), "sha256": str,
                 "size": int, "stored_bytes": int}
 
@@ -217,23 +215,25 @@ class Store:
     @_damage_reported
     def splits(self):
         """Every split in the file with its provenance, as dicts, in file order."""
-        cursor = self.db.execute("SELECT * FROM splits ORDER BY id")  # dictionary included
-        names = [column[0] for column in cursor.description]
-        return [dict(zip(names, row)) for row in cursor]
+        cursor = self.db.execute(f"SELECT {', '.join(SPLIT_COLUMNS)} FROM splits ORDER BY id")
+        return self._checked([dict(zip(SPLIT_COLUMNS, row)) for row in cursor], SPLIT_COLUMNS, "splits")
 
     @_damage_reported
     def files(self):
         """Every stored file, without its content."""
         cursor = self.db.execute("SELECT name, repo, revision, sha256, size, length(body) AS stored_bytes "
                                  "FROM files ORDER BY name")
-        files = [dict(zip(FILE_COLUMNS, row)) for row in cursor]
-        for f in files:
-            wrong = [k for k, v in f.items() if not isinstance(v, FILE_COLUMNS[k])]
+        return self._checked([dict(zip(FILE_COLUMNS, row)) for row in cursor], FILE_COLUMNS, "files")
+
+    def _checked(self, rows, columns, table):
+        """`rows` (dicts), once each value is of its column's type."""
+        for row in rows:
+            wrong = [k for k, v in row.items() if not isinstance(v, columns[k])]
             if wrong:
-                raise FileDamaged(f"{self.path}: damaged: in its files table, {wrong[0]} of "
-                                  f"{f['name']!r} is {type(f[wrong[0]]).__name__}. Copy it again, or "
-                                  f"check it with `nanotasks verify --db {self.path}`.")
-        return files
+                raise FileDamaged(f"{self.path}: damaged: in its {table} table, {wrong[0]} is "
+                                  f"{type(row[wrong[0]]).__name__} in row {tuple(row.values())[0]!r}. "
+                                  f"Copy it again, or check it with `nanotasks verify --db {self.path}`.")
+        return rows
 
     @_damage_reported
     def split(self, task, subset, split):

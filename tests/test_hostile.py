@@ -116,9 +116,7 @@ def split_row(path, task, subset, split):
     ("first_example = 9223372036854775807", "its rows end at rowid"),
     ("first_example = first_example - 1", "its rows start at rowid"),  # inside the split before
     ("first_example = 0", "its rows start at rowid 0"),
-    ("dictionary = 'text'", "its dictionary is text"),
-    ("sha256 = X'00'", "sha256 is bytes"),
-    ("repo = CAST(X'ff41' AS TEXT)", "Could not decode to UTF-8"),
+    ("dictionary = 'text'", "dictionary is text"),
 ], ids=lambda v: v if "=" in v else None)
 def test_an_insane_splits_row_is_refused_at_open(copy, change, problem):
     """GSM8K main/test claims what it does not hold: no task[i] may be another split's row."""
@@ -127,6 +125,23 @@ def test_an_insane_splits_row_is_refused_at_open(copy, change, problem):
     refused_everywhere(copy, problem)
     report = verify(copy)
     assert not report[-1].ok and report[-1].name == "schema" and "damaged" in report[-1].detail
+
+
+@pytest.mark.parametrize("table, change, problem", [
+    ("splits", "repo = CAST(X'ff41' AS TEXT)", "Could not decode to UTF-8 column 'repo'"),
+    ("splits", "sha256 = X'00'", "in its splits table, sha256 is bytes"),
+    ("splits", "stored_bytes = 'many'", "in its splits table, stored_bytes is str"),
+    ("files", "size = 'big'", "in its files table, size is str in row 'words_alpha.txt'"),
+], ids=["invalid utf-8", "blob sha256", "text stored_bytes", "text file size"])
+def test_a_column_of_the_wrong_type_is_one_line(copy, table, change, problem):
+    """Columns only shown: a Task still reads, the commands that show them say what is wrong."""
+    edit(copy, f"UPDATE {table} SET {change}" + (" WHERE id = 2" if table == "splits" else ""))
+    assert GSM8K("main", "test", db=copy)[0]
+    for command in ["info"], ["verify"], ["verify", "--quick"]:
+        result = nanotasks(*command, "--db", copy, check=False)
+        assert result.returncode == 1 and "Traceback" not in result.stderr
+        assert problem in result.stdout + result.stderr
+    assert not [c for c in verify(copy) if c.name == "tables"][0].ok
 
 
 def with_body(path, example_id, body):
