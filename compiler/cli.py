@@ -405,5 +405,6 @@ def switch_nanochat(checkout):
         click.echo(f"already   {path} -> nanotasks.tasks.{path.stem}")
     for path in others:
         click.echo(f"untouched {path} (nanotasks has no module of that name)")
-    click.echo(f"{checkout} now reads its tasks from the compiled file ($NANOTASKS_DB, else "
-               f"{default_path()}). Undo: cd {checkout} && git checkout tasks/")
+    source = "$NANOTASKS_DB" if os.environ.get("NANOTASKS_DB") else "set NANOTASKS_DB to read another file"
+    click.echo(f"{checkout} now reads its tasks from {default_path()} ({source}). "
+               f"Undo: cd {checkout} && git checkout tasks/")
