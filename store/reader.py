@@ -29,7 +29,8 @@ class StoreError(Exception):
 
 
 class FormatVersionError(StoreError):
-    """A nanotasks file written in another format version."""
+    """A nanotasks file written in another format version, or with another schema: nothing of
+    it is read, and a full compile replaces it."""
 
 
 class StoreNotFound(StoreError, FileNotFoundError):
@@ -147,14 +148,14 @@ def expected_schema():
 
 
 def check_schema(connection, path):
-    """StoreError unless sqlite_master of the connection's file is exactly expected_schema()."""
+    """FormatVersionError unless sqlite_master of the connection's file is exactly expected_schema()."""
     objects = [tuple(row) for row in connection.execute(SCHEMA_QUERY)]  # Datasette's are sqlite3.Row
     if objects != expected_schema():
         expected = {row[1]: row for row in expected_schema()}
         differ = [row[1] for row in objects if expected.get(row[1]) != row]
         differ += [name for name in expected if name not in {row[1] for row in objects}]
         name = differ[0].decode(errors="replace") if differ else "the order of objects"
-        raise StoreError(f"{path}: not a nanotasks file of this version: its schema is not the one "
+        raise FormatVersionError(f"{path}: not a nanotasks file of this version: its schema is not the one "
                          f"nanotasks format {SCHEMA_VERSION} writes ({name!r} differs), so none of it "
                          f"is read. Recompile it: `nanotasks compile --db {path}`, or copy it again "
                          f"from a file nanotasks wrote.")

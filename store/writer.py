@@ -80,6 +80,7 @@ class Writer:
         self.db = sqlite3.connect(f"file:{quote(str(self.tmp.resolve()))}", uri=True,
                                   isolation_level=None)
         try:
+            self.db.execute("PRAGMA trusted_schema=OFF")  # as every connection: see reader.connect
             self.db.execute("PRAGMA journal_mode=MEMORY")  # rollback of a failed split, no side file
             self.db.execute("PRAGMA synchronous=OFF")  # one fsync before the rename is enough
             self.db.execute(f"PRAGMA application_id={APPLICATION_ID}")

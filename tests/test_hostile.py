@@ -22,7 +22,7 @@ from nanotasks.store.schema import body_compressor
 from nanotasks.store.verify import verify
 from nanotasks.tasks.arc import ARC
 from nanotasks.tasks.gsm8k import GSM8K
-from tests.conftest import NANOTASKS, nanotasks
+from tests.conftest import NANOTASKS, SAMPLE, nanotasks
 from tests.test_sql import serving
 
 ENDLESS = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT x FROM c"
@@ -448,3 +448,23 @@ def test_datasette_time_limit_holds_for_the_functions(copy):
         assert not refused["ok"] and refused["error"] == "user-defined function raised exception"
         endless = datasette_query(url, copy, f"SELECT count(conversation_text({first + 1})) FROM ({ENDLESS})")
         assert not endless["ok"] and "took too long" in endless["error"], endless["error"]
+
+
+def test_compile_replaces_a_file_of_another_schema_only_when_compiling_everything(copy):
+    """Nothing of a file with another schema is kept (its splits would be copied through its
+    own SQL): `--only` refuses it, a full compile replaces it."""
+    edit(copy, "DROP VIEW examples", f"CREATE VIEW examples AS {ENDLESS}")
+    result = nanotasks("compile", "--only", "gsm8k", "--mirror", SAMPLE, "--db", copy, check=False, timeout=120)
+    assert result.returncode == 1 and NOT_OURS in result.stderr.strip().splitlines()[-1]
+    nanotasks("compile", "--mirror", SAMPLE, "--db", copy, timeout=300)
+    assert all(check.ok for check in verify(copy))
+
+
+def test_export_through_a_link_replaces_the_file_it_names(sample_db, tmp_path):
+    (tmp_path / "elsewhere").mkdir()
+    target, link = tmp_path / "elsewhere" / "out.jsonl", tmp_path / "out.jsonl"
+    target.write_text("old\n")
+    link.symlink_to(target)
+    nanotasks(*EXPORT, "--db", sample_db, "-o", link)
+    assert link.is_symlink() and target.read_text().count("\n") == len(GSM8K("main", "train", db=sample_db))
+    assert leftovers(tmp_path / "elsewhere") == ["out.jsonl"]
