@@ -8,7 +8,6 @@ import os
 import signal
 import sqlite3
 import sys
-import textwrap
 
 import click
 
@@ -250,8 +249,8 @@ def sql(db, query, as_json, as_csv, timeout):
     """
     if as_json and as_csv:
         raise click.UsageError("--json and --csv: choose one")
-    open_store(db)  # the header checks, with their advice
     try:
+        open_store(db)  # the header checks, with their advice
         with running(db, query, timeout) as (columns, cursor):
             rows = iter(cursor.fetchone, None)
             if as_json:
@@ -263,7 +262,7 @@ def sql(db, query, as_json, as_csv, timeout):
                     writer.writerow([_json_cell(cell) for cell in row])
             else:
                 for line in _table_lines(columns, ([_table_cell(cell) for cell in row] for row in rows)):
-                    click.echo(line)
+                    sys.stdout.write(line + "\n")
     except WriteRefused as refused:
         raise click.ClickException(f"refused: this query would write ({refused}); `nanotasks sql` "
                                    f"only reads. The file changes only through `nanotasks compile`; to "
@@ -278,13 +277,16 @@ def sql(db, query, as_json, as_csv, timeout):
 
 
 def _print_json_records(columns, rows):
-    """The rows as json.dumps(list of objects, indent=2) prints them, one object at a time."""
+    """The rows exactly as json.dumps(list of objects, indent=2) prints them, one object at a
+    time; each value through the C encoder (indent= would take the pure-Python one)."""
+    encode = json.JSONEncoder(ensure_ascii=False).encode
     first = True
     for row in rows:
-        record = json.dumps(dict(zip(columns, map(_json_cell, row))), ensure_ascii=False, indent=2)
-        click.echo(("[\n" if first else ",\n") + textwrap.indent(record, "  "), nl=False)
+        record = dict(zip(columns, row))  # a repeated column name keeps its last value, as in dumps
+        members = ",\n".join(f"    {encode(name)}: {encode(_json_cell(value))}" for name, value in record.items())
+        sys.stdout.write(("[\n" if first else ",\n") + "  {\n" + members + "\n  }")
         first = False
-    click.echo("[]" if first else "\n]")
+    sys.stdout.write("[]\n" if first else "\n]\n")
 
 
 def _json_cell(cell):

@@ -2,6 +2,7 @@
 SQL runs, a query is bounded in time and memory, a damaged row is one line of error, never
 a traceback, and nothing a user points `export` at is lost."""
 
+import glob
 import json
 import os
 import shutil
@@ -215,7 +216,9 @@ def test_sql_stops_at_its_time_limit(sample_db):
 
 def test_sql_stops_at_ctrl_c(sample_db):
     process = running_sql(sample_db, f"SELECT count(*) FROM ({ENDLESS})", "--timeout", "600")
-    time.sleep(2)  # started and inside the query
+    while not any(os.path.realpath(fd) == str(sample_db) for fd in glob.glob(f"/proc/{process.pid}/fd/*")):
+        time.sleep(0.05)  # until the command has started: its file is open
+    time.sleep(0.5)  # and the query most likely running (before it, Ctrl-C is the same one line)
     process.send_signal(signal.SIGINT)
     out, err = process.communicate(timeout=30)  # no time limit reached: 600 s
     assert process.returncode == 130 and err.strip().splitlines() == ["interrupted"]
