@@ -155,10 +155,10 @@ def check_schema(connection, path):
         differ = [row[1] for row in objects if expected.get(row[1]) != row]
         differ += [name for name in expected if name not in {row[1] for row in objects}]
         name = differ[0].decode(errors="replace") if differ else "the order of objects"
-        raise FormatVersionError(f"{path}: not a nanotasks file of this version: its schema is not the one "
-                         f"nanotasks format {SCHEMA_VERSION} writes ({name!r} differs), so none of it "
-                         f"is read. Recompile it: `nanotasks compile --db {path}`, or copy it again "
-                         f"from a file nanotasks wrote.")
+        raise FormatVersionError(f"{path}: not a nanotasks file of this version: its schema is not "
+                                 f"the one nanotasks format {SCHEMA_VERSION} writes ({name!r} differs), so "
+                                 f"none of it is read. Recompile it: `nanotasks compile --db {path}`, or "
+                                 f"copy it again from a file nanotasks wrote.")
 
 
 def check_splits(connection, path):
