@@ -1,5 +1,6 @@
 """
-Evaluations per second of the execution sandbox on HumanEval's canonical solutions, serial and batched.
+Evaluations per second of the execution sandbox on HumanEval's canonical solutions, serial and
+batched, each evaluated as HumanEval.evaluate does: the solution as the program, the test in the checker.
 
     python benchmarks/humaneval_execution.py [--count N] [--workers W]
 """
@@ -14,25 +15,27 @@ import pyarrow.parquet as pq
 
 REPO = Path(__file__).resolve().parents[1]
 from nanotasks.tasks.execution import execute, execute_many
+from nanotasks.tasks.humaneval import normalise, program_for, problem_test
 
 HUMANEVAL = Path("openai") / "openai_humaneval" / "openai_humaneval" / "test-00000-of-00001.parquet"
 
 
-def canonical_programs():
-    """The canonical solution of each problem with its tests, from ../shared/hub or else data/sample."""
+def canonical_solutions():
+    """(program, test) for the canonical solution of each problem, from ../shared/hub or else data/sample."""
     for root in (REPO.parent / "shared" / "hub", REPO / "data" / "sample"):
         if (root / HUMANEVAL).exists():
-            rows = pq.read_table(root / HUMANEVAL).to_pylist()
-            return [row["prompt"] + row["canonical_solution"] + "\n\n" + row["test"] + "\n" + f"check({row['entry_point']})" for row in rows]
+            conversations = [normalise(row, None).conversation for row in pq.read_table(root / HUMANEVAL).to_pylist()]
+            return [(program_for(conversation, conversation["messages"][1]["content"]), problem_test(conversation))
+                    for conversation in conversations]
     return []
 
 
-def report(label, programs, run):
+def report(label, solutions, run):
     started = time.perf_counter()
-    results = run(programs)
+    results = run([program for program, _ in solutions], [test for _, test in solutions])
     elapsed = time.perf_counter() - started
     passed = sum(result.passed for result in results)
-    print(f"{label}: {len(programs) / elapsed:.1f} evaluations/s ({len(programs)} programs, {passed} passed, {elapsed:.2f} s)")
+    print(f"{label}: {len(solutions) / elapsed:.1f} evaluations/s ({len(solutions)} programs, {passed} passed, {elapsed:.2f} s)")
 
 
 if __name__ == "__main__":
@@ -40,9 +43,10 @@ if __name__ == "__main__":
     parser.add_argument("--count", type=int, default=None, help="use only the first N problems")
     parser.add_argument("--workers", type=int, default=os.cpu_count())
     args = parser.parse_args()
-    programs = canonical_programs()[:args.count]
-    if not programs:
+    solutions = canonical_solutions()[:args.count]
+    if not solutions:
         sys.exit("no HumanEval data found in ../shared/hub or data/sample")
     print(f"network isolation: {execute('pass').network_isolated}")
-    report("serial", programs, lambda programs: [execute(program) for program in programs])
-    report(f"batched ({args.workers} workers)", programs, lambda programs: execute_many(programs, workers=args.workers))
+    report("serial", solutions, lambda programs, tests: [execute(program, test=test) for program, test in zip(programs, tests)])
+    report(f"batched ({args.workers} workers)", solutions,
+           lambda programs, tests: execute_many(programs, workers=args.workers, tests=tests))

@@ -3,8 +3,9 @@
 Splits are written in sorted (task, subset, split) order. A split that is not asked for
 this time, or whose source fails, is copied from the previous file as it was, so
 `--only gsm8k` replaces GSM8K and keeps the rest, and the same contents always give the
-same bytes. A bad row in any source stops the whole compile, leaving the previous file as
-it was.
+same bytes. A `--chat NAME` compiled afresh replaces every split of NAME, so nothing of an
+earlier dataset under that name is left behind. A bad row in any source stops the whole
+compile, leaving the previous file as it was.
 """
 
 import time
@@ -20,7 +21,8 @@ from nanotasks.compiler.overlap import find_overlaps
 from nanotasks.store import Provenance
 from nanotasks.store.reader import FileDamaged, FormatVersionError, Store
 from nanotasks.store.writer import SplitSummary, Writer
-from nanotasks.tasks import NAMES, benchmark, customjson
+from nanotasks.tasks import NAMES, benchmark, chat as chats, customjson
+from nanotasks.tasks.common import Source, UnknownLayout
 
 BATCH = 1024  # rows converted from Arrow to Python at a time
 
@@ -51,21 +53,25 @@ def reference_order(n):
     return np.random.default_rng(42).permutation(n)
 
 
-def compile_file(db, only=(), mirror=None, revisions=None, custom=None, progress=None, jobs=None):
-    """Compile the sources of the benchmarks named in `only` (all when empty) and the `custom`
-    JSONL files ({name: path}) into `db`, from the hub (`revisions`: {repo: commit or branch})
-    or a `mirror` directory, compressing with `jobs` processes (all cores when None).
+def compile_file(db, only=(), mirror=None, revisions=None, custom=None, progress=None, jobs=None,
+                 chat=None, chat_shuffle=False):
+    """Compile the sources of the benchmarks named in `only` (all when empty), the `custom`
+    JSONL files ({name: path}) and every split of the `chat` datasets ({name: "org/repo[:config]"},
+    in source order unless `chat_shuffle`) into `db`, from the hub (`revisions`: {repo: commit
+    or branch}) or a `mirror` directory, compressing with `jobs` processes (all cores when None).
 
     Returns one Outcome per split and file: a source that cannot be fetched is reported there,
     and everything else is still written. An unknown name or a revision that pins nothing
-    (UnknownName, BadRequest), a bad row in a source (BadRow) or a bad line in a custom file
-    (all ValueErrors) stop the compile before anything is written, leaving `db` as it was."""
-    benchmarks = check_request(only, mirror, revisions or {})
+    (UnknownName, BadRequest), a bad row in a source (BadRow), a chat dataset of another
+    layout (UnknownLayout) or a bad line in a custom file (all ValueErrors) stop the compile
+    before anything is written, leaving `db` as it was."""
+    benchmarks = check_request(only, mirror, revisions or {}, chat or {})
     for name in custom or {}:
         customjson.check_name(name)
     custom = {name: (path, customjson.examples(path)) for name, path in (custom or {}).items()}
     previous = _previous(db, only)
     fetcher = Fetcher(mirror, revisions)
+    chat_sources, chat_failures = _chat_sources(fetcher, chat or {}, chat_shuffle)
 
     def write_source(benchmark, source):
         return lambda writer, name: _write_source(writer, fetcher, benchmark, source, progress, name)
@@ -83,10 +89,18 @@ def compile_file(db, only=(), mirror=None, revisions=None, custom=None, progress
 
     splits = {(s.task, s.subset, s.split): write_source(b, s) for b in benchmarks for s in b.sources}
     splits.update({("customjson", name, customjson.SPLIT): write_custom(name, *c) for name, c in custom.items()})
+    splits.update({(s.task, s.subset, s.split): write_source(chats.BENCHMARK, s) for s in chat_sources})
     files = {f.name: write_file(f) for b in benchmarks for f in b.files}
     kept_splits = {(s["task"], s["subset"], s["split"]) for s in previous.splits()} if previous else set()
     kept_files = {f["name"] for f in previous.files()} if previous else set()
+    listed = set(chat or {}) - set(chat_failures)
+    kept_splits -= {key for key in kept_splits if key[0] == "chat" and key[1] in listed and key not in splits}
     outcomes = []
+    for name, error in chat_failures.items():  # its splits are unknown: keep those stored before
+        stored = [key for key in kept_splits if key[:2] == ("chat", name)]
+        splits.update({key: _failing(error) for key in stored})
+        if not stored:
+            outcomes.append(Outcome(f"chat {name}", None, None, 0.0, "failed", str(error)))
     with Writer(db, jobs, previous) as writer:
         for key in sorted(set(splits) | kept_splits):
             copy = (lambda key=key: writer.copy_split(previous.split(*key))) if key in kept_splits else None
@@ -103,19 +117,47 @@ def compile_file(db, only=(), mirror=None, revisions=None, custom=None, progress
     return outcomes
 
 
-def check_request(only, mirror, revisions):
+def check_request(only, mirror, revisions, chat=None):
     """The Benchmarks a compile of `only` (all when empty) builds, once the request is known to
     make sense: UnknownName for a name that is no benchmark, BadRequest for revisions that
-    cannot apply."""
+    cannot apply or a `chat` dataset ({name: "org/repo[:config]"}) that is not named so."""
     benchmarks = [benchmark(name) for name in (only or NAMES)]
     if revisions and mirror:
         raise BadRequest("a revision pins a commit on the hub; a mirror has no commits to pick from")
-    repos = {source.repo for b in benchmarks for source in b.sources}
+    if chats.BENCHMARK in benchmarks and only and not chat:
+        raise BadRequest("--only chat compiles the --chat datasets, and none is given: add "
+                         "--chat NAME=org/repo[:config]")
+    try:
+        chat_repos = {chats.parse(spec)[0] for spec in (chat or {}).values()}
+    except ValueError as error:
+        raise BadRequest(f"--chat NAME=org/repo[:config]: {error}") from None
+    repos = {source.repo for b in benchmarks for source in b.sources} | chat_repos
     unknown = sorted(set(revisions) - repos)
     if unknown:
         raise BadRequest(f"no source compiled here comes from {', '.join(unknown)}; "
                          f"they come from {', '.join(sorted(repos)) or 'no repository'}")
     return benchmarks
+
+
+def _chat_sources(fetcher, chat, shuffle):
+    """The Sources of every split of the `chat` datasets, and {name: SourceError} for those whose
+    splits cannot be listed."""
+    sources, failures = [], {}
+    for name, spec in chat.items():
+        repo, config = chats.parse(spec)
+        try:
+            config, splits = fetcher.splits(repo, config)
+        except SourceError as error:
+            failures[name] = error
+            continue
+        sources += [Source("chat", name, split, repo, config, split, shuffle) for split in splits]
+    return sources, failures
+
+
+def _failing(error):
+    def write(writer, name):
+        raise error
+    return write
 
 
 def _previous(db, only):
@@ -157,6 +199,8 @@ def _sizes(written):
 
 def _write_source(writer, fetcher, benchmark, source, progress, name):
     table, revision = fetcher.split_table(source.repo, source.config, source.source_split)
+    if benchmark.columns:
+        table = narrowed(table, benchmark.columns(table.column_names, source), source)
     provenance = Provenance(source.repo, source.config, source.source_split, revision)
     examples = _normalised(benchmark.normalise, source, table)
     return writer.write_split(source.task, source.subset, source.split, provenance,
@@ -167,7 +211,7 @@ def _normalised(normalise, source, table):
     null = first_null(table)
     if null:
         raise _bad_row(source, *null)
-    order = reference_order(table.num_rows)
+    order = reference_order(table.num_rows) if source.shuffle else np.arange(table.num_rows)
     for start in range(0, len(order), BATCH):
         rows = order[start:start + BATCH]
         for source_row, row in zip(rows.tolist(), _take(table, rows)):
@@ -179,6 +223,39 @@ def _normalised(normalise, source, table):
                 raise _bad_row(source, source_row, error) from None
             example.source_row = source_row
             yield example
+
+
+def narrowed(table, wanted, source):
+    """The columns of `table` that `wanted` names ({column: item fields, or None for a plain
+    column}), each list of structs keeping only the fields named: fields normalise does not
+    read may hold nulls, and are not converted to Python. Nulls in a plain string column
+    (metadata such as a chat's source) are read as empty strings."""
+    columns = {}
+    for name, fields in wanted.items():
+        column = table[name]
+        if fields is None and pa.types.is_string(column.type):
+            column = pc.fill_null(column, "")
+        elif fields is not None:
+            kind = column.type
+            large = pa.types.is_large_list(kind)
+            item = kind.value_type if large or pa.types.is_list(kind) else None
+            if item is None or not pa.types.is_struct(item) or any(item.get_field_index(f) < 0 for f in fields):
+                raise UnknownLayout(f"{source.repo} {source.config}/{source.source_split}: column {name} "
+                                    f"is {kind}, not a list of {{{', '.join(fields)}}}")
+            item = pa.struct([item.field(f) for f in fields])
+            list_type = pa.large_list(item) if large else pa.list_(item)
+            column = pa.chunked_array([_list_fields(chunk, fields) for chunk in column.chunks], list_type)
+        columns[name] = column
+    return pa.table(columns)
+
+
+def _list_fields(lists, fields):
+    """A list-of-structs array with only the struct fields named."""
+    start, end = lists.offsets[0].as_py(), lists.offsets[-1].as_py()
+    items = lists.values.slice(start, end - start)
+    kept = pa.StructArray.from_arrays([items.field(f) for f in fields], names=fields, mask=items.is_null())
+    offsets = pc.subtract(lists.offsets, pa.scalar(start, lists.offsets.type))  # from 0: not a slice
+    return type(lists).from_arrays(offsets, kept, mask=lists.is_null())
 
 
 def _bad_row(source, row, reason):

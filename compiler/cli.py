@@ -73,8 +73,9 @@ def open_store(db):
 @cli.command()
 @db_option
 @click.option("--only", multiple=True, metavar="NAME",
-              help=f"Compile only this benchmark ({', '.join(NAMES[:-1])}; customjson for just the "
-                   f"--custom files); repeatable. Other splits already in the file are kept.")
+              help=f"Compile only this benchmark ({', '.join(NAMES[:-2])}; customjson for just the "
+                   f"--custom files, chat for just the --chat datasets); repeatable. Other splits "
+                   f"already in the file are kept.")
 @click.option("--mirror", type=click.Path(exists=True, file_okay=False),
               help="Read sources from this directory, laid out like the hub (DIR/<org>/<repo>/...), "
                    "instead of the network.")
@@ -82,10 +83,16 @@ def open_store(db):
               help="Pin a hub repository to a commit or branch; repeatable.")
 @click.option("--custom", multiple=True, metavar="NAME=FILE.jsonl",
               help="Store a JSONL file of conversations, read back with CustomJSON(name=NAME); repeatable.")
+@click.option("--chat", multiple=True, metavar="NAME=org/repo[:config]",
+              help="Store every split of a chat dataset on the hub (or in --mirror), OpenAI or ShareGPT "
+                   "style, read back with Chat(name=NAME, split=...); repeatable.")
+@click.option("--chat-shuffle", is_flag=True,
+              help="Store the --chat datasets in the seed-42 order of Dataset.shuffle rather than in "
+                   "source order.")
 @click.option("--jobs", type=click.IntRange(min=1), metavar="N",
               help="Compress with N processes  [default: all cores]. The file is the same whatever N.")
 @json_option
-def compile(db, only, mirror, revision, custom, jobs, as_json):
+def compile(db, only, mirror, revision, custom, chat, chat_shuffle, jobs, as_json):
     """Download every source, normalise it, and write the compiled file.
 
     The file at --db is replaced only once the new one is complete. A source that cannot
@@ -106,13 +113,17 @@ def compile(db, only, mirror, revision, custom, jobs, as_json):
         twice = next(name for name in names if names.count(name) > 1)
         raise click.BadParameter(f"the name {twice!r} is given twice: each custom file needs its own name",
                                  param_hint="--custom")
+    chats = dict(_pair(value, "--chat", "NAME=org/repo[:config]") for value in chat)
+    if len(chats) < len(chat):
+        raise click.BadParameter("each NAME once: it is the subset its dataset is stored under",
+                                 param_hint="--chat")
 
     def progress(length, label):
         return click.progressbar(length=length, label=label.ljust(36), file=sys.stderr)
 
     signal.signal(signal.SIGTERM, _interrupt)  # a batch system's kill cleans up like Ctrl-C
     try:
-        outcomes = nanotasks.compile(db, only, mirror, revisions, customs, jobs, progress)
+        outcomes = nanotasks.compile(db, only, mirror, revisions, customs, jobs, progress, chats, chat_shuffle)
     except (UnknownName, BadRequest) as error:
         raise click.UsageError(str(error)) from None
     except (StoreError, ValueError, OSError) as error:
@@ -152,7 +163,7 @@ def info(db, as_json):
         click.echo(json.dumps({"path": str(db), "splits": splits, "files": files}, indent=2))
         return
     rows = [[s["task"], s["subset"], s["split"], _count(s["rows"]), _count(s["stored_bytes"]),
-             s["repo"], (s["revision"] or "mirror")[:12], s["sha256"][:12]] for s in splits]
+             _source(s), (s["revision"] or "mirror")[:12], s["sha256"][:12]] for s in splits]
     stored = {(s["task"], s["subset"], s["split"]): s for s in splits}
     rows += [[task, subset, split, _count(stored[task, *target]["rows"]), "", f"same rows as {'/'.join(target)}", "", ""]
              for (task, subset, split), target in aliases().items() if (task, *target) in stored]
@@ -355,6 +366,17 @@ def overlap(db, as_json):
             rows.append(["", "", "", f"{found['task']} {found['subset']}/{found['split']}",
                          _count(found["exact"]), _count(found["ngram"])])
     click.echo(_table(["evaluation split", "examples", "in training", "found in", "exact", "13-gram"], rows))
+
+
+def _source(split):
+    """Where a split was read: repo:config/split, as --chat names a dataset, where the config
+    or split differs from the stored subset or split."""
+    source = split["repo"]
+    if split["config"] is not None and split["config"] != split["subset"]:
+        source += f":{split['config']}"
+    if split["source_split"] is not None and split["source_split"] != split["split"]:
+        source += f"/{split['source_split']}"
+    return source
 
 
 def _pair(value, option, form):

@@ -45,6 +45,18 @@ class Fetcher:
             raise SourceError(f"{repo}: cannot read {config}/{split} from {directory}: {error}") from None
         return table, self.resolved[repo]
 
+    def splits(self, repo, config=None):
+        """`config` and the names of its splits, in the order `repo`'s README declares them.
+        Without a config: the repository's only one, or the one named default."""
+        configs = read_configs(self._snapshot(repo, ["README.md"]), repo)
+        if config is None:
+            if len(configs) != 1 and "default" not in configs:
+                raise SourceError(f"{repo} has configs {', '.join(configs)}: name one, as {repo}:CONFIG")
+            config = next(iter(configs)) if len(configs) == 1 else "default"
+        if config not in configs:
+            raise SourceError(f"{repo}: no config {config!r} (has {', '.join(configs) or 'none'})")
+        return config, [entry["split"] for entry in configs[config]]
+
     def file(self, url, mirror_path):
         """A single file's bytes, and the revision to record (None for a mirror)."""
         if self.mirror:
@@ -86,19 +98,28 @@ class Fetcher:
 def data_file_patterns(directory, repo, config, split):
     """The file patterns of `config`/`split`, from the `configs:` block of the repository's
     README front matter, as the hub itself reads them."""
+    configs = read_configs(directory, repo)
+    if config not in configs:
+        raise SourceError(f"{repo}: no config {config!r} (has {', '.join(configs) or 'none'})")
+    for entry in configs[config]:
+        if entry["split"] == split:
+            return [entry["path"]] if isinstance(entry["path"], str) else list(entry["path"])
+    raise SourceError(f"{repo}: config {config!r} has no split {split!r} "
+                      f"(has {', '.join(e['split'] for e in configs[config])})")
+
+
+def read_configs(directory, repo):
+    """{config name: [{"split": NAME, "path": PATTERN or [PATTERNS]}, ...]} from the `configs:`
+    block of the README front matter in `directory`."""
     readme = directory / "README.md"
     if not readme.is_file():
         raise SourceError(f"{repo}: no README.md in {directory}, so no configs to read")
     text = readme.read_text(encoding="utf-8")
     front = yaml.safe_load(text.split("---")[1]) if text.startswith("---") else None
-    configs = {c["config_name"]: c for c in (front or {}).get("configs", [])}
-    if config not in configs:
-        raise SourceError(f"{repo}: no config {config!r} (has {', '.join(configs) or 'none'})")
-    data_files = configs[config]["data_files"]
-    if isinstance(data_files, (str, list)) and not (data_files and isinstance(data_files[0], dict)):
-        data_files = [{"split": "train", "path": data_files}]
-    for entry in data_files:
-        if entry["split"] == split:
-            return [entry["path"]] if isinstance(entry["path"], str) else list(entry["path"])
-    raise SourceError(f"{repo}: config {config!r} has no split {split!r} "
-                      f"(has {', '.join(e['split'] for e in data_files)})")
+    configs = {}
+    for config in (front or {}).get("configs", []):
+        data_files = config["data_files"]
+        if isinstance(data_files, (str, list)) and not (data_files and isinstance(data_files[0], dict)):
+            data_files = [{"split": "train", "path": data_files}]
+        configs[config["config_name"]] = data_files
+    return configs

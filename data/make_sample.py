@@ -447,6 +447,74 @@ zebra zero
 """
 
 # --------------------------------------------------------------------------------------------------
+# 7. Two chat datasets for `--chat` (repositories of nanotasks' own, not on the hub; compiled only
+#    when named). nanotasks/chat-openai, OpenAI style: (id, source or None, [(role, content), ...]),
+#    an optional system first, an `id` column that is dropped. nanotasks/chat-sharegpt, ShareGPT
+#    style in configs en and fr: (category, [(from, value, weight or None)]). Its en train
+#    repeats a GSM8K test question word for word, so the overlaps pass has one to find.
+# --------------------------------------------------------------------------------------------------
+CHAT_OPENAI = {
+    "train": [
+        ("oa-001", "recipes", [
+            (U, "What can I cook with eggs, spinach and a little cheese?"),
+            (A, "A spinach omelette: wilt the spinach in a pan, pour in two beaten eggs, add the cheese, fold it over once the eggs have set.")]),
+        ("oa-002", "travel", [
+            (S, "You are a concise travel assistant."),
+            (U, "Is a train or a plane better from Paris to Lyon?"),
+            (A, "The train: the TGV takes about two hours centre to centre, less than flying once you count the airports."),
+            (U, "And from Paris to Rome?"),
+            (A, "Flying is faster there; the train takes eleven hours or more.")]),
+        ("oa-003", None, [
+            (U, "Give me a word that rhymes with orange."),
+            (A, "No common English word rhymes perfectly with orange; 'door hinge' is the usual joke.")]),
+        ("oa-004", "recipes", [
+            (U, "How long should I boil an egg for a runny yolk?"),
+            (A, "About six minutes from boiling water, then into cold water to stop the cooking.")]),
+        ("oa-005", "writing", [
+            (U, "Rewrite more politely: 'Send me the report now.'"),
+            (A, "Could you send me the report when you have a moment? Thank you!")]),
+    ],
+    "test": [
+        ("oa-101", "travel", [
+            (U, "What should I pack for a weekend of hiking?"),
+            (A, "Layers, a rain jacket, sturdy shoes, water, snacks, a map and a small first-aid kit.")]),
+        ("oa-102", "writing", [
+            (S, "Answer in one sentence."),
+            (U, "What is a haiku?"),
+            (A, "A haiku is a short Japanese poem of three lines with five, seven and five syllables.")]),
+    ],
+}
+H, G, SYS = "human", "gpt", "system"
+CHAT_SHAREGPT = {
+    "en": [
+        ("math", [
+            (H, "Omar has 4 packs of 6 stickers and his sister has 3 packs of 10 stickers. How many more stickers does his sister have?", None),
+            (G, "Omar has 4*6 = 24 stickers and his sister has 3*10 = 30, so she has 6 more.", 1.0)]),
+        ("coding", [
+            (SYS, "You are a helpful programming tutor.", None),
+            (H, "What does `len([1, 2, 3])` return in Python?", None),
+            (G, "It returns 3, the number of items in the list.", 1.0)]),
+        ("coding", [
+            (H, "How do I reverse a string in Python?", None),
+            (G, "Slice it with a step of -1: `text[::-1]`.", 1.0),
+            (H, "And a list?", None),
+            (G, "The same slice works, or `items.reverse()` to reverse it in place.", 0.0)]),
+        ("general", [
+            (H, "Why is the sky blue?", None),
+            (G, "Air scatters blue sunlight more than red, so blue light reaches our eyes from every direction.", None)]),
+    ],
+    "fr": [
+        ("general", [
+            (H, "Quelle est la capitale de l'Australie ?", None),
+            (G, "Canberra, et non Sydney comme on le croit souvent.", 1.0)]),
+        ("cuisine", [
+            (SYS, "Tu es un chef qui répond en une phrase.", None),
+            (H, "Comment réussir une pâte à crêpes sans grumeaux ?", None),
+            (G, "Verse le lait petit à petit sur la farine en fouettant, puis laisse reposer une heure.", 1.0)]),
+    ],
+}
+
+# --------------------------------------------------------------------------------------------------
 # Writing
 # --------------------------------------------------------------------------------------------------
 STR_LIST = pa.list_(pa.string())
@@ -458,6 +526,10 @@ MMLU_AUX_SCHEMA = pa.schema([("train", MMLU_STRUCT)])
 GSM8K_SCHEMA = pa.schema([("question", pa.string()), ("answer", pa.string())])
 HUMANEVAL_SCHEMA = pa.schema([(c, pa.string()) for c in ("task_id", "prompt", "canonical_solution", "test", "entry_point")])
 SMOLTALK_SCHEMA = pa.schema([("messages", pa.list_(pa.struct([("content", pa.string()), ("role", pa.string())]))), ("source", pa.string())])
+CHAT_OPENAI_SCHEMA = pa.schema([("id", pa.string()), ("messages", pa.list_(pa.struct([("role", pa.string()), ("content", pa.string())]))),
+                                ("source", pa.string())])
+CHAT_SHAREGPT_SCHEMA = pa.schema([("conversations", pa.list_(pa.struct([("from", pa.string()), ("value", pa.string()), ("weight", pa.float64())]))),
+                                  ("category", pa.string())])
 
 
 def write_parquet(repo, path, schema, rows):
@@ -539,6 +611,20 @@ def main():
             records.append({"messages": [{"content": c, "role": r} for r, c in turns], "source": source})
         write_parquet(repo, shard("data", split), SMOLTALK_SCHEMA, records)
     write_readme(repo, {"default": {s: f"data/{s}-*" for s in SMOLTALK}})
+
+    repo = "nanotasks/chat-openai"
+    for split, rows in CHAT_OPENAI.items():
+        records = [{"id": id_, "messages": [{"role": r, "content": c} for r, c in turns], "source": source}
+                   for id_, source, turns in rows]
+        write_parquet(repo, shard("data", split), CHAT_OPENAI_SCHEMA, records)
+    write_readme(repo, {"default": {s: f"data/{s}-*" for s in CHAT_OPENAI}})
+
+    repo = "nanotasks/chat-sharegpt"
+    for config, rows in CHAT_SHAREGPT.items():
+        records = [{"conversations": [{"from": f, "value": v, "weight": w} for f, v, w in turns], "category": category}
+                   for category, turns in rows]
+        write_parquet(repo, shard(config, "train"), CHAT_SHAREGPT_SCHEMA, records)
+    write_readme(repo, {c: {"train": f"{c}/train-*"} for c in CHAT_SHAREGPT})
 
     words = sorted(set(WORDS.split()))
     assert all(w.isascii() and w.isalpha() and w.islower() for w in words)

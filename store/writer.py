@@ -9,13 +9,16 @@ bytes, whether compressed now or copied from an earlier file.
 """
 
 import concurrent.futures
+import ctypes
 import glob
 import hashlib
 import itertools
 import json
 import multiprocessing
 import os
+import signal
 import sqlite3
+import sys
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
@@ -117,7 +120,8 @@ class Writer:
         if self.pool is None and self.jobs > 1 and len(head) > CHUNK:
             # spawn: fresh interpreters, nothing inherited from this process's threads or files
             self.pool = concurrent.futures.ProcessPoolExecutor(
-                self.jobs, mp_context=multiprocessing.get_context("spawn"))
+                self.jobs, mp_context=multiprocessing.get_context("spawn"),
+                initializer=_die_with, initargs=(os.getpid(),))
         digest = hashlib.sha256()
         stored_bytes = len(dictionary or b"")
         rowid = self.next_example
@@ -234,6 +238,17 @@ class Writer:
              provenance.source_split, provenance.revision, summary.sha256, summary.stored_bytes,
              dictionary))
         self.next_example += summary.rows
+
+
+def _die_with(parent):
+    """Worker start-up: be killed when the compiling process dies, however it dies. A worker
+    holds the write end of its own task pipe, so without this it would wait on it forever
+    after a kill -9, and keep multiprocessing's resource tracker alive too. (Linux only.)"""
+    if sys.platform == "linux":
+        PR_SET_PDEATHSIG = 1
+        ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:  # it died before the signal was asked for
+        os._exit(1)
 
 
 def prepare(conversations, dictionary, level):

@@ -7,8 +7,9 @@ import importlib
 from nanotasks.store.reader import NotInStore
 
 # The benchmarks nanotasks knows, by module name: what `--only`, `show` and `export` take.
-# customjson stores the `--custom NAME=FILE` files rather than a hub source.
-NAMES = ("arc", "mmlu", "gsm8k", "humaneval", "smoltalk", "spellingbee", "customjson")
+# The last two store what the compile names: customjson the `--custom NAME=FILE` files, chat
+# the `--chat NAME=org/repo` datasets.
+NAMES = ("arc", "mmlu", "gsm8k", "humaneval", "smoltalk", "spellingbee", "customjson", "chat")
 
 
 class UnknownName(ValueError, LookupError):

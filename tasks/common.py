@@ -28,6 +28,8 @@ class Source:
     repo: str
     config: str
     source_split: str
+    # Stored in the seed-42 order of `Dataset.shuffle`, as nanochat reads it; else in source order.
+    shuffle: bool = True
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,15 @@ class Benchmark:
     files: tuple[SourceFile, ...] = ()  # whole files its tasks generate examples from
     # Other names its stored splits are served under: (subset, split) -> stored (subset, split)
     aliases: dict = field(default_factory=dict)
+    # For sources whose columns are only known once fetched (chat datasets): (column names, Source)
+    # -> {column: the fields normalise reads of each item of that list of structs, or None for a
+    # plain column, where a null string reads as ""}; normalise sees only these. Raises
+    # UnknownLayout.
+    columns: Callable | None = None
+
+
+class UnknownLayout(ValueError):
+    """A source whose columns are not laid out as its benchmark reads them."""
 
 
 class Task:
@@ -117,6 +128,27 @@ def check_type(what, value, kind, items=None):
     if type(value) is not kind or (items and any(type(item) is not items for item in value)):
         expected = kind.__name__ + (f" of {items.__name__}" if items else "")
         raise TypeError(f"{what} is {value!r:.80}, expected {expected}")
+
+
+def check_conversation(messages, system=True):
+    """An optional leading system message (when `system`), then user and assistant messages
+    alternating from user, at least two of them, each an object with a string content."""
+    if not isinstance(messages, list):
+        raise ValueError(f"messages must be a list (a JSON array), got {type(messages).__name__}")
+    for i, message in enumerate(messages):
+        if not isinstance(message, dict):
+            raise ValueError(f"message {i} is not an object")
+    first = 1 if system and messages and messages[0].get("role") == "system" else 0
+    turns = messages[first:]
+    if len(turns) < 2:
+        raise ValueError(f"{len(turns)} user/assistant message(s), need at least 2")
+    for i, message in enumerate(turns):
+        expected = "user" if i % 2 == 0 else "assistant"
+        if message.get("role") != expected:
+            raise ValueError(f"message {first + i} has role {message.get('role')!r}, expected {expected!r}")
+    for i, message in enumerate(messages):
+        if not isinstance(message.get("content"), str):
+            raise ValueError(f"message {i} has no string content")
 
 
 def render_mc(question, letters, choices):

@@ -11,28 +11,12 @@ from pathlib import Path
 
 from nanotasks.store import Example, default_path
 from nanotasks.store.reader import MAX_BODY_BYTES, NotInStore
-from nanotasks.tasks.common import Benchmark, StoredTask, Task
+from nanotasks.tasks.common import Benchmark, StoredTask, Task, check_conversation
 
 # Each `--custom NAME=FILE` is stored as task customjson, subset NAME, this split.
 SPLIT = "train"
 MAX_LINE_BYTES = MAX_BODY_BYTES  # a line is one conversation: the file holds none bigger
 BENCHMARK = Benchmark("customjson")
-
-
-def check_messages(messages):
-    """At least 2 messages, alternating user/assistant from user, string roles and contents."""
-    if not isinstance(messages, list):
-        raise ValueError(f"expected a JSON array of messages, got {type(messages).__name__}")
-    if len(messages) < 2:
-        raise ValueError(f"{len(messages)} message(s), need at least 2")
-    for i, message in enumerate(messages):
-        if not isinstance(message, dict):
-            raise ValueError(f"message {i} is not an object")
-        expected = "user" if i % 2 == 0 else "assistant"
-        if message.get("role") != expected:
-            raise ValueError(f"message {i} has role {message.get('role')!r}, expected {expected!r}")
-        if not isinstance(message.get("content"), str):
-            raise ValueError(f"message {i} has no string content")
 
 
 def read_conversations(path):
@@ -52,7 +36,7 @@ def read_conversations(path):
                 if not text.strip():
                     continue
                 messages = json.loads(text)
-                check_messages(messages)
+                check_conversation(messages, system=False)  # as nanochat's CustomJSON
                 json.dumps(messages, ensure_ascii=False).encode()  # a lone surrogate escape ("\\ud800") fails
             except UnicodeDecodeError as error:
                 raise ValueError(f"{path}, line {number}: not UTF-8 (byte {error.start + 1} of the line)") from None

@@ -1,6 +1,7 @@
 """HumanEval: 164 hand-written Python problems, each a signature and docstring to complete,
 checked by unit tests. https://huggingface.co/datasets/openai/openai_humaneval.
-evaluate runs the model's code in tasks.execution's sandbox.
+evaluate runs the model's code in tasks.execution's sandbox and the problem's test in the
+sandbox's checker, which sees only plain-data copies of what the code returns.
 """
 
 import re
@@ -47,8 +48,16 @@ def code_of(response):
 
 
 def program_for(conversation, response):
-    return (f"{leading_imports(conversation['messages'][0]['content'])}\n\n{code_of(response)}\n\n"
-            f"{conversation['test']}\ncheck({conversation['entry_point']})")
+    return f"{leading_imports(conversation['messages'][0]['content'])}\n\n{code_of(response)}\n"
+
+
+def problem_test(conversation):
+    """The problem's test as the checker runs it: after the prompt, whose helpers some tests call
+    (HumanEval/32's poly), with the entry point, which some tests also call by name
+    (HumanEval/33), standing for the program's."""
+    entry_point = conversation["entry_point"]
+    return (f"{conversation['messages'][0]['content']}\n{conversation['test']}\n"
+            f"{entry_point} = program.{entry_point}\ncheck({entry_point})\n")
 
 
 class HumanEval(StoredTask):
@@ -61,4 +70,4 @@ class HumanEval(StoredTask):
         return "generative"
 
     def evaluate(self, conversation, response):
-        return execute(program_for(conversation, response)).passed
+        return execute(program_for(conversation, response), test=problem_test(conversation)).passed

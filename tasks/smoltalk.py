@@ -4,29 +4,10 @@ Rows are checked at compile time, so a malformed conversation never reaches trai
 """
 
 from nanotasks.store import Example
-from nanotasks.tasks.common import Benchmark, Source, StoredTask, check_choice, check_type
+from nanotasks.tasks.common import Benchmark, Source, StoredTask, check_choice, check_conversation, check_type
 
 REPO = "HuggingFaceTB/smol-smoltalk"
 SPLITS = ("train", "test")
-
-
-def check_conversation(messages):
-    """An optional leading system message, then user/assistant alternating from user, at least
-    two of them, all with string contents."""
-    if not isinstance(messages, list):
-        raise ValueError("messages must be a list")
-    first = 1 if messages and messages[0].get("role") == "system" else 0
-    turns = messages[first:]
-    if len(turns) < 2:
-        raise ValueError(f"{len(turns)} user/assistant messages, need at least 2")
-    for i, message in enumerate(turns):
-        expected = "user" if i % 2 == 0 else "assistant"
-        if message.get("role") != expected:
-            raise ValueError(f"message {first + i} has role {message.get('role')!r}, "
-                             f"expected {expected!r}")
-    for i, message in enumerate(messages):
-        if not isinstance(message.get("content"), str):
-            raise ValueError(f"message {i} has no string content")
 
 
 def normalise(row, source):

@@ -26,9 +26,12 @@ def test_info_lists_splits_and_provenance(sample_db):
     assert lines[0].split() == ["task", "subset", "split", "rows", "bytes", "source", "revision", "sha256"]
     store = Store(sample_db)
     for split in store.splits():
+        # Where the config or split read differs from the stored subset or split, it is shown.
+        source = {("mmlu", "all", "auxiliary_train"): "cais/mmlu:auxiliary_train/train"}.get(
+            (split["task"], split["subset"], split["split"]), split["repo"])
         assert any(line.split()[:5] == [split["task"], split["subset"], split["split"], str(split["rows"]),
                                         f"{split['stored_bytes']:,}"]
-                   and line.split()[5:] == [split["repo"], "mirror", split["sha256"][:12]] for line in lines), split
+                   and line.split()[5:] == [source, "mirror", split["sha256"][:12]] for line in lines), split
     assert any(line.split()[:2] == ["file", "words_alpha.txt"] for line in lines)
 
 
@@ -131,7 +134,7 @@ def test_compile_replaces_a_file_of_another_format_version(sample_db, tmp_path):
 def test_only_takes_benchmark_module_names(tmp_path):
     error = fails("compile", "--only", "bogus", "--mirror", SAMPLE, "--db", tmp_path / "x.db", status=2)
     assert error == ("Error: unknown benchmark 'bogus': choose from "
-                     "arc, mmlu, gsm8k, humaneval, smoltalk, spellingbee, customjson")
+                     "arc, mmlu, gsm8k, humaneval, smoltalk, spellingbee, customjson, chat")
     assert not (tmp_path / "x.db").exists()
 
 

@@ -1,5 +1,6 @@
 """The execution sandbox, each test a real sandboxed run."""
 
+import ctypes
 import os
 import re
 import secrets
@@ -7,12 +8,14 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 import pytest
 
 from nanotasks.tasks.execution import OUTPUT_TAIL_BYTES, execute, execute_many
+from nanotasks.tasks.humaneval import HumanEval, normalise, program_for, problem_test
 
 REPO = Path(__file__).resolve().parents[1]
 HUMANEVAL = Path("openai") / "openai_humaneval" / "openai_humaneval" / "test-00000-of-00001.parquet"
@@ -30,9 +33,12 @@ def humaneval_rows():
 
 
 def test_canonical_humaneval_solutions_all_pass():
+    # As HumanEval.evaluate runs them: the solution in the sandbox, the test in its checker.
     rows = humaneval_rows()
-    programs = [row["prompt"] + row["canonical_solution"] + "\n\n" + row["test"] + "\n" + f"check({row['entry_point']})" for row in rows]
-    failures = [(row["task_id"], result.reason) for row, result in zip(rows, execute_many(programs)) if not result.passed]
+    conversations = [normalise(row, None).conversation for row in rows]
+    results = execute_many([program_for(conversation, conversation["messages"][1]["content"]) for conversation in conversations],
+                           tests=[problem_test(conversation) for conversation in conversations])
+    failures = [(row["task_id"], result.reason) for row, result in zip(rows, results) if not result.passed]
     assert failures == []
 
 
@@ -172,3 +178,208 @@ def test_benchmark_output_is_well_formed():
     assert re.fullmatch(r"network isolation: (True|False)\n"
                         r"serial: [\d.]+ evaluations/s \(3 programs, 3 passed, [\d.]+ s\)\n"
                         r"batched \(2 workers\): [\d.]+ evaluations/s \(3 programs, 3 passed, [\d.]+ s\)\n", output), output
+
+
+# A HumanEval-shaped problem. Its test ends, like many of HumanEval's, on a line that always holds.
+ADD_PROBLEM = {"messages": [{"role": "user", "content": 'def add(a, b):\n    """The sum of a and b."""\n'}], "entry_point": "add",
+               "test": "\n\nMETADATA = {}\n\n\ndef check(candidate):\n    assert candidate(2, 3) == 5\n    assert candidate(1, 1) == 2\n    assert True\n"}
+# Each of these made HumanEval.evaluate pass a wrong answer when the test ran in the program's
+# own interpreter and the verdict was a nonce written from there.
+FORGERIES = {
+    "caller's frame": r"""
+import os, sys
+frame = sys._getframe(1)
+while frame:
+    found = frame.f_locals
+    if "nonce" in found and "verdict_fd" in found:
+        os.write(found["verdict_fd"], found["nonce"].encode())
+        os._exit(0)
+    frame = frame.f_back
+""",
+    "/proc/self/mem": r"""
+import ctypes, os, re, sys
+ctypes.CDLL(None).prctl(4, 1, 0, 0, 0)  # PR_SET_DUMPABLE
+with open("/proc/self/maps") as maps, open("/proc/self/mem", "rb", 0) as mem:
+    for line in maps:
+        span, permissions = line.split()[:2]
+        start, end = (int(part, 16) for part in span.split("-"))
+        if permissions.startswith("rw"):
+            try:
+                mem.seek(start)
+                found = re.search(rb"([0-9a-f]{32})\n*# forgery", mem.read(end - start))
+            except (OSError, OverflowError, ValueError):
+                continue
+            if found:
+                os.write(int(sys.argv[2]), found.group(1))
+                os._exit(0)
+""",
+    "sys.stdout's flush": r"""
+import os, sys
+class Leaky:
+    def __init__(self, stream):
+        self.stream = stream
+    def write(self, text):
+        return self.stream.write(text)
+    def flush(self):
+        found = sys._getframe(1).f_locals
+        if "nonce" in found:
+            os.write(found["verdict_fd"], found["nonce"].encode())
+            os._exit(0)
+        self.stream.flush()
+sys.stdout = Leaky(sys.stdout)
+""",
+    "sys.settrace": r"""
+import sys
+def jump_to_the_end(frame, event, arg):
+    if event == "line" and frame.f_lineno != frame.f_code.co_firstlineno + 3:
+        frame.f_lineno = frame.f_code.co_firstlineno + 3
+    return jump_to_the_end
+sys.settrace(lambda frame, event, arg: jump_to_the_end if frame.f_code.co_name == "check" else None)
+""",
+    "an answer equal to anything": """
+class Anything:
+    def __eq__(self, other):
+        return True
+def add(a, b):
+    return Anything()
+""",
+}
+
+
+@pytest.fixture(scope="module")
+def humaneval(sample_db):
+    return HumanEval(db=sample_db)
+
+
+def test_right_answer_passes_through_humaneval_evaluate(humaneval):
+    assert humaneval.evaluate(ADD_PROBLEM, "```python\ndef add(a, b):\n    return a + b\n```")
+
+
+@pytest.mark.parametrize("forgery", FORGERIES.values(), ids=FORGERIES.keys())
+def test_forged_verdicts_fail(humaneval, forgery):
+    assert not humaneval.evaluate(ADD_PROBLEM, f"# forgery\n{WRONG}{forgery}")
+
+
+def test_the_test_sees_plain_data_of_the_same_types():
+    program = "def values():\n    return [(1, 2.5), {3: 'x', (4,): None}, {True}, -0.0, float('inf'), '\\ud800']\n"
+    test = ("got = program.values()\nassert got == [(1, 2.5), {3: 'x', (4,): None}, {True}, -0.0, float('inf'), '\\ud800']\n"
+            "assert [type(value) for value in got] == [tuple, dict, set, float, float, str]\n"
+            "assert program.values() is not got\n")
+    result = execute(program, test=test)
+    assert result.passed, result.reason
+
+
+@pytest.mark.parametrize("program, reason", [
+    ("def add(a, b):\n    return a / 0\n", "ZeroDivisionError: division by zero"),
+    ("def add(a, b):\n    return object()\n", "TypeError: object is not plain data"),
+    ("import os\ndef add(a, b):\n    os._exit(0)\n", "the program ended before answering"),
+    ("def add(a, b)\n", "SyntaxError"),
+])
+def test_a_failing_program_gives_its_reason(program, reason):
+    result = execute(program, test=problem_test(ADD_PROBLEM))
+    assert not result.passed and result.reason.startswith(reason), result.reason
+
+
+def test_a_lone_surrogate_fails_and_leaves_nothing():
+    # In a process of its own, so that no other test's objects open or close files meanwhile.
+    harness = """
+import os
+from pathlib import Path
+from nanotasks.tasks.execution import execute
+fds, children = sorted(os.listdir("/proc/self/fd")), Path(f"/proc/self/task/{os.getpid()}/children")
+result = execute("print('\\ud800')")
+assert not result.passed and "surrogates not allowed" in result.reason and not result.timed_out, result
+assert sorted(os.listdir("/proc/self/fd")) == fds and children.read_text() == "", (fds, children.read_text())
+"""
+    subprocess.run([sys.executable, "-c", harness], cwd=REPO.parent, env={**os.environ, "PYTHONPATH": str(REPO.parent)},
+                   check=True, timeout=30)
+
+
+def test_ipc_objects_are_not_shared_and_die_with_the_sandbox(tmp_path):
+    libc = ctypes.CDLL(None, use_errno=True)
+    key, queue = int.from_bytes(secrets.token_bytes(3), "big") + 1, f"/nanotasks-{secrets.token_hex(4)}".encode()
+    host_shared_memory = Path("/dev/shm") / f"nanotasks-{secrets.token_hex(4)}"
+    program = f"""
+import ctypes, os
+libc = ctypes.CDLL(None, use_errno=True)
+assert libc.shmget({key}, 1 << 20, 0o1666) >= 0  # IPC_CREAT | 0666
+assert libc.mq_open({queue!r}, 0o100 | 0o2, 0o666, None) >= 0  # O_CREAT | O_RDWR
+print(os.path.exists({str(host_shared_memory)!r}))
+"""
+    host_shared_memory.write_text("the host's")
+    try:
+        result = execute(program)
+    finally:
+        host_shared_memory.unlink()
+    assert result.passed, result.reason
+    if not result.network_isolated:
+        pytest.skip("no IPC namespace on this machine")
+    left = libc.shmget(key, 0, 0), libc.mq_open(queue, 0o2, 0, None)
+    if left[0] >= 0:
+        libc.shmctl(left[0], 0, None)  # IPC_RMID
+    if left[1] >= 0:
+        libc.mq_unlink(queue)
+    assert left == (-1, -1) and result.stdout == "False\n"
+
+
+@pytest.fixture
+def host_socket():
+    """A world-writable Unix socket in a world-writable directory, listening."""
+    with tempfile.TemporaryDirectory() as directory:
+        os.chmod(directory, 0o777)
+        path = os.path.join(directory, "socket")
+        with socket.socket(socket.AF_UNIX) as server:
+            server.bind(path)
+            os.chmod(path, 0o777)
+            server.listen()
+            yield path
+
+
+def test_host_unix_sockets_cannot_be_reached(host_socket):
+    for attempt in (f"socket.socket(socket.AF_UNIX).connect({host_socket!r})",
+                    f"socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)[0].sendto(b'hi', {host_socket!r})"):
+        result = execute(f"import socket\n{attempt}\n")
+        assert not result.passed and result.reason.startswith("PermissionError"), result.reason
+    assert execute("import socket\na, b = socket.socketpair()\na.send(b'hi')\nassert b.recv(2) == b'hi'\n").passed
+
+
+def test_the_host_processes_are_not_listed():
+    result = execute("import os\nprint(' '.join(name for name in os.listdir('/proc') if name.isdigit()))\n")
+    if not result.network_isolated:
+        pytest.skip("no PID namespace on this machine")
+    assert result.passed and sorted(map(int, result.stdout.split())) == [1, 2, 3], result.stdout  # init, the program, the checker
+
+
+# When called, and so while the checker runs the test, prints what it could reach of every
+# other process (memory, descriptors such as the verdict pipe, ptrace), then answers wrong.
+REACH_THE_CHECKER = r"""
+import ctypes, os
+libc = ctypes.CDLL(None, use_errno=True)
+def add(a, b):
+    reached = []
+    for pid in [int(name) for name in os.listdir("/proc") if name.isdigit() and int(name) != os.getpid()]:
+        attempts = [(f"mem of {pid}", lambda: open(f"/proc/{pid}/mem", "rb").close()),
+                    (f"ptrace of {pid}", lambda: libc.ptrace(16, pid, None, None) == 0 or 0 / 0)]  # PTRACE_ATTACH
+        attempts += [(f"fd {fd} of {pid}", lambda: os.open(f"/proc/{pid}/fd/{fd}", os.O_WRONLY)) for fd in range(20)]
+        for what, attempt in attempts:
+            try:
+                attempt()
+                reached.append(what)
+            except (OSError, ZeroDivisionError):
+                pass
+    print(reached, flush=True)
+    return a - b
+"""
+
+
+@pytest.mark.parametrize("harness", ["root", "user namespace"])
+def test_the_checker_is_out_of_the_programs_reach(harness):
+    # Without root the checker shares the program's uid: it is non-dumpable and the program has no capabilities.
+    code = f"from nanotasks.tasks.execution import execute\nr = execute({REACH_THE_CHECKER!r}, test='assert program.add(2, 3) == 5')\nprint(r.passed, r.network_isolated, r.stdout, end='')"
+    command = [sys.executable, "-c", code]
+    if harness == "user namespace":
+        if os.geteuid() != 0 or not shutil.which("unshare"):
+            pytest.skip("needs root and unshare to make a non-root harness")
+        command = ["unshare", "--user", "--map-user=1000", "--map-group=1000", *command]
+    output = subprocess.run(command, cwd=REPO.parent, capture_output=True, text=True, timeout=30, env={**os.environ, "PYTHONPATH": str(REPO.parent)})
+    assert output.stdout.split("\n")[0].split(" ", 2) == ["False", "True", "[]"], output

@@ -24,7 +24,7 @@ from nanotasks.tasks.common import render_mc
 from nanotasks.tasks.customjson import CustomJSON
 from nanotasks.tasks.execution import execute_many
 from nanotasks.tasks.gsm8k import GSM8K
-from nanotasks.tasks.humaneval import HumanEval, program_for
+from nanotasks.tasks.humaneval import HumanEval, problem_test, program_for
 from nanotasks.tasks.mmlu import MMLU
 from nanotasks.tasks.smoltalk import SmolTalk
 from nanotasks.tasks.spellingbee import SimpleSpelling, SpellingBee
@@ -203,13 +203,14 @@ def test_humaneval_conversations(sample_db):
             "entry_point": row["entry_point"], "test": row["test"]}
 
 
-def test_humaneval_program_is_assembled_as_nanochat_does(sample_db):
+def test_humaneval_program_and_test_are_assembled(sample_db):
     example = next(e for e in HumanEval(db=sample_db) if e["entry_point"] == "merge_touching")
     body = "def merge_touching(intervals):\n    return sorted(intervals)"
     # imports from the prompt's top, past a comment; code from the first fenced block, stripped
     response = f"Here:\n```python\n\n{body}\n```\nand another:\n```\nprint(1)\n```"
-    assert program_for(example, response) == (
-        f"from typing import List, Tuple\n\n{body}\n\n{example['test']}\ncheck(merge_touching)")
+    assert program_for(example, response) == f"from typing import List, Tuple\n\n{body}\n"
+    assert problem_test(example) == (f"{example['messages'][0]['content']}\n{example['test']}\n"
+                                     "merge_touching = program.merge_touching\ncheck(merge_touching)\n")
     assert program_for(example, f"```\n{body}\n```") == program_for(example, response)
     assert program_for(example, f"  {body}\n\n") == program_for(example, response)  # no fence: all of it
 
@@ -593,9 +594,9 @@ def test_real_mmlu(real_db, shared_hub):
 def test_real_humaneval_canonical_solutions_pass(real_db):
     task = HumanEval(db=real_db)
     examples = list(task)
-    results = execute_many([program_for(e, e["messages"][1]["content"]) for e in examples])
+    results = execute_many([program_for(e, e["messages"][1]["content"]) for e in examples], tests=list(map(problem_test, examples)))
     assert [r.reason for r in results if not r.passed] == []
-    wrong = execute_many([program_for(e, "def nothing():\n    pass") for e in examples[:8]])
+    wrong = execute_many([program_for(e, "def nothing():\n    pass") for e in examples[:8]], tests=list(map(problem_test, examples[:8])))
     assert not any(r.passed for r in wrong)
 
 
