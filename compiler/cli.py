@@ -368,6 +368,29 @@ def overlap(db, as_json):
     click.echo(_table(["evaluation split", "examples", "in training", "found in", "exact", "13-gram"], rows))
 
 
+@cli.command()
+@db_option
+@click.option("--port", type=click.IntRange(0, 65535), default=8001, show_default=True,
+              help="Port on 127.0.0.1; 0 picks a free one.")
+def browse(db, port):
+    """Look at the compiled file in a web browser: Datasette on 127.0.0.1, read-only, with
+    pages for every split, each example as a transcript, and contamination as a heatmap.
+    Prints the start page's address; Ctrl-C stops it. Needs no network."""
+    open_store(db)
+    try:
+        from nanotasks.store.browse import serve
+    except ImportError as error:
+        raise click.ClickException(f"browse needs Datasette ({error.name} is missing): "
+                                   f"pip install 'nanotasks[datasette]'") from None
+    try:
+        serve(db, port, click.echo)
+    except KeyboardInterrupt:  # Ctrl-C, the way to stop it: the server has shut down
+        pass
+    except OSError as error:
+        raise click.ClickException(f"cannot listen on 127.0.0.1:{port} ({error.strerror}): "
+                                   f"choose another port with --port N, or --port 0 for a free one") from None
+
+
 def _source(split):
     """Where a split was read: repo:config/split, as --chat names a dataset, where the config
     or split differs from the stored subset or split."""

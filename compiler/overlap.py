@@ -26,8 +26,6 @@ makes a match.
 """
 
 import json
-import re
-import unicodedata
 from contextlib import contextmanager
 from itertools import repeat
 from dataclasses import dataclass, field
@@ -35,9 +33,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from nanotasks.store.schema import EVAL_SPLITS, body_decompressor
-from nanotasks.store.text import message_text, normalise_text, prompt_of
+from nanotasks.store.text import LINE_BREAKS as BREAK_CHARACTERS, RUN as N
+from nanotasks.store.text import message_text, normalise_text, prompt_of, tokens
 
-N = 13
 MAX_EVAL_PROMPTS = 10
 BATCH = 2048  # training conversations hashed and looked up at once
 BASE = np.uint64(0x9E3779B97F4A7C15)  # odd, with well-mixed bits
@@ -85,15 +83,7 @@ def _batched(rows):
         yield batch
 
 
-# The words normalise_text keeps (runs of letters and digits), and line breaks as str.splitlines
-# sees them, in one pass over a message.
-TOKEN = re.compile(r"[^\W_]+|[\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029]")
-LINE_BREAKS = dict.fromkeys("\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029", 0)  # word id 0: no run crosses
-
-
-def tokens(text):
-    """The words of `text` as normalise_text makes them, with its line breaks between them."""
-    return TOKEN.findall(unicodedata.normalize("NFKC", text).casefold())
+LINE_BREAKS = dict.fromkeys(BREAK_CHARACTERS, 0)  # word id 0: no run crosses a line
 
 
 @dataclass

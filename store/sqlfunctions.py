@@ -140,9 +140,18 @@ class Bodies:
             message_text(m) for m in json.loads(data)["messages"]))
 
     def _converted(self, example_id, convert):
+        """A time limit (a progress handler, Datasette's) may stop one of the functions' own
+        lookups rather than the query calling them: then stop that query too, so that it fails
+        as interrupted, not as "user-defined function raised exception". Any other error is
+        kept in `error`."""
         try:
             data = self._json(example_id)
             return None if data is None else convert(data)
+        except sqlite3.OperationalError as error:
+            if str(error) != "interrupted":
+                self.error = error
+                raise
+            self.connection.interrupt()
         except BaseException as error:
             self.error = error
             raise

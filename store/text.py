@@ -5,6 +5,10 @@ import string
 import unicodedata
 
 _NON_WORD = re.compile(r"[\W_]+")
+RUN = 13  # words in a shared run that makes an overlap (compiler/overlap.py)
+LINE_BREAKS = "\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029"  # as str.splitlines sees them
+# The words normalise_text keeps (runs of letters and digits), and each line break
+TOKEN = re.compile(rf"[^\W_]+|[{LINE_BREAKS}]")
 # For ASCII text: every byte that is not a lower-case letter or digit becomes a space
 _ASCII_NON_WORD = bytes(c if chr(c) in string.ascii_lowercase + string.digits else 32 for c in range(256))
 
@@ -15,6 +19,20 @@ def normalise_text(text):
         return b" ".join(text.lower().encode().translate(_ASCII_NON_WORD).split()).decode()
     text = unicodedata.normalize("NFKC", text).casefold()
     return _NON_WORD.sub(" ", text).strip()
+
+
+def tokens(text):
+    """The words of `text` as normalise_text makes them, with its line breaks between them:
+    what overlaps are found on (no run of words crosses a line)."""
+    return TOKEN.findall(unicodedata.normalize("NFKC", text).casefold())
+
+
+def token_spans(text):
+    """Where each token is in `text` itself, to mark it: (start, end, token). Each word is
+    normalised on its own, which agrees with tokens(text) unless NFKC turns a symbol into
+    letters (a unit sign such as ㎏)."""
+    return [(m.start(), m.end(), unicodedata.normalize("NFKC", m.group()).casefold())
+            for m in TOKEN.finditer(text)]
 
 
 def message_text(message):

@@ -1,6 +1,7 @@
 """Shared fixtures: the sample snapshot compiled once per session, and the real data beside
 the repo in ../shared/hub when it is there."""
 
+import importlib.metadata
 import os
 import subprocess
 import sys
@@ -23,11 +24,27 @@ def nanotasks(*args, check=True, **kwargs):
     return result
 
 
+def require_plugin(group, name, module):
+    """A plugin is found through the entry points of nanotasks' installed metadata: an
+    environment where nanotasks was installed from an older tree does not have them."""
+    modules = [e.value for e in importlib.metadata.entry_points(group=group) if e.name == name]
+    assert modules == [module], f"nanotasks' {group} entry point {name} is not installed here; reinstall: pip install -e ."
+
+
 @pytest.fixture(scope="session")
 def sample_db(tmp_path_factory):
     """data/sample compiled with the real CLI; read-only for the tests that use it."""
     db = tmp_path_factory.mktemp("sample") / "sample.db"
     nanotasks("compile", "--mirror", SAMPLE, "--db", db)
+    return db
+
+
+@pytest.fixture(scope="session")
+def demo_db(tmp_path_factory):
+    """The README's demo file: the sample plus data/mychats.jsonl, which holds two GSM8K test
+    questions."""
+    db = tmp_path_factory.mktemp("demo") / "demo.db"
+    nanotasks("compile", "--mirror", SAMPLE, "--custom", f"mychats={REPO / 'data' / 'mychats.jsonl'}", "--db", db)
     return db
 
 

@@ -3,6 +3,7 @@ the library API, and the switch of a nanochat checkout. Real wheels, real venvs,
 subprocesses; nothing downloaded (the fresh venvs borrow this environment's dependencies)."""
 
 import json
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -28,9 +29,14 @@ def run(*command, cwd=None, check=True, env=None):
 
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory):
-    """nanotasks built as a wheel from this tree, as `pip install .` builds it."""
+    """nanotasks built as a wheel from a copy of this tree, as `pip install .` builds it. A
+    copy, because a build in place leaves build/ and nanotasks.egg-info/ in the repository,
+    whose metadata would then shadow the installed entry points for tests run from there."""
     out = tmp_path_factory.mktemp("wheel")
-    result = run(sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-w", out, REPO)
+    tree = out / "tree"
+    shutil.copytree(REPO, tree, ignore=shutil.ignore_patterns(
+        ".git", ".venv", "build", "*.egg-info", "__pycache__", ".pytest_cache", ".hypothesis", "*.db"))
+    result = run(sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-w", out, tree)
     assert "warning" not in result.stderr.lower(), result.stderr
     return next(out.glob("nanotasks-*.whl"))
 
@@ -71,6 +77,14 @@ def test_the_wheel_holds_only_nanotasks(wheel):
     for package in GENERIC:
         assert f"nanotasks/{package}/__init__.py" in names
     assert not [name for name in names if name.startswith(("nanotasks/tests", "nanotasks/data", "nanotasks/benchmarks"))]
+
+
+def test_the_wheel_carries_the_browse_pages(wheel):
+    """`nanotasks browse` serves its templates and CSS from the installed package."""
+    names = zipfile.ZipFile(wheel).namelist()
+    pages = REPO / "store" / "browse"
+    files = [*pages.glob("templates/*.html"), *pages.glob("static/*.css")]
+    assert len(files) > 5 and [f for f in files if f"nanotasks/store/browse/{f.relative_to(pages)}" not in names] == []
 
 
 def test_editable_install_puts_no_generic_name_on_the_path(tmp_path):

@@ -4,7 +4,6 @@ sqlite-utils and a live Datasette; the SQL functions against the Store; writes r
 import contextlib
 import csv
 import hashlib
-import importlib.metadata
 import io
 import json
 import shutil
@@ -22,28 +21,11 @@ import pytest
 from nanotasks.store.reader import Store
 from nanotasks.store.sqlfunctions import register
 from nanotasks.store.text import message_text
-from tests.conftest import REPO, SAMPLE, nanotasks
+from tests.conftest import REPO, nanotasks, require_plugin
 from tests.sql_queries import QUERIES, plain
 
 BIN = Path(sys.executable).parent
 QUERY_IDS = [title for title, _, _ in QUERIES]
-
-
-@pytest.fixture(scope="session")
-def demo_db(tmp_path_factory):
-    """The README's demo file: the sample plus data/mychats.jsonl, which holds two GSM8K test
-    questions."""
-    db = tmp_path_factory.mktemp("demo") / "demo.db"
-    nanotasks("compile", "--mirror", SAMPLE, "--custom", f"mychats={REPO / 'data' / 'mychats.jsonl'}", "--db", db)
-    return db
-
-
-def require_plugin(group):
-    """The plugin is found through the entry points of nanotasks' installed metadata: an
-    environment where nanotasks was installed from an older tree does not have them."""
-    names = [e.value for e in importlib.metadata.entry_points(group=group) if e.name == "nanotasks"]
-    assert names == ["nanotasks.store.plugins"], (
-        f"nanotasks' {group} entry point is not installed here; reinstall: pip install -e .")
 
 
 def sha256(path):
@@ -71,7 +53,7 @@ def test_plain_sqlite3_shell_gives_the_same_rows(demo_db, title, query, expected
 
 @pytest.mark.parametrize("title, query, expected", QUERIES, ids=QUERY_IDS)
 def test_sqlite_utils_has_the_functions(demo_db, title, query, expected):
-    require_plugin("sqlite_utils")
+    require_plugin("sqlite_utils", "nanotasks", "nanotasks.store.plugins")
     result = subprocess.run([BIN / "sqlite-utils", "query", demo_db, query],
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
@@ -81,7 +63,7 @@ def test_sqlite_utils_has_the_functions(demo_db, title, query, expected):
 @contextlib.contextmanager
 def serving(db):
     """`datasette serve` on `db`, on a free port of 127.0.0.1: yields its base URL."""
-    require_plugin("datasette")
+    require_plugin("datasette", "nanotasks", "nanotasks.store.plugins")
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
