@@ -24,15 +24,17 @@ __all__ = ["compile", "open", "verify", "export", "find_split", "default_path", 
 
 
 def compile(db=None, only=(), mirror=None, revisions=None, custom=None, jobs=None, progress=None,
-            chat=None, chat_shuffle=False):
+            chat=None, chat_shuffle=False, max_wait=300):
     """Compile the benchmarks named in `only` (all of NAMES when empty), the `custom` JSONL
     files ({name: path}) and the `chat` datasets ({name: "org/repo[:config]"}, every split, in
     source order unless `chat_shuffle`) into `db` (default_path() when None), from the Hugging
     Face Hub at `revisions` ({repo: commit}) or from a `mirror` directory laid out like the
-    hub; see nanotasks.compiler.build.compile_file. Returns one Outcome per split and file."""
+    hub; see nanotasks.compiler.build.compile_file. Hub requests that fail transiently (429,
+    5xx, a reset connection) are retried, waiting `max_wait` seconds at most in all; the waits
+    are logged as warnings on the "nanotasks" logger. Returns one Outcome per split and file."""
     from nanotasks.compiler.build import compile_file  # needs the compile extra
     return compile_file(db or default_path(), only, mirror, revisions, custom, progress, jobs,
-                        chat, chat_shuffle)
+                        chat, chat_shuffle, max_wait)
 
 
 def open(db=None):

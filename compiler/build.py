@@ -16,7 +16,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from nanotasks.compiler.fetch import Fetcher, SourceError
+from nanotasks.compiler.fetch import MAX_WAIT, Fetcher, SourceError
 from nanotasks.compiler.overlap import find_overlaps
 from nanotasks.store import Provenance
 from nanotasks.store.reader import FileDamaged, FormatVersionError, Store
@@ -54,11 +54,13 @@ def reference_order(n):
 
 
 def compile_file(db, only=(), mirror=None, revisions=None, custom=None, progress=None, jobs=None,
-                 chat=None, chat_shuffle=False):
+                 chat=None, chat_shuffle=False, max_wait=MAX_WAIT):
     """Compile the sources of the benchmarks named in `only` (all when empty), the `custom`
     JSONL files ({name: path}) and every split of the `chat` datasets ({name: "org/repo[:config]"},
     in source order unless `chat_shuffle`) into `db`, from the hub (`revisions`: {repo: commit
     or branch}) or a `mirror` directory, compressing with `jobs` processes (all cores when None).
+    Requests to the hub that fail transiently are retried, waiting `max_wait` seconds at most
+    in all.
 
     Returns one Outcome per split and file: a source that cannot be fetched is reported there,
     and everything else is still written. An unknown name or a revision that pins nothing
@@ -70,8 +72,9 @@ def compile_file(db, only=(), mirror=None, revisions=None, custom=None, progress
         customjson.check_name(name)
     custom = {name: (path, customjson.examples(path)) for name, path in (custom or {}).items()}
     previous = _previous(db, only)
-    fetcher = Fetcher(mirror, revisions)
-    chat_sources, chat_failures = _chat_sources(fetcher, chat or {}, chat_shuffle)
+    fetcher = Fetcher(mirror, revisions, max_wait=max_wait)
+    with fetcher:
+        chat_sources, chat_failures = _chat_sources(fetcher, chat or {}, chat_shuffle)
 
     def write_source(benchmark, source):
         return lambda writer, name: _write_source(writer, fetcher, benchmark, source, progress, name)
@@ -101,7 +104,7 @@ def compile_file(db, only=(), mirror=None, revisions=None, custom=None, progress
         splits.update({key: _failing(error) for key in stored})
         if not stored:
             outcomes.append(Outcome(f"chat {name}", None, None, 0.0, "failed", str(error)))
-    with Writer(db, jobs, previous) as writer:
+    with fetcher, Writer(db, jobs, previous) as writer:
         for key in sorted(set(splits) | kept_splits):
             copy = (lambda key=key: writer.copy_split(previous.split(*key))) if key in kept_splits else None
             outcomes.append(_compile_one(writer, f"{key[0]} {key[1]}/{key[2]}", splits.get(key), copy))

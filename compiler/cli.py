@@ -4,6 +4,7 @@ import csv
 import dataclasses
 import itertools
 import json
+import logging
 import os
 import signal
 import sqlite3
@@ -91,8 +92,11 @@ def open_store(db):
                    "source order.")
 @click.option("--jobs", type=click.IntRange(min=1), metavar="N",
               help="Compress with N processes  [default: all cores]. The file is the same whatever N.")
+@click.option("--max-wait", type=click.FloatRange(min=0), default=300, show_default=True, metavar="SECONDS",
+              help="Wait at most this long in all for the hub when it rate-limits (429), fails (5xx) or "
+                   "drops connections, retrying with backoff; 0 retries nothing.")
 @json_option
-def compile(db, only, mirror, revision, custom, chat, chat_shuffle, jobs, as_json):
+def compile(db, only, mirror, revision, custom, chat, chat_shuffle, jobs, max_wait, as_json):
     """Download every source, normalise it, and write the compiled file.
 
     The file at --db is replaced only once the new one is complete. A source that cannot
@@ -121,9 +125,11 @@ def compile(db, only, mirror, revision, custom, chat, chat_shuffle, jobs, as_jso
     def progress(length, label):
         return click.progressbar(length=length, label=label.ljust(36), file=sys.stderr)
 
+    _say_hub_notices()
     signal.signal(signal.SIGTERM, _interrupt)  # a batch system's kill cleans up like Ctrl-C
     try:
-        outcomes = nanotasks.compile(db, only, mirror, revisions, customs, jobs, progress, chats, chat_shuffle)
+        outcomes = nanotasks.compile(db, only, mirror, revisions, customs, jobs, progress, chats, chat_shuffle,
+                                     max_wait)
     except (UnknownName, BadRequest) as error:
         raise click.UsageError(str(error)) from None
     except (StoreError, ValueError, OSError) as error:
@@ -143,12 +149,34 @@ def compile(db, only, mirror, revision, custom, chat, chat_shuffle, jobs, as_jso
                 for o in outcomes]
         click.echo(_table(["split", "rows", "bytes", "seconds", "status"], rows))
         click.echo(f"wrote {db}" if written else f"nothing was written; {db} is as it was")
-    failures = [o for o in outcomes if o.error]
-    for outcome in failures:
-        kept = " (kept the previous copy)" if outcome.status == "kept" else ""
-        click.echo(f"failed: {outcome.name}{kept}: {outcome.error}", err=True)
+    failures = {}  # one line per reason: a repository out of reach fails all its splits alike
+    for outcome in outcomes:
+        if outcome.error:
+            failures.setdefault((outcome.error, outcome.status == "kept"), []).append(outcome.name)
+    for (error, kept), names in failures.items():
+        click.echo(f"failed: {', '.join(names)}{' (kept the previous copy)' if kept else ''}: {error}", err=True)
     if failures:
         sys.exit(1)
+
+
+class _EchoHandler(logging.Handler):
+    def emit(self, record):
+        click.echo(record.getMessage(), err=True)
+
+
+def _say_hub_notices():
+    """The compile's own notices (waiting for the hub, reading from the cache) on stderr, and
+    huggingface_hub's warnings quiet: they would repeat them in its own words. (Its progress
+    bars are off: compiler/fetch.py passes it a silent one.)"""
+    logger = logging.getLogger("nanotasks")
+    if not logger.handlers:
+        logger.addHandler(_EchoHandler())
+        logger.propagate = False
+    try:
+        from huggingface_hub.utils import logging as hf_logging
+    except ImportError:
+        return  # the compile extra is missing: compile says so
+    hf_logging.set_verbosity_error()
 
 
 @cli.command()
