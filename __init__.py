@@ -15,7 +15,6 @@ The Tasks themselves are in nanotasks.tasks: `from nanotasks.tasks.arc import AR
 """
 
 from nanotasks.store import default_path
-from nanotasks.store.export import FORMATS, output_file, write_jsonl, write_parquet
 from nanotasks.store.reader import FileDamaged, FormatVersionError, NotInStore, Store, StoreError, StoreNotFound
 from nanotasks.tasks import NAMES, UnknownName, find_split
 
@@ -52,6 +51,8 @@ def export(store, task, split, output, subset=None, format="jsonl"):
     """Write every conversation of TASK's SPLIT, in Task order, to the file `output`: jsonl, one
     conversation object per line, or parquet (needs pyarrow). `store` is a Store or a path.
     A regular file is replaced only once the whole output is written (see output_file)."""
+    # imported here: what it imports (tempfile, shutil) would add to every reader's start-up
+    from nanotasks.store.export import FORMATS, output_file, write_jsonl, write_parquet
     if format not in FORMATS:
         raise ValueError(f"unknown format {format!r}: choose one of {', '.join(FORMATS)}")
     store = store if isinstance(store, Store) else Store(store)

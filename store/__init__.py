@@ -1,21 +1,24 @@
 """The nanotasks file format: schema, writer, reader. No network, no benchmark knowledge."""
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
+
+# Plain classes and NamedTuples rather than dataclasses: these are imported by every reader,
+# and dataclasses (with inspect, ast, ...) and building one cost more than the rest of opening.
 
 
-@dataclass
 class Example:
     """One normalised source row: the conversation a Task returns, and what SQL users query."""
-    conversation: dict
-    answer: str | None = None
-    subject: str | None = None
-    source_row: int | None = None  # set by the compiler, which knows where the row came from
+
+    def __init__(self, conversation, answer=None, subject=None, source_row=None):
+        self.conversation = conversation
+        self.answer = answer
+        self.subject = subject
+        self.source_row = source_row  # set by the compiler, which knows where the row came from
 
 
-@dataclass(frozen=True)
-class Provenance:
+class Provenance(NamedTuple):
     """Where a split or file came from."""
     repo: str | None = None
     config: str | None = None

@@ -171,7 +171,7 @@ def _split(s):
 
 
 def _name(s):
-    s = s if isinstance(s, dict) else vars(s)
+    s = s if isinstance(s, dict) else s._asdict()
     return f"{s['task']} {s['subset']}/{s['split']}"
 
 

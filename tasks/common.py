@@ -6,21 +6,19 @@ tasks for training.
 """
 
 import bisect
-import math
 import operator
 import random
 import sys
 from array import array
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from itertools import chain, repeat
+from typing import NamedTuple
 
 from nanotasks.store import default_path
 from nanotasks.store.reader import Store
 
 
-@dataclass(frozen=True)
-class Source:
+class Source(NamedTuple):
     """Where one stored split comes from: `repo`'s `config`/`source_split` on the hub."""
     task: str
     subset: str
@@ -32,8 +30,7 @@ class Source:
     shuffle: bool = True
 
 
-@dataclass(frozen=True)
-class SourceFile:
+class SourceFile(NamedTuple):
     """A whole file that tasks generate examples from, e.g. a word list."""
     name: str
     repo: str
@@ -41,8 +38,7 @@ class SourceFile:
     mirror_path: str  # where it lies in a `--mirror` directory
 
 
-@dataclass(frozen=True)
-class Benchmark:
+class Benchmark(NamedTuple):
     """What `nanotasks compile`, `show` and `export` need to know about one benchmark. Each
     tasks/<name>.py declares one as BENCHMARK, and tasks/__init__.py lists the modules."""
     name: str  # the module's name: what --only, show and export take
@@ -50,7 +46,7 @@ class Benchmark:
     normalise: Callable | None = None  # (source row as a dict, its Source) -> store.Example
     files: tuple[SourceFile, ...] = ()  # whole files its tasks generate examples from
     # Other names its stored splits are served under: (subset, split) -> stored (subset, split)
-    aliases: dict = field(default_factory=dict)
+    aliases: dict = {}  # shared by the benchmarks without aliases, which never change it
     # For sources whose columns are only known once fetched (chat datasets): (column names, Source)
     # -> {column: the fields normalise reads of each item of that list of structs, or None for a
     # plain column, where a null string reads as ""}; normalise sees only these. Raises
@@ -88,18 +84,20 @@ class Task:
         """evaluate as a float, for reinforcement learning."""
         return float(self.evaluate(conversation, response))
 
+    def positions(self):
+        """The examples this view serves, as a range: indexing it is the view arithmetic, in C."""
+        return range(self.start, self.num_examples() if self.stop is None else self.stop, self.step)
+
     def __len__(self):
-        stop = self.num_examples() if self.stop is None else self.stop
-        return max(0, math.ceil((stop - self.start) / self.step))
+        return len(self.positions())
 
     def __getitem__(self, index):
-        index = operator.index(index)  # TypeError for floats, strings, slices
-        length = len(self)
-        if index < 0:
-            index += length
-        if not 0 <= index < length:
-            raise IndexError(f"index {index} out of range for a task of {length} examples")
-        return self.get_example(self.start + index * self.step)
+        positions = self.positions()
+        try:
+            position = positions[operator.index(index)]  # TypeError for floats, strings, slices
+        except IndexError:
+            raise IndexError(f"index {index} out of range for a task of {len(positions)} examples") from None
+        return self.get_example(position)
 
 
 class StoredTask(Task):
@@ -109,6 +107,10 @@ class StoredTask(Task):
         super().__init__(**kwargs)
         self.store = Store(db or default_path())
         self.rows = self.store.split(task, subset, split)
+        self._positions = super().positions()
+
+    def positions(self):
+        return self._positions  # a split's rows never change
 
     def num_examples(self):
         return self.rows.rows

@@ -209,3 +209,22 @@ def test_compile_will_not_start_from_a_damaged_previous_file(copy):
     assert message.startswith(f"Error: nothing was written: {copy}: damaged: ") and \
         message.endswith("move it away to compile afresh)")
     assert copy.read_bytes() == before and [p.name for p in copy.parent.iterdir()] == [copy.name]
+
+
+def replace_body(path, task, subset, split, position, body):
+    db = sqlite3.connect(path)
+    with db:
+        db.execute("UPDATE example_data SET body = ? WHERE id = (SELECT id FROM examples WHERE task = ? AND "
+                   "subset = ? AND split = ? AND position = ?)", (body, task, subset, split, position))
+    db.close()
+
+
+@pytest.mark.parametrize("size_bytes", [4, 8])
+def test_a_frame_header_claiming_a_huge_size_is_refused_before_allocating_it(copy, size_bytes):
+    # single segment, the content size in `size_bytes` bytes, then a block that is never reached
+    flag = {4: 2, 8: 3}[size_bytes]
+    header = bytes([flag << 6 | 0x20]) + (2**31 + 1).to_bytes(size_bytes, "little")
+    replace_body(copy, "gsm8k", "main", "train", 2, header + b"\x01\x00\x00x")
+    with pytest.raises(StoreError, match=f"example 2 of gsm8k main/train is damaged "
+                                         rf"\(its frame header claims {2**31 + 1} bytes\)"):
+        GSM8K("main", "train", db=copy)[2]

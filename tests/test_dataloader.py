@@ -1,6 +1,7 @@
 """Tasks in real PyTorch DataLoader worker processes, started with fork and with spawn: each
 process opens its own connection, and the workers return exactly the examples of a serial pass."""
 
+import gc
 import multiprocessing
 import pickle
 
@@ -63,6 +64,22 @@ def test_forked_child_opens_its_own_connection(sample_db):
     assert child.exitcode == 0
     assert task.store.db is inherited  # the parent keeps its own
 
+
+
+def check_inherited_objects_frozen(parent_frozen):
+    # runs in a forked child: what it inherited is out of the garbage collector's reach, so
+    # collections there do not copy the pages it shares with its parent
+    raise SystemExit(0 if gc.get_freeze_count() > parent_frozen else 3)
+
+
+def test_forked_child_freezes_what_it_inherited(sample_db):
+    task = ARC("ARC-Easy", "test", db=sample_db)
+    task[0]
+    child = multiprocessing.get_context("fork").Process(target=check_inherited_objects_frozen,
+                                                         args=(gc.get_freeze_count(),))
+    child.start()
+    child.join()
+    assert child.exitcode == 0
 
 def test_pickled_task_carries_no_connection_or_word_list(sample_db):
     task = SpellingBee(size=5, db=sample_db)

@@ -429,6 +429,17 @@ def test_customjson_compiled_into_the_file(sample_db, tmp_path):
     assert str(db) in str(error.value) and "nanotasks compile --custom other=" in str(error.value)
 
 
+def test_json_that_orjson_refuses_reads_back_as_json_reads_it(sample_db, tmp_path):
+    # the reader parses with orjson, which refuses NaN and integers past 64 bits; json writes both
+    line = '[{"role": "user", "content": "a", "score": NaN}, {"role": "assistant", "content": "b", "id": %d}]' % 2**70
+    chat = write_jsonl(tmp_path / "odd.jsonl", [line])
+    db = tmp_path / "odd.db"
+    nanotasks("compile", "--mirror", SAMPLE, "--only", "gsm8k", "--custom", f"odd={chat}", "--db", db)
+    conversation, = CustomJSON(name="odd", db=db)
+    assert conversation["messages"][0]["score"] != conversation["messages"][0]["score"]  # NaN
+    assert conversation["messages"][1]["id"] == 2**70
+
+
 # --- errors -----------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("make, valid", [
