@@ -68,6 +68,8 @@ def compile_file(db, only=(), mirror=None, revisions=None, custom=None, progress
     layout (UnknownLayout) or a bad line in a custom file (all ValueErrors) stop the compile
     before anything is written, leaving `db` as it was."""
     benchmarks = check_request(only, mirror, revisions or {}, chat or {})
+    for name in custom or {}:
+        customjson.check_name(name)
     custom = {name: (path, customjson.examples(path)) for name, path in (custom or {}).items()}
     previous = _previous(db, only)
     fetcher = Fetcher(mirror, revisions, max_wait=max_wait)

@@ -15,10 +15,11 @@ from pathlib import Path
 import click
 
 import nanotasks
-from nanotasks.compiler.output import colour, count, echo_json, echo_table, progress, seconds, split_fields
+from nanotasks.compiler.output import blob, colour, count, echo_json, echo_table, progress, seconds, split_fields
 from nanotasks.store import default_path
 from nanotasks.store.export import FORMATS, write_jsonl
 from nanotasks.store.reader import Store, StoreError
+from nanotasks.store.sqlfunctions import TIMEOUT, QueryFailed, WriteRefused, running
 from nanotasks.store.text import message_text
 from nanotasks.tasks import NAMES, UnknownName, aliases, example, find_split
 
@@ -64,6 +65,37 @@ def cli(ctx):
     """Compile chat-model datasets into one SQLite file, then read them offline."""
     if ctx.invoked_subcommand is None:
         click.echo(ctx.get_help())
+
+
+def main():
+    """The `nanotasks` command: the commands' own errors are theirs to word; what reaches here
+    (a damaged file met part way, standard output on a full disk) is still one line, never a
+    traceback. Standard output is flushed here, so a failed write is reported with the exit
+    status rather than ignored at exit."""
+    code = 1
+    try:
+        cli(prog_name="nanotasks")
+    except SystemExit as exit:
+        code = exit.code
+    except (StoreError, OSError, MemoryError) as error:
+        click.echo(f"Error: {_error_line(error)}", err=True)
+    try:
+        sys.stdout.flush()
+    except OSError as error:
+        if code in (0, None):  # else the write failed before and was reported
+            click.echo(f"Error: cannot write standard output: {error.strerror}", err=True)
+            code = 1
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nothing more to flush at exit
+    sys.exit(code)
+
+
+def _error_line(error):
+    if isinstance(error, MemoryError):
+        return "out of memory"
+    if isinstance(error, OSError):
+        where = error.filename or "standard output"  # the one file the commands write unnamed
+        return f"cannot write {where}: {error.strerror or error}"
+    return str(error)
 
 
 def open_store(db):
@@ -114,6 +146,11 @@ def compile(db, only, mirror, revision, custom, chat, chat_shuffle, jobs, max_wa
                                    f"pip install 'nanotasks[compile]'") from None
     revisions = dict(_pair(value, "--revision", "REPO=SHA") for value in revision)
     customs = dict(_pair(value, "--custom", "NAME=FILE.jsonl") for value in custom)
+    if len(customs) < len(custom):
+        names = [_pair(value, "--custom", "NAME=FILE.jsonl")[0] for value in custom]
+        twice = next(name for name in names if names.count(name) > 1)
+        raise click.BadParameter(f"the name {twice!r} is given twice: each custom file needs its own name",
+                                 param_hint="--custom")
     chats = dict(_pair(value, "--chat", "NAME=org/repo[:config]") for value in chat)
     if len(chats) < len(chat):
         raise click.BadParameter("each NAME once: it is the subset its dataset is stored under",
@@ -286,12 +323,16 @@ def _unchanged(db, existed):
 @click.argument("query")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array of objects instead of a table.")
 @click.option("--csv", "as_csv", is_flag=True, help="Print CSV with a header row instead of a table.")
-def sql(db, query, as_json, as_csv):
+@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=TIMEOUT, show_default=True,
+              metavar="SECONDS", help="Stop the query after this long.")
+def sql(db, query, as_json, as_csv, timeout):
     """Run a read-only SQL QUERY on the compiled file and print its rows.
 
     Besides SQLite's own functions, conversation(id) gives an example's conversation as JSON
     text and conversation_text(id) its messages' texts, where id is the `id` column of the
-    `examples` view. A query that would change anything is refused.
+    `examples` view. A query that would change anything is refused. Rows are printed as they
+    come (a table's column widths are those of its first 1,000 rows); a query stops at
+    --timeout, at Ctrl-C, or when its sorting and temporary tables need more than 1 GiB.
 
     \b
     nanotasks sql "SELECT task, split, count(*) FROM examples GROUP BY 1, 2"
@@ -299,24 +340,43 @@ def sql(db, query, as_json, as_csv):
     """
     if as_json and as_csv:
         raise click.UsageError("--json and --csv: choose one")
-    open_store(db)  # the header checks, with their advice
-    from nanotasks.store.sqlfunctions import WriteRefused, query as run_query
     try:
-        columns, rows = run_query(db, query)
+        open_store(db)  # the header checks, with their advice
+        with running(db, query, timeout) as (columns, cursor):
+            rows = iter(cursor.fetchone, None)
+            if as_json:
+                _print_json_records(columns, rows)
+            elif as_csv:
+                writer = csv.writer(sys.stdout, lineterminator="\n")
+                writer.writerow(columns)
+                for row in rows:
+                    writer.writerow([base64.b64encode(c).decode() if isinstance(c, bytes) else c for c in row])
+            else:
+                echo_table(columns, rows)
     except WriteRefused as refused:
         raise click.ClickException(f"refused: this query would write ({refused}); `nanotasks sql` "
                                    f"only reads. The file changes only through `nanotasks compile`; to "
                                    f"experiment, query a copy with the sqlite3 shell.") from None
+    except QueryFailed as error:
+        raise click.ClickException(str(error)) from None
     except sqlite3.Error as error:
         raise click.ClickException(f"SQL error: {error}") from None
-    if as_json:
-        echo_json([dict(zip(columns, row)) for row in rows])  # BLOBs as {"$base64": true, "encoded": ...}
-    elif as_csv:
-        writer = csv.writer(sys.stdout, lineterminator="\n")
-        writer.writerow(columns)
-        writer.writerows([base64.b64encode(c).decode() if isinstance(c, bytes) else c for c in row] for row in rows)
-    else:
-        echo_table(columns, rows)
+    except KeyboardInterrupt:
+        click.echo("\ninterrupted", err=True)
+        sys.exit(130)
+
+
+def _print_json_records(columns, rows):
+    """The rows as echo_json would print the whole list of objects, one object at a time
+    (BLOBs as {"$base64": true, "encoded": ...}); each value through the C encoder."""
+    encode = json.JSONEncoder(ensure_ascii=False, default=blob).encode
+    first = True
+    for row in rows:
+        record = dict(zip(columns, row))  # a repeated column name keeps its last value, as in dumps
+        members = ",\n".join(f"    {encode(name)}: {encode(value)}" for name, value in record.items())
+        sys.stdout.write(("[\n" if first else ",\n") + "  {\n" + members + "\n  }")
+        first = False
+    sys.stdout.write("[]\n" if first else "\n]\n")
 
 
 def _check_fields(name):
@@ -357,7 +417,8 @@ def export(db, task, split, subset, file_format, output):
     except (StoreError, ValueError) as error:
         raise click.ClickException(str(error)) from None
     except OSError as error:
-        raise click.ClickException(f"cannot write {output}: {error.strerror or error}") from None
+        where = "standard output" if output == "-" else output
+        raise click.ClickException(f"cannot write {where}: {error.strerror or error}") from None
 
 
 @cli.command()

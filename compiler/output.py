@@ -8,6 +8,7 @@ or --json.
 """
 
 import base64
+import itertools
 import json
 import os
 import re
@@ -50,19 +51,25 @@ def cell(value):
 
 
 def table(headers, rows, width=None):
-    """Aligned columns under a rule. A column whose cells are all numbers (or blank) is
-    right-aligned. With `width` (a terminal's), the widest cells are cut, ending in '…', until
-    each line fits."""
-    rows = [[cell(value) for value in row] for row in rows]
-    columns = list(zip(headers, *rows))
+    """Aligned columns under a rule, as one string; see table_lines."""
+    return "\n".join(table_lines(headers, rows, width))
+
+
+def table_lines(headers, rows, width=None, head=1000):
+    """The lines of a table, made as `rows` (any iterable) come: column widths and alignment
+    are those of the first `head` rows, so a long result streams in bounded memory. A column
+    whose cells are all numbers (or blank) is right-aligned. With `width` (a terminal's), the
+    widest cells are cut, ending in '…', until each line fits."""
+    rows = ([cell(value) for value in row] for row in rows)
+    first = list(itertools.islice(rows, head))
+    columns = list(zip(headers, *first)) if first else [(header,) for header in headers]
     numeric = [len(column) > 1 and all(NUMBER.fullmatch(click.unstyle(value)) or not value for value in column[1:])
                for column in columns]
     widths = [max(map(_length, column)) for column in columns]
     if width:
         _fit(widths, [len(header) for header in headers], width)
-    lines = [headers, ["-" * w for w in widths], *rows]
-    return "\n".join("  ".join(_pad(value, w, right) for value, w, right in zip(line, widths, numeric)).rstrip()
-                     for line in lines)
+    for line in itertools.chain([headers, ["-" * w for w in widths]], first, rows):
+        yield "  ".join(_pad(value, w, right) for value, w, right in zip(line, widths, numeric)).rstrip()
 
 
 def _fit(widths, minimums, width):
@@ -87,9 +94,11 @@ def _length(value):
 
 
 def echo_table(headers, rows):
-    """Print a table to standard output, cut to the terminal's width when it is one."""
+    """Print a table to standard output as its rows come, cut to the terminal's width when
+    it is one."""
     width = shutil.get_terminal_size().columns if is_terminal(sys.stdout) else None
-    click.echo(table(headers, rows, width))
+    for line in table_lines(headers, rows, width):
+        click.echo(line)
 
 
 def echo_json(data):

@@ -20,9 +20,10 @@ def output_file(path, binary=False, never=None):
     owner of the file it replaces; on an error nothing is left behind. Anything else that
     exists (a device such as /dev/null, a pipe) is opened and written in place, never
     replaced. `never` is a file that must not be the output (the compiled file itself)."""
-    path = Path(path)
-    if never is not None and path.exists() and os.path.samefile(path, never):
+    target = Path(os.path.realpath(path))  # through a symbolic link: the file it names is replaced
+    if never is not None and target.exists() and os.path.samefile(target, never):
         raise ValueError(f"{path} is the compiled file being read: write the output elsewhere")
+    path = target
     mode, encoding = ("wb", None) if binary else ("w", "utf-8")
     existing = path.stat() if path.exists() else None
     if existing is not None and not stat.S_ISREG(existing.st_mode):

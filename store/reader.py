@@ -17,12 +17,14 @@ from urllib.parse import quote
 import orjson
 import zstandard
 
-from nanotasks.store.schema import APPLICATION_ID, EVAL_SPLITS, SCHEMA_VERSION, body_decompressor
+from nanotasks.store.schema import APPLICATION_ID, EVAL_SPLITS, SCHEMA, SCHEMA_VERSION, body_decompressor
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
-# No conversation is this big: a larger size in a body's frame header means the header is
-# damaged, and decompressing would first allocate that much.
-MAX_BODY_BYTES = 1 << 28
+# No conversation is this big (the writer refuses one that is): a larger size in a body's
+# frame header means the header is damaged or crafted, and decompressing would first
+# allocate that much. Small enough that one read takes a fraction of a second, so that a
+# query's time limit (Datasette's, `nanotasks sql --timeout`) holds between two reads.
+MAX_BODY_BYTES = 1 << 24
 # SQLite reads pages through a memory map of the file rather than a read() per page: a
 # lookup makes no system call. The mapped pages are the page cache every process reading
 # the file shares, not memory the process allocates (see README). SQLite caps the size at
@@ -36,7 +38,8 @@ class StoreError(Exception):
 
 
 class FormatVersionError(StoreError):
-    """A nanotasks file written in another format version."""
+    """A nanotasks file written in another format version, or with another schema: nothing of
+    it is read, and a full compile replaces it."""
 
 
 class StoreNotFound(StoreError, FileNotFoundError):
@@ -121,12 +124,100 @@ def _damaged(path, error):
     return FileDamaged(f"{path}: damaged: SQLite says: {error}. Copy it again.{verify_advice(path)}")
 
 
+def connect(path):
+    """A read-only connection to the nanotasks file at `path`, once its schema is exactly the one
+    this version writes and its `splits` rows are sane. A file is data, never code: a view or
+    trigger of a crafted file could otherwise run any SQL (an endless recursive CTE) as soon
+    as a table of ours is read, and a split row pointing past its own rows would serve
+    another split's. Both checks read a few small rows, whatever the file's size."""
+    # immutable=1: no locks, no journal, no side files; the file is only ever replaced whole
+    # by a rename, never changed in place, so this is safe on read-only and network mounts.
+    uri = f"file:{quote(str(Path(path).resolve()))}?mode=ro&immutable=1"
+    connection = sqlite3.connect(uri, uri=True, check_same_thread=False)
+    try:
+        connection.execute("PRAGMA trusted_schema=OFF")  # no functions with side effects in views
+        check_schema(connection, path)
+        check_splits(connection, path)
+    except sqlite3.DatabaseError as error:
+        connection.close()
+        raise _damaged(path, error) from None
+    except StoreError:
+        connection.close()
+        raise
+    return connection
+
+
+# Every object of the schema, its SQL as bytes: a name or statement that is not UTF-8 is just
+# another difference rather than a decoding error.
+SCHEMA_QUERY = ("SELECT CAST(type AS BLOB), CAST(name AS BLOB), CAST(tbl_name AS BLOB), rootpage, "
+                "CAST(sql AS BLOB) FROM sqlite_master ORDER BY rowid")
+
+
+@functools.cache
+def expected_schema():
+    """sqlite_master as this version's writer leaves it: SCHEMA run on an empty database."""
+    connection = sqlite3.connect(":memory:")
+    connection.executescript(SCHEMA)
+    objects = connection.execute(SCHEMA_QUERY).fetchall()
+    connection.close()
+    return objects
+
+
+def check_schema(connection, path):
+    """FormatVersionError unless sqlite_master of the connection's file is exactly expected_schema()."""
+    objects = [tuple(row) for row in connection.execute(SCHEMA_QUERY)]  # Datasette's are sqlite3.Row
+    if objects != expected_schema():
+        expected = {row[1]: row for row in expected_schema()}
+        differ = [row[1] for row in objects if expected.get(row[1]) != row]
+        differ += [name for name in expected if name not in {row[1] for row in objects}]
+        name = differ[0].decode(errors="replace") if differ else "the order of objects"
+        raise FormatVersionError(f"{path}: not a nanotasks file of this version: its schema is not "
+                                 f"the one nanotasks format {SCHEMA_VERSION} writes ({name!r} differs), so "
+                                 f"none of it is read. Recompile it: `nanotasks compile --db {path}`, or "
+                                 f"copy it again from a file nanotasks wrote.")
+
+
+def check_splits(connection, path):
+    """FileDamaged unless the splits' rows are disjoint ranges of rowids from 1 within
+    example_data, and their dictionaries blobs or NULL: what reading an example relies on.
+    (Store.splits checks the other columns, for those who show them.) Neither values nor
+    dictionaries are read beyond that, so this costs the same whatever the file holds."""
+    last, = connection.execute("SELECT max(id) FROM example_data").fetchone()
+    end = 0  # the last rowid of the splits so far
+    for split_id, first, rows, dictionary in connection.execute(
+            "SELECT id, first_example, rows, typeof(dictionary) FROM splits ORDER BY first_example"):
+        wrong = [f"{name} is {type(value).__name__}" for name, value in
+                 (("id", split_id), ("first_example", first), ("rows", rows)) if type(value) is not int]
+        problem = (wrong[0] if wrong
+                   else f"dictionary is {dictionary}" if dictionary not in ("blob", "null")
+                   else f"its rows start at rowid {first}, not after rowid {end}" if first <= end
+                   else f"it has {rows} rows" if rows < 0
+                   else f"its rows end at rowid {first + rows - 1}, after the last row of example_data "
+                        f"({last})" if first + rows - 1 > (last or 0)
+                   else None)
+        if problem:
+            raise FileDamaged(f"{path}: damaged: row {split_id!r} of its splits table is not sane "
+                              f"({problem}). Copy it again, or check it with "
+                              f"`nanotasks verify --db {path}`.")
+        end = first + rows - 1
+
+
+# column -> the Python types its value may have, as Store.splits and Store.files return them
+SPLIT_COLUMNS = {"id": int, "task": str, "subset": str, "split": str, "first_example": int,
+                 "rows": int, "repo": (str, type(None)), "config": (str, type(None)),
+                 "source_split": (str, type(None)), "revision": (str, type(None)), "sha256": str,
+                 "stored_bytes": int, "dictionary": (bytes, type(None))}
+FILE_COLUMNS = {"name": str, "repo": (str, type(None)), "revision": (str, type(None)), "sha256": str,
+                "size": int, "stored_bytes": int}
+
+
 class Store:
     def __init__(self, path):
         self.path = Path(path)
         check_header(self.path)
         self._db = None
         _stores.add(self)
+        self.db  # the schema and splits checks, now rather than at the first read
 
     def __getstate__(self):
         return {"path": self.path, "_db": None}
@@ -142,11 +233,7 @@ class Store:
     def _connect(self):
         """The connection, opened on first use in each process: a forked child forgets its
         parent's (see _forget_connections), a pickled Store carries none."""
-        # immutable=1: no locks, no journal, no side files; the file is only ever replaced
-        # whole by a rename, never changed in place, so this is safe on read-only and
-        # network mounts.
-        uri = f"file:{quote(str(self.path.resolve()))}?mode=ro&immutable=1"
-        db = sqlite3.connect(uri, uri=True, check_same_thread=False)
+        db = connect(self.path)  # checked: see connect
         db.execute(f"PRAGMA mmap_size = {MMAP_BYTES}")
         self._decompressors = {}
         self._db = db
@@ -155,17 +242,25 @@ class Store:
     @_damage_reported
     def splits(self):
         """Every split in the file with its provenance, as dicts, in file order."""
-        cursor = self.db.execute("SELECT * FROM splits ORDER BY id")  # dictionary included
-        names = [column[0] for column in cursor.description]
-        return [dict(zip(names, row)) for row in cursor]
+        cursor = self.db.execute(f"SELECT {', '.join(SPLIT_COLUMNS)} FROM splits ORDER BY id")
+        return self._checked([dict(zip(SPLIT_COLUMNS, row)) for row in cursor], SPLIT_COLUMNS, "splits")
 
     @_damage_reported
     def files(self):
         """Every stored file, without its content."""
         cursor = self.db.execute("SELECT name, repo, revision, sha256, size, length(body) AS stored_bytes "
                                  "FROM files ORDER BY name")
-        names = [column[0] for column in cursor.description]
-        return [dict(zip(names, row)) for row in cursor]
+        return self._checked([dict(zip(FILE_COLUMNS, row)) for row in cursor], FILE_COLUMNS, "files")
+
+    def _checked(self, rows, columns, table):
+        """`rows` (dicts), once each value is of its column's type."""
+        for row in rows:
+            wrong = [k for k, v in row.items() if not isinstance(v, columns[k])]
+            if wrong:
+                raise FileDamaged(f"{self.path}: damaged: in its {table} table, {wrong[0]} is "
+                                  f"{type(row[wrong[0]]).__name__} in row {tuple(row.values())[0]!r}. "
+                                  f"Copy it again, or check it with `nanotasks verify --db {self.path}`.")
+        return rows
 
     @_damage_reported
     def split(self, task, subset, split):
@@ -210,24 +305,24 @@ class Store:
             raise FileDamaged(f"{self.path}: stored file {name!r} is damaged ({error}). Copy the file "
                              f"again.{verify_advice(self.path)}") from None
 
+    @_damage_reported
     def overlap_summary(self):
         """For each evaluation split (validation, dev, test): its examples, how many of them are
         in any training split, and per training split how many exactly ('exact': the same
         normalised prompt, else 'ngram': a shared 13-word run), from the `overlaps` table."""
-        try:
-            pairs = self.db.execute(
-                "SELECT o.eval_id, e.id, t.id, MIN(o.kind) FROM overlaps o "
-                "JOIN splits e ON o.eval_id BETWEEN e.first_example AND e.first_example + e.rows - 1 "
-                "JOIN splits t ON o.train_id BETWEEN t.first_example AND t.first_example + t.rows - 1 "
-                "GROUP BY o.eval_id, t.id ORDER BY t.id").fetchall()
-        except sqlite3.OperationalError:
-            raise StoreError(f"{self.path} has no overlaps table: it was compiled by an earlier "
-                             f"nanotasks. Recompile it: `nanotasks compile --db {self.path}`.") from None
+        pairs = self.db.execute(
+            "SELECT o.eval_id, e.id, t.id, MIN(o.kind) FROM overlaps o "
+            "JOIN splits e ON o.eval_id BETWEEN e.first_example AND e.first_example + e.rows - 1 "
+            "JOIN splits t ON o.train_id BETWEEN t.first_example AND t.first_example + t.rows - 1 "
+            "GROUP BY o.eval_id, t.id ORDER BY t.id").fetchall()
         splits = {s["id"]: s for s in self.splits()}
         summary = {split_id: {"task": s["task"], "subset": s["subset"], "split": s["split"],
                               "examples": s["rows"], "overlapping": set(), "found_in": {}}
                    for split_id, s in splits.items() if s["split"] in EVAL_SPLITS}
         for eval_id, eval_split, train_split, kind in pairs:
+            if eval_split not in summary or kind not in ("exact", "ngram"):
+                raise FileDamaged(f"{self.path}: damaged: its overlaps table pairs example {eval_id!r} "
+                                  f"as {kind!r}. Check it with `nanotasks verify --db {self.path}`.")
             summary[eval_split]["overlapping"].add(eval_id)
             t = splits[train_split]
             found = summary[eval_split]["found_in"].setdefault(

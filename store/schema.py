@@ -12,6 +12,8 @@ row's split says which dictionary), with the content size and a checksum: at ~15
 saved per row this matters next to parquet, and a damaged body still fails its checksum.
 """
 
+import json
+
 import zstandard
 
 SCHEMA_VERSION = 1
@@ -30,7 +32,7 @@ CREATE TABLE splits (
     config TEXT,                    -- the hub config they were read from
     source_split TEXT,              -- the split's name in that config
     revision TEXT,                  -- resolved hub commit; NULL when read from a mirror
-    sha256 TEXT NOT NULL,           -- of the normalised conversations, in order
+    sha256 TEXT NOT NULL,           -- of the conversations and plain columns, see hashed_row
     stored_bytes INTEGER NOT NULL,  -- compressed bodies plus dictionary
     dictionary BLOB,                -- zstd dictionary of the bodies; NULL: none
     UNIQUE (task, subset, split)
@@ -78,6 +80,15 @@ CREATE VIEW examples AS
                                              AND splits.first_example + splits.rows - 1
     LEFT JOIN subjects ON subjects.id = example_data.subject_id;
 """
+
+
+def hashed_row(data, columns):
+    """What `splits.sha256` covers of one row, the rows in order: the conversation's JSON bytes
+    `data`, then its plain columns [source_row, messages, characters, answer, subject name,
+    prompt_hash] as compact JSON, each preceded by its length (8 bytes, little-endian). So
+    verify finds a changed answer or subject as surely as a changed conversation."""
+    record = json.dumps(columns, ensure_ascii=False, separators=(",", ":")).encode()
+    return len(data).to_bytes(8, "little") + data + len(record).to_bytes(8, "little") + record
 
 
 def body_compressor(dictionary, level):

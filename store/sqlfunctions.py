@@ -14,11 +14,19 @@ import bisect
 import contextlib
 import json
 import sqlite3
-from pathlib import Path
-from urllib.parse import quote
+import time
 
+import zstandard
+
+from nanotasks.store.reader import FileDamaged, StoreError, check_schema, check_splits, connect, decompress_body
 from nanotasks.store.schema import body_decompressor
 from nanotasks.store.text import message_text
+
+TIMEOUT = 60  # seconds a query of `nanotasks sql` may run unless told
+# SQLite's memory in the process, where `running` keeps its sorts and temporary tables: a
+# query needing more fails rather than filling the disk with a temporary file.
+MEMORY_LIMIT = 1 << 30
+STEPS = 10_000  # SQLite instructions between checks of the time limit and of Ctrl-C
 
 # What a read may do, by sqlite3 authorizer action: everything else (INSERT, CREATE, ATTACH,
 # BEGIN, a PRAGMA that sets something, ...) is refused before it runs.
@@ -38,13 +46,13 @@ class WriteRefused(Exception):
     """A query given as read-only would change something."""
 
 
-def read_only(path):
-    """A connection to the nanotasks file at `path` with the functions registered, on which only
-    reading statements run: `query` raises WriteRefused for any other. Returns the connection,
-    the list of refused actions and the functions' Bodies."""
-    uri = f"file:{quote(str(Path(path).resolve()))}?mode=ro&immutable=1"
-    connection = sqlite3.connect(uri, uri=True)
-    bodies = register(connection)
+class QueryFailed(Exception):
+    """A query stopped by a limit: time, memory, or a damaged example. The message says which."""
+
+
+def refuse_writes(connection):
+    """Let only reading statements run on `connection`: anything else is refused before it runs,
+    and named in the returned list."""
     refused = []
 
     def authorize(action, arg1, arg2, database, trigger):
@@ -55,20 +63,50 @@ def read_only(path):
         return sqlite3.SQLITE_DENY
 
     connection.set_authorizer(authorize)
-    return connection, refused, bodies
+    return refused
 
 
-def query(path, sql, parameters=()):
-    """Run one read-only statement on the nanotasks file at `path`: (column names, rows)."""
-    connection, refused, bodies = read_only(path)
+@contextlib.contextmanager
+def running(path, sql, timeout=TIMEOUT):
+    """Run one read-only statement on the nanotasks file at `path` (its schema and splits checked,
+    as every open does), with the functions: yields (column names, cursor), rows to be fetched
+    as they come. It stops after `timeout` seconds (QueryFailed), at Ctrl-C (KeyboardInterrupt)
+    and when it needs more than MEMORY_LIMIT (QueryFailed); a write raises WriteRefused. Sets
+    SQLite's heap limit for the whole process: meant for a process of its own."""
+    connection = connect(path)
+    bodies = register(connection)
+    connection.execute("PRAGMA temp_store=MEMORY")  # counted in the heap limit, unlike a file
+    connection.execute(f"PRAGMA hard_heap_limit={MEMORY_LIMIT}")
+    deadline = time.monotonic() + timeout
+    timed_out = []
+
+    def check_time():
+        # Ctrl-C raises KeyboardInterrupt in here, which stops the statement too
+        if time.monotonic() > deadline:
+            timed_out.append(True)
+            return 1
+        return 0
+
+    connection.set_progress_handler(check_time, STEPS)
+    refused = refuse_writes(connection)
     try:
-        cursor = connection.execute(sql, parameters)
-        return [column[0] for column in cursor.description or ()], cursor.fetchall()
-    except sqlite3.DatabaseError as error:
+        cursor = connection.execute(sql)
+        yield [column[0] for column in cursor.description or ()], cursor
+    except (sqlite3.Error, MemoryError) as error:
         if refused:
             raise WriteRefused(refused[0]) from None
-        if bodies.failure:  # sqlite3 says only "user-defined function raised exception"
-            raise sqlite3.OperationalError(f"{error}: {bodies.failure}") from None
+        if timed_out:
+            raise QueryFailed(f"stopped after {timeout:g} s, the time limit: give it longer with "
+                              f"--timeout SECONDS, or ask for less") from None
+        if isinstance(bodies.error, (StoreError, KeyboardInterrupt)):
+            raise bodies.error from None
+        if isinstance(error, MemoryError) or isinstance(bodies.error, MemoryError):
+            raise QueryFailed(f"stopped: it needs more than {MEMORY_LIMIT >> 20} MiB of memory for "
+                              f"sorting and temporary tables: add a LIMIT, or select less") from None
+        if str(error) == "interrupted":  # Ctrl-C, caught and swallowed in check_time
+            raise KeyboardInterrupt from None
+        if bodies.error is not None:  # sqlite3 says only "user-defined function raised exception"
+            raise sqlite3.OperationalError(f"{error}: {bodies.error}") from None
         raise
     finally:
         connection.close()
@@ -83,50 +121,54 @@ def register(connection):
 
 
 class Bodies:
-    """Reads bodies through the connection the functions were registered on. The splits are
-    loaded on first use (a connection may be to a file that is not nanotasks' and never call
-    them), and each split's decompressor is built once. The functions hold the connection,
-    and closing the connection releases them."""
+    """Reads bodies through the connection the functions were registered on. The file is
+    checked and its splits loaded on first use (a connection may be to a file that is not
+    nanotasks' and never call them), and each split's decompressor is built once. The
+    functions hold the connection, and closing the connection releases them. An error in a
+    function reaches SQLite only as "user-defined function raised exception": `error` keeps
+    the last one, for the caller to say what it was."""
 
     def __init__(self, connection):
         self.connection = connection
         self.firsts = None  # first_example of each split, ascending
         self.splits = None  # (first_example, rows, dictionary), in the same order
         self.decompressors = {}
-        self.failure = None  # why the last call failed, which sqlite3 does not pass on
+        self.error = None
 
     def conversation(self, example_id):
-        with self._stopping_the_query():
-            data = self._json(example_id)
-            return None if data is None else data.decode()
+        return self._converted(example_id, bytes.decode)
 
     def text(self, example_id):
-        with self._stopping_the_query():
-            data = self._json(example_id)
-            if data is None:
-                return None
-            return "\n".join(message_text(m) for m in json.loads(data)["messages"])
+        return self._converted(example_id, lambda data: "\n".join(
+            message_text(m) for m in json.loads(data)["messages"]))
 
-    @contextlib.contextmanager
-    def _stopping_the_query(self):
+    def _converted(self, example_id, convert):
         """A time limit (a progress handler, Datasette's) may stop one of the functions' own
         lookups rather than the query calling them: then stop that query too, so that it fails
-        as interrupted, not as "user-defined function raised exception"."""
+        as interrupted, not as "user-defined function raised exception". Any other error is
+        kept in `error`."""
         try:
-            yield
+            data = self._json(example_id)
+            return None if data is None else convert(data)
         except sqlite3.OperationalError as error:
             if str(error) != "interrupted":
+                self.error = error
                 raise
             self.connection.interrupt()
+        except BaseException as error:
+            self.error = error
+            raise
 
     def _json(self, example_id):
         if example_id is None:
             return None
         if type(example_id) is not int:
-            self.failure = (f"conversation(id) and conversation_text(id) take the integer `id` column "
+            raise TypeError(f"conversation(id) and conversation_text(id) take the integer `id` column "
                             f"of examples, not {example_id!r:.40}")
-            raise TypeError(self.failure)
         if self.splits is None:
+            path = self.connection.execute("PRAGMA database_list").fetchone()[2]
+            check_schema(self.connection, path)
+            check_splits(self.connection, path)
             self.splits = self.connection.execute(
                 "SELECT first_example, rows, dictionary FROM splits ORDER BY first_example").fetchall()
             self.firsts = [first for first, _, _ in self.splits]
@@ -136,7 +178,12 @@ class Bodies:
         row = self.connection.execute("SELECT body FROM example_data WHERE id = ?", (example_id,)).fetchone()
         if row is None:
             return None
-        decompressor = self.decompressors.get(index)
-        if decompressor is None:
-            decompressor = self.decompressors[index] = body_decompressor(self.splits[index][2])
-        return decompressor.decompress(row[0])
+        try:
+            decompressor = self.decompressors.get(index)
+            if decompressor is None:
+                decompressor = self.decompressors[index] = body_decompressor(self.splits[index][2])
+            return decompress_body(decompressor, row[0])
+        except (zstandard.ZstdError, TypeError, ValueError) as error:
+            path = self.connection.execute("PRAGMA database_list").fetchone()[2]
+            raise FileDamaged(f"{path}: example {example_id} is damaged ({error}). Check the file "
+                              f"with `nanotasks verify --db {path}`.") from None

@@ -3,21 +3,22 @@
 The full check reads everything: SQLite's own integrity check, then every row of every
 split (it must decompress, the rows must be the split's count, and their content must
 hash to the sha256 the `splits` table recorded when they were compiled), then every
-stored file. The quick check reads only what is cheap: the header (as every open does),
-the `splits` table, that the splits' rows lie end to end and fill `example_data`, and
-each split's first and last row.
+stored file. The quick check reads only what is cheap: the header, the schema and the
+`splits` table (as every open does), that the splits' rows lie end to end and fill
+`example_data`, and each split's first and last row.
 """
 
 import contextlib
 import hashlib
 import sqlite3
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from types import SimpleNamespace
 
 import zstandard
 
-from nanotasks.store.reader import Split, Store, StoreError, decompress_body, verify_advice
-from nanotasks.store.schema import SCHEMA_VERSION, body_decompressor
+from nanotasks.store.reader import Split, Store, StoreError, check_header, decompress_body, verify_advice
+from nanotasks.store.schema import SCHEMA_VERSION, body_decompressor, hashed_row
 
 CHUNK = 1024  # rows read per query, and per progress update
 
@@ -38,11 +39,16 @@ def verify(path, quick=False, progress=None):
     makes the full check's progress bar: progress(length=rows, label=...) -> a context
     manager with update(n), like click.progressbar."""
     try:
-        store = Store(path)  # the cheap checks every open does
+        check_header(path)
     except StoreError as error:
         return [Check("header", False, str(error).removesuffix(verify_advice(path)))]
     checks = [Check("header", True, f"nanotasks format {SCHEMA_VERSION}, "
-                                    f"{store.path.stat().st_size:,} bytes as the header says")]
+                                    f"{Path(path).stat().st_size:,} bytes as the header says")]
+    try:
+        store = Store(path)  # the checks every open does: the schema, the splits table
+    except StoreError as error:
+        return checks + [Check("schema", False, str(error))]
+    checks.append(Check("schema", True, "exactly this version's tables and view; splits table sane"))
     if not quick:
         checks.append(_integrity(store))
     try:
@@ -100,20 +106,25 @@ def _ends(store, split):
 
 
 def _rows(store, s, bar):
-    """Full: every row decompresses; the count, the sha256 and the stored bytes match."""
+    """Full: every row decompresses; the count, the sha256 (of the conversations and the plain
+    columns) and the stored bytes match. One pass
+    over the rows that are there: the time is that of the file, whatever `rows` claims."""
     split = _split(s)
-    decompressor = body_decompressor(s["dictionary"])
     digest = hashlib.sha256()
     stored_bytes = len(s["dictionary"] or b"")
     damaged = []
     seen = 0
     try:
-        for start in range(0, split.rows, CHUNK):
-            first = split.first_example + start
-            last = min(first + CHUNK, split.first_example + split.rows) - 1
-            rows = store.db.execute("SELECT id, body FROM example_data WHERE id BETWEEN ? AND ? "
-                                    "ORDER BY id", (first, last)).fetchall()
-            for rowid, body in rows:
+        decompressor = body_decompressor(s["dictionary"])
+    except zstandard.ZstdError as error:
+        return Check(_name(s), False, f"its dictionary is damaged ({error})")
+    try:
+        cursor = store.db.execute(
+            "SELECT e.id, e.body, e.source_row, e.messages, e.characters, e.answer, s.name, e.prompt_hash "
+            "FROM example_data e LEFT JOIN subjects s ON s.id = e.subject_id WHERE e.id BETWEEN ? AND ? "
+            "ORDER BY e.id", (split.first_example, split.first_example + split.rows - 1))
+        while rows := cursor.fetchmany(CHUNK):
+            for rowid, body, *columns in rows:
                 if rowid != split.first_example + seen:
                     return Check(_name(s), False, f"position {seen} holds rowid {rowid}, expected "
                                                   f"{split.first_example + seen}")
@@ -124,7 +135,7 @@ def _rows(store, s, bar):
                 except (zstandard.ZstdError, TypeError, ValueError) as error:
                     damaged.append(f"row {seen - 1} ({error})")
                     continue
-                digest.update(len(data).to_bytes(8, "little") + data)
+                digest.update(hashed_row(data, columns))
             bar.update(len(rows))
     except sqlite3.DatabaseError as error:
         return Check(_name(s), False, f"after row {seen}: SQLite says: {error}")

@@ -27,7 +27,8 @@ from urllib.parse import quote
 import zstandard
 
 from nanotasks.store import Provenance
-from nanotasks.store.schema import APPLICATION_ID, SCHEMA, SCHEMA_VERSION, body_compressor
+from nanotasks.store.reader import MAX_BODY_BYTES
+from nanotasks.store.schema import APPLICATION_ID, SCHEMA, SCHEMA_VERSION, body_compressor, hashed_row
 from nanotasks.store.text import message_text, normalise_text, prompt_of
 
 # Compile once, read many times: small splits are compressed hard, where it is cheap in
@@ -82,6 +83,7 @@ class Writer:
         self.db = sqlite3.connect(f"file:{quote(str(self.tmp.resolve()))}", uri=True,
                                   isolation_level=None)
         try:
+            self.db.execute("PRAGMA trusted_schema=OFF")  # as every connection: see reader.connect
             self.db.execute("PRAGMA journal_mode=MEMORY")  # rollback of a failed split, no side file
             self.db.execute("PRAGMA synchronous=OFF")  # one fsync before the rename is enough
             self.db.execute(f"PRAGMA application_id={APPLICATION_ID}")
@@ -129,7 +131,8 @@ class Writer:
             for chunk, prepared in self._prepared(chunks, dictionary, level):
                 rows = []
                 for example, (data, body, messages, characters, hashed) in zip(chunk, prepared):
-                    digest.update(len(data).to_bytes(8, "little") + data)
+                    digest.update(hashed_row(data, [example.source_row, messages, characters,
+                                                    example.answer, example.subject, hashed]))
                     stored_bytes += len(body)
                     rows.append((rowid, example.source_row, messages, characters, example.answer,
                                  self._subject_id(example.subject), hashed, body))
@@ -255,6 +258,9 @@ def prepare(conversations, dictionary, level):
     prepared = []
     for conversation in conversations:
         data = encode(conversation)
+        if len(data) > MAX_BODY_BYTES:
+            raise ValueError(f"a conversation of {len(data):,} bytes: the file holds conversations of "
+                             f"up to {MAX_BODY_BYTES:,} bytes")
         messages = conversation["messages"]
         prepared.append((data, compressor.compress(data), len(messages),
                          sum(len(message_text(m)) for m in messages), prompt_hash(messages)))

@@ -7,31 +7,51 @@ CustomJSON(name=NAME) reads it from there.
 """
 
 import json
+import re
+import stat
 from pathlib import Path
 
 from nanotasks.store import Example, default_path
-from nanotasks.store.reader import NotInStore
+from nanotasks.store.reader import MAX_BODY_BYTES, NotInStore
 from nanotasks.tasks.common import Benchmark, StoredTask, Task, check_conversation
 
 # Each `--custom NAME=FILE` is stored as task customjson, subset NAME, this split.
 SPLIT = "train"
+MAX_LINE_BYTES = MAX_BODY_BYTES  # a line is one conversation: the file holds none bigger
 BENCHMARK = Benchmark("customjson")
 
 
 def read_conversations(path):
-    """The conversations of a JSONL file, in file order; ValueError names the bad line."""
+    """The conversations of a JSONL file, in file order; ValueError names the file and the bad
+    line. Only a regular file is read (not /dev/zero, not a pipe), each line at most
+    MAX_LINE_BYTES: whatever the file, reading it is bounded."""
     path = Path(path)
+    if not stat.S_ISREG(path.stat().st_mode):  # FileNotFoundError for a missing file
+        raise ValueError(f"{path}: not a regular file: give a JSONL file")
     conversations = []
-    with open(path, encoding="utf-8") as f:  # FileNotFoundError for a missing file, never empty
-        for number, line in enumerate(f, 1):
-            if not line.strip():
-                continue
+    with open(path, "rb") as f:
+        for number, line in enumerate(iter(lambda: f.readline(MAX_LINE_BYTES + 1), b""), 1):
             try:
-                messages = _messages(json.loads(line))
+                if len(line) > MAX_LINE_BYTES:
+                    raise ValueError(f"longer than {MAX_LINE_BYTES:,} bytes")
+                text = line.decode()
+                if not text.strip():
+                    continue
+                messages = _messages(json.loads(text))
                 check_conversation(messages, system=False)  # as nanochat's CustomJSON
+                json.dumps(messages, ensure_ascii=False).encode()  # a lone surrogate escape ("\\ud800") fails
+            except UnicodeDecodeError as error:
+                raise ValueError(f"{path}, line {number}: not UTF-8 (byte {error.start + 1} of the line)") from None
+            except UnicodeEncodeError:
+                raise ValueError(f"{path}, line {number}: a lone surrogate escape such as \\ud800, which "
+                                 f"is no character: text must be valid Unicode") from None
+            except RecursionError:
+                raise ValueError(f"{path}, line {number}: JSON nested too deeply") from None
             except ValueError as error:
                 raise ValueError(f"{path}, line {number}: {error}") from None
             conversations.append({"messages": messages})
+    if not conversations:
+        raise ValueError(f"{path}: no conversations (the file is empty, or only blank lines)")
     return conversations
 
 
@@ -41,6 +61,13 @@ def _messages(line):
             raise ValueError(f"an object without \"messages\" (it has {', '.join(map(repr, line)) or 'no keys'})")
         return line["messages"]
     return line
+
+
+def check_name(name):
+    """ValueError unless `name` is a plain short name: what CustomJSON(name=...) and SQL take."""
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", name):
+        raise ValueError(f"custom name {name[:80]!r}: use up to 64 letters, digits, '_', '.' and '-', "
+                         f"starting with a letter or digit")
 
 
 def examples(path):

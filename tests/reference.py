@@ -4,6 +4,7 @@ the reference order, and the content hash. Tests compare the compiled file again
 
 import hashlib
 import json
+import sqlite3
 from pathlib import Path
 
 import numpy as np
@@ -101,10 +102,23 @@ def canonical(conversation):
     return json.dumps(conversation, ensure_ascii=False, separators=(",", ":")).encode()
 
 
-def content_hash(conversations):
-    """sha256 over the conversations in order, each as 8-byte little-endian length + JSON."""
+def content_hash(conversations, columns=None):
+    """sha256 over the conversations in order, each as 8-byte little-endian length + JSON; with
+    `columns`, what splits.sha256 covers: each row's plain columns [source_row, messages,
+    characters, answer, subject, prompt_hash] too, as length + compact JSON after its JSON."""
     digest = hashlib.sha256()
-    for conversation in conversations:
+    for i, conversation in enumerate(conversations):
         data = canonical(conversation)
         digest.update(len(data).to_bytes(8, "little") + data)
+        if columns is not None:
+            record = json.dumps(columns[i], ensure_ascii=False, separators=(",", ":")).encode()
+            digest.update(len(record).to_bytes(8, "little") + record)
     return digest.hexdigest()
+
+
+def stored_columns(db, key):
+    """The plain columns splits.sha256 covers, of the split `key`'s rows in stored order."""
+    with sqlite3.connect(db) as connection:
+        return [list(row) for row in connection.execute(
+            "SELECT source_row, messages, characters, answer, subject, prompt_hash FROM examples "
+            "WHERE task = ? AND subset = ? AND split = ? ORDER BY position", key)]

@@ -18,7 +18,7 @@ import pytest
 
 from nanotasks.store.reader import Store
 from tests.conftest import NANOTASKS, SAMPLE, nanotasks
-from tests.reference import SPLITS, content_hash, expected, order, shard
+from tests.reference import SPLITS, content_hash, expected, order, shard, stored_columns
 
 SPLIT_NAMES = {key: f"{key[0]} {key[1]}/{key[2]}" for key in SPLITS}
 
@@ -73,7 +73,7 @@ def test_split_holds_its_source_rows_normalised_in_reference_order(sample_db, ke
     repo, config, source_split, _ = SPLITS[key]
     assert (info["repo"], info["config"], info["source_split"], info["revision"]) == (repo, config, source_split, None)
     assert info["rows"] == len(conversations)
-    assert info["sha256"] == content_hash(conversations)
+    assert info["sha256"] == content_hash(conversations, stored_columns(sample_db, key))
 
 
 def find(conversations, text):

@@ -163,7 +163,7 @@ def test_a_flipped_byte_in_an_sqlite_page_header_is_found_by_verify(copy):
 def test_verify_passes_a_whole_file(sample_db):
     result = nanotasks("verify", "--db", sample_db)
     names = [line.split()[0] for line in result.stdout.splitlines()[2:-1]]
-    assert names[:3] == ["header", "sqlite", "layout"] and "words_alpha.txt" in result.stdout
+    assert names[:4] == ["header", "schema", "sqlite", "layout"] and "words_alpha.txt" in result.stdout
     assert sum(line.startswith(("arc ", "gsm8k ", "mmlu ", "smoltalk ", "humaneval ")) for line in
                result.stdout.splitlines()) == 17
     assert result.stdout.splitlines()[-1] == f"{sample_db}: whole (full check)"
@@ -172,15 +172,27 @@ def test_verify_passes_a_whole_file(sample_db):
 
 
 def test_verify_quick_finds_a_split_whose_rows_are_missing(copy):
-    """The quick check: the layout of the rows, and each split's first and last row."""
+    """The quick check: each split's first and last row. The last row of a split in the
+    middle is gone; the splits table still claims it."""
     db = sqlite3.connect(copy)
-    last, = db.execute("SELECT max(id) FROM example_data").fetchone()
+    last, = db.execute("SELECT first_example + rows - 1 FROM splits WHERE task = 'gsm8k' AND "
+                       "subset = 'main' AND split = 'test'").fetchone()
     db.execute("DELETE FROM example_data WHERE id = ?", (last,))
     db.commit()
     db.close()
     report = json.loads(nanotasks("verify", "--quick", "--json", "--db", copy, check=False).stdout)
     failed = [{k: v for k, v in check.items() if k not in ("ok", "detail")} for check in report["checks"] if not check["ok"]]
-    assert not report["ok"] and failed == [{"check": "layout"}, {"task": "smoltalk", "subset": "default", "split": "train"}]
+    assert not report["ok"] and failed == [{"task": "gsm8k", "subset": "main", "split": "test"}], failed
+def test_a_split_claiming_rows_past_the_end_of_the_file_is_refused_at_open(copy):
+    """The last row of the file is gone: the last split claims a row that is not there."""
+    db = sqlite3.connect(copy)
+    db.execute("DELETE FROM example_data WHERE id = (SELECT max(id) FROM example_data)")
+    db.commit()
+    db.close()
+    for message in open_by_every_door(copy):
+        assert message.startswith(f"{copy}: damaged: row 17 of its splits table is not sane (its rows end at ")
+    report = json.loads(nanotasks("verify", "--quick", "--json", "--db", copy, check=False).stdout)
+    assert [(c["check"], c["ok"]) for c in report["checks"]] == [("header", True), ("schema", False)]
 
 
 def test_compile_will_not_start_from_a_damaged_previous_file(copy):

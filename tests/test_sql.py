@@ -2,6 +2,7 @@
 sqlite-utils and a live Datasette; the SQL functions against the Store; writes refused; export."""
 
 import base64
+import contextlib
 import csv
 import hashlib
 import io
@@ -60,15 +61,14 @@ def test_sqlite_utils_has_the_functions(demo_db, title, query, expected):
     assert json.loads(result.stdout) == sql_json(demo_db, query)
 
 
-@pytest.fixture(scope="module")
-def datasette(demo_db):
-    """`datasette serve` on the demo file, on a free port of 127.0.0.1: yields its base URL."""
+@contextlib.contextmanager
+def serving(db):
+    """`datasette serve` on `db`, on a free port of 127.0.0.1: yields its base URL."""
     require_plugin("datasette", "nanotasks", "nanotasks.store.plugins")
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    before = sha256(demo_db)
-    server = subprocess.Popen([BIN / "datasette", "serve", demo_db, "--host", "127.0.0.1", "--port", str(port)],
+    server = subprocess.Popen([BIN / "datasette", "serve", db, "--host", "127.0.0.1", "--port", str(port)],
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     url = f"http://127.0.0.1:{port}"
     try:
@@ -89,6 +89,13 @@ def datasette(demo_db):
             server.wait(timeout=10)
         except subprocess.TimeoutExpired:
             server.kill()
+
+
+@pytest.fixture(scope="module")
+def datasette(demo_db):
+    before = sha256(demo_db)
+    with serving(demo_db) as url:
+        yield url
     assert sha256(demo_db) == before
 
 
