@@ -99,7 +99,7 @@ def test_invalid_utf8_in_the_schema_is_refused(copy):
 
 def test_every_connection_distrusts_the_schema(sample_db):
     assert Store(sample_db).db.execute("PRAGMA trusted_schema").fetchone() == (0,)
-    assert nanotasks("sql", "--db", sample_db, "PRAGMA trusted_schema").stdout.splitlines()[-1] == "0"
+    assert nanotasks("sql", "--db", sample_db, "PRAGMA trusted_schema").stdout.splitlines()[-1].strip() == "0"
 
 
 def split_row(path, task, subset, split):
