@@ -1,6 +1,7 @@
 """Shared fixtures: the sample snapshot compiled once per session, and the real data beside
 the repo in ../shared/hub when it is there."""
 
+import contextlib
 import importlib.metadata
 import os
 import subprocess
@@ -74,3 +75,18 @@ def real_db(shared_hub, tmp_path_factory):
     result = nanotasks("compile", "--mirror", shared_hub, "--db", db, check=False)
     assert result.returncode == 1, result.stderr
     return db
+
+
+@contextlib.contextmanager
+def small_tmpfs(directory, size):
+    """A tmpfs of `size` (e.g. "64k") mounted at a new `directory`, for running out of disk
+    for real: needs root (mount), so the test is skipped elsewhere."""
+    directory.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", directory],
+                             capture_output=True, text=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip()}")
+    try:
+        yield directory
+    finally:
+        subprocess.run(["umount", "--lazy", directory], check=True)

@@ -18,7 +18,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from nanotasks.compiler.build import reference_order
-from tests.conftest import NANOTASKS, SAMPLE, nanotasks
+from tests.conftest import NANOTASKS, SAMPLE, nanotasks, small_tmpfs
 
 
 @pytest.fixture
@@ -172,15 +172,8 @@ def assert_one_clear_line(result, *words):
 
 @pytest.fixture
 def small_filesystem(tmp_path):
-    """A 256 KiB tmpfs: needs root (mount), so skipped elsewhere."""
-    mountpoint = tmp_path / "small"
-    mountpoint.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", mountpoint],
-                             capture_output=True, text=True)
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip()}")
-    yield mountpoint
-    subprocess.run(["umount", "--lazy", mountpoint], check=True)
+    with small_tmpfs(tmp_path / "small", "256k") as mountpoint:
+        yield mountpoint
 
 
 @pytest.mark.parametrize("where", FILLERS)

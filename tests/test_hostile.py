@@ -23,7 +23,7 @@ from nanotasks.store.schema import body_compressor
 from nanotasks.store.verify import verify
 from nanotasks.tasks.arc import ARC
 from nanotasks.tasks.gsm8k import GSM8K
-from tests.conftest import NANOTASKS, SAMPLE, nanotasks
+from tests.conftest import NANOTASKS, SAMPLE, nanotasks, small_tmpfs
 from tests.test_sql import serving
 
 ENDLESS = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT x FROM c"
@@ -324,17 +324,8 @@ def test_a_replaced_output_keeps_its_owner_and_mode(sample_db, tmp_path):
 
 @pytest.fixture
 def small_disk(tmp_path):
-    """A 64 KiB tmpfs: needs root, skipped elsewhere."""
-    mountpoint = tmp_path / "small"
-    mountpoint.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", mountpoint],
-                             capture_output=True, text=True)
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip()}")
-    try:
+    with small_tmpfs(tmp_path / "small", "64k") as mountpoint:
         yield mountpoint
-    finally:
-        subprocess.run(["umount", "--lazy", mountpoint], check=True)
 
 
 def test_a_full_disk_leaves_the_previous_output_and_nothing_else(sample_db, small_disk):
