@@ -186,19 +186,22 @@ def probe_parallel(system, config):
         rng = random.Random(seed)
         indices = [rng.randrange(length) for _ in range(config["reads"])]
         barrier.wait()
+        started = time.perf_counter()
         for i in indices:
             get(i)
-        results.put(time.perf_counter())
+        results.put((started, time.perf_counter()))
 
     processes = [context.Process(target=work, args=(seed,)) for seed in range(config["workers"])]
     for process in processes:
         process.start()
     barrier.wait()
-    started = time.perf_counter()
-    finished = max(results.get() for _ in processes)
+    # The workers' own clocks: the parent may be descheduled past the barrier until after
+    # fast workers have finished, which once made this rate negative.
+    spans = [results.get() for _ in processes]
     for process in processes:
         process.join()
-    return {"parallel_per_s": config["workers"] * config["reads"] / (finished - started)}
+    elapsed = max(end for _, end in spans) - min(start for start, _ in spans)
+    return {"parallel_per_s": config["workers"] * config["reads"] / elapsed}
 
 
 def probe_mixture(system, config):
