@@ -148,6 +148,16 @@ class Writer:
         self.db.execute("RELEASE split")
         return summary
 
+    def _submit(self, *call):
+        """pool.submit, which may spawn a worker: Ctrl-C or SIGTERM in the middle of that would
+        cut the worker's start-up data short and leave it printing a traceback, so they wait
+        until the submit is done (the workers, which inherit the mask, die with SIGKILL)."""
+        held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+        try:
+            return self.pool.submit(*call)
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, held)
+
     def _prepared(self, chunks, dictionary, level):
         """(chunk, prepare(chunk)) in order: computed by the pool, with a few chunks in flight
         at a time so memory stays bounded, or here when there is no pool."""
@@ -157,7 +167,7 @@ class Writer:
             return
         pending = deque()
         for chunk in chunks:
-            pending.append((chunk, self.pool.submit(prepare, _conversations(chunk), dictionary, level)))
+            pending.append((chunk, self._submit(prepare, _conversations(chunk), dictionary, level)))
             if len(pending) > 2 * self.jobs:
                 chunk, future = pending.popleft()
                 yield chunk, future.result()
