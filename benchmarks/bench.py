@@ -46,6 +46,7 @@ REPO = Path(__file__).resolve().parents[1]
 SMOLTALK = "HuggingFaceTB/smol-smoltalk"
 SYSTEMS = ("arrow", "hf", "nanotasks")
 BASELINES = ("arrow", "hf")
+SCALE_TEST = 2_000  # SmolTalk test rows beside each scale's train split
 MIXTURE_SPELLING = {"SimpleSpelling": 200_000, "SpellingBee": 80_000}
 
 
@@ -147,6 +148,8 @@ def probe_reads(system, config):
     figures = {"open_ms": (time.perf_counter() - started) * 1000, "rss_open_mb": peak_rss_mb()}
     mean, _, p99 = timed_reads(dataset.__getitem__, len(dataset), config["reads"])
     figures.update(random_mean_us=mean, random_p99_us=p99, rss_reads_mb=peak_rss_mb(), **memory_mb())
+    if not config.get("sequential", True):
+        return figures
     started = time.perf_counter()
     count = sum(1 for _ in sequential())
     figures["sequential_per_s"] = count / (time.perf_counter() - started)
@@ -396,6 +399,74 @@ def measure(args, work):
     return report
 
 
+def measure_scales(args, work):
+    """At each of `args.scales` synthetic SmolTalk train sizes (with SCALE_TEST test rows): the
+    compile's time with all cores, the overlaps pass alone, the size against zstd parquet, and
+    random reads of nanotasks and in-memory Arrow in fresh processes, warm and (nanotasks)
+    cold. Each size's snapshot and file are deleted before the next is made."""
+    sys.path.insert(0, str(Path(__file__).parent))
+    from size_vs_parquet import sizes
+    from synthetic import make_snapshot
+    env = dict(os.environ, HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", HF_HOME=str(work / "hf-home"))
+    words = next(p for p in (Path(args.mirror or REPO.parent / "shared" / "hub"), REPO / "data" / "sample")
+                 if (p / "dwyl" / "english-words" / "words_alpha.txt").is_file())
+    scales = []
+    for rows in args.scales:
+        hub, db = work / f"hub-{rows}", work / f"scale-{rows}.db"
+        log(f"{rows:,} rows: making the snapshot")
+        make_snapshot(hub, words / "dwyl" / "english-words" / "words_alpha.txt", rows, SCALE_TEST, 100, 100)
+        log(f"{rows:,} rows: compiling")
+        _, compile_s = run([sys.executable, "-m", "nanotasks", "compile", "--only", "smoltalk", "--mirror", hub,
+                            "--db", db], env)
+        figures = {"rows": rows + SCALE_TEST, "compile_s": compile_s, "load_compile": os.getloadavg()[0]}
+        overlaps, _ = run([sys.executable, "-c", OVERLAPS, db], env)
+        figures["overlaps_s"] = float(overlaps.stdout)
+        size = next(e for e in sizes(db, hub) if e["name"] == "smoltalk default/train")
+        figures["bytes_vs_parquet"] = size["stored_bytes"] / size["parquet_bytes"]
+        config = {"db": str(db), "hub": str(hub), "reads": args.reads, "cold_reads": max(args.reads // 10, 100),
+                  "sequential": False}
+        for system in ("arrow", "nanotasks"):
+            log(f"{rows:,} rows: reads, {system}")
+            figures[system] = probe("reads", system, config, env)
+            figures[f"load_{system}"] = os.getloadavg()[0]
+        figures["nanotasks"].update(probe("cold", "nanotasks", config, env))
+        scales.append(figures)
+        shutil.rmtree(hub)
+        db.unlink()
+    return {"machine": machine(), "options": {k: v for k, v in vars(args).items() if k != "json"},
+            "scales": scales}
+
+
+def scale_table(report):
+    headers = ["rows", "compile (s)", "rows/s", "of which overlaps (s)", "vs parquet", "open (ms)",
+               "nanotasks read (us)", "Arrow read (us)", "vs Arrow", "cold read (us)", "anonymous (MB)",
+               "load (compile / Arrow / nanotasks)"]
+    rows = []
+    for f in report["scales"]:
+        ours, arrow = f["nanotasks"], f["arrow"]
+        rows.append([f"{f['rows']:,}", f"{f['compile_s']:.1f}", f"{f['rows'] / f['compile_s']:,.0f}",
+                     f"{f['overlaps_s']:.1f}", f"{f['bytes_vs_parquet']:.2f}x", f"{ours['open_ms']:.0f}",
+                     f"{ours['random_mean_us']:.1f}", f"{arrow['random_mean_us']:.1f}",
+                     _ratio(ours["random_mean_us"], arrow["random_mean_us"], False),
+                     f"{ours['random_cold_us']:.0f}", f"{ours['anonymous_mb']:.0f}",
+                     f"{f['load_compile']:.1f} / {f['load_arrow']:.1f} / {f['load_nanotasks']:.1f}"])
+    m = report["machine"]
+    return "\n".join(markdown(headers, rows) + [
+        f"\nSmolTalk train, synthetic, plus {SCALE_TEST:,} test rows; {report['options']['reads']:,} random reads "
+        f"(mean CPU time; cold: wall time, page cache evicted); {m['cores']} x {m['cpu']}, Python {m['python']}"])
+
+
+def markdown(headers, rows):
+    """A table in Markdown, as the README shows it: numbers right-aligned."""
+    widths = [max(len(str(row[i])) for row in [headers, *rows]) for i in range(len(headers))]
+
+    def cell(value, width):
+        value = str(value)
+        return value.rjust(width) if value[:1].isdigit() else value.ljust(width)
+    return ["| " + " | ".join(cell(value, w) for value, w in zip(row, widths)) + " |"
+            for row in [headers, ["-" * w for w in widths], *rows]]
+
+
 OVERLAPS = """
 import sqlite3, sys, time
 from nanotasks.compiler.overlap import find_overlaps
@@ -460,9 +531,7 @@ def table(report):
                  f"{c['train_stored_bytes']:,} / {c['train_parquet_zstd_bytes']:,} = {c['bytes_vs_parquet']:.2f}x",
                  "", "", ""])
     rows.append(["first load (conversion into the cache) (s)", "-", f"{report['hf_first_load_s']:.1f}", "", "", "", ""])
-    widths = [max(len(str(row[i])) for row in [headers, *rows]) for i in range(len(headers))]
-    lines = ["| " + " | ".join(str(cell).ljust(w) for cell, w in zip(row, widths)) + " |"
-             for row in [headers, ["-" * w for w in widths], *rows]]
+    lines = markdown(headers, rows)
     m = report["machine"]
     lines.append(f"\n{options['train']:,} train / {options['test']:,} test conversations ({report['origin']}); "
                  f"{options['reads']:,} random reads; {m['cores']} x {m['cpu']}, Python {m['python']}, "
@@ -494,6 +563,9 @@ def main():
                                          "of synthetic ones")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     parser.add_argument("--keep", help="work in this directory and keep it (default: a temporary one)")
+    parser.add_argument("--scales", type=int, nargs="+", metavar="ROWS",
+                        help="instead: compile and random reads at each of these train sizes, e.g. "
+                             "50000 460000 2000000 (nanotasks and in-memory Arrow only)")
     parser.add_argument("--probe", help=argparse.SUPPRESS)  # internal: one measured process
     args = parser.parse_args()
     if args.probe:
@@ -503,11 +575,14 @@ def main():
     work = Path(args.keep or tempfile.mkdtemp(prefix="nanotasks-bench-"))
     work.mkdir(parents=True, exist_ok=True)
     try:
-        report = measure(args, work)
+        report = measure_scales(args, work) if args.scales else measure(args, work)
     finally:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
-    print(json.dumps(report, indent=2) if args.json else table(report))
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        print(scale_table(report) if args.scales else table(report))
 
 
 if __name__ == "__main__":
