@@ -15,7 +15,7 @@ pytestmark = pytest.mark.bench  # ~95 s: not in the default run; `python -m pyte
 
 BENCH = REPO / "benchmarks" / "bench.py"
 SYSTEMS = {"arrow", "hf", "nanotasks"}
-FIGURES = {"open_ms", "rss_open_mb", "rss_reads_mb", "rss_now_mb", "anonymous_mb", "random_mean_us",
+FIGURES = {"open_ms", "open_imported_ms", "rss_open_mb", "rss_reads_mb", "rss_now_mb", "anonymous_mb", "random_mean_us",
            "random_p99_us", "sequential_per_s", "parallel_per_s", "loader_fork_first_s", "loader_fork_per_s",
            "loader_spawn_first_s", "loader_spawn_per_s", "mixture_s", "mixture_rss_mb", "disk_bytes"}
 COLD = {"random_cold_us"}  # not for in-memory Arrow: nothing to evict
