@@ -299,20 +299,25 @@ SMALL = [("gsm8k.GSM8K", ("main", "test"), "openai/gsm8k", "main", "test"),
 
 
 def probe_small(system, config):
-    """Random reads of each small split: nanotasks' Task, or the row as a dict from an
-    in-memory Arrow table (which a Task would then build its conversation from)."""
+    """Random reads of each small split: nanotasks' Task, or what nanochat's Task does per
+    example over an in-memory Arrow table: the row as a dict, made into the conversation by
+    the same conversion (the benchmark's normalise, which nanotasks runs at compile time)."""
+    from nanotasks.tasks import benchmark
     figures = {}
     for task_name, arguments, repo, name, split in SMALL:
+        module, cls = task_name.rsplit(".", 1)
         if system == "nanotasks":
-            module, cls = task_name.rsplit(".", 1)
             task = getattr(importlib.import_module(f"nanotasks.tasks.{module}"), cls)(*arguments, db=config["small_db"])
             get, length = task.__getitem__, len(task)
         else:
             table, order = arrow_load(dict(config, hub=config["small_hub"]), repo, name, split)
             columns = {column: table.column(column) for column in table.column_names}
+            normalise = benchmark(module).normalise
+            source = next(s for s in benchmark(module).sources if (s.config, s.source_split) == (name, split))
 
-            def get(i, columns=columns, order=order):
-                return {column: values[order[i]].as_py() for column, values in columns.items()}
+            def get(i, columns=columns, order=order, normalise=normalise, source=source):
+                row = {column: values[order[i]].as_py() for column, values in columns.items()}
+                return normalise(row, source).conversation
             length = len(order)
         get(0)
         figures[f"small_{repo}_us"] = timed_reads(get, length, config["reads"])[0]
