@@ -136,14 +136,22 @@ def test_compile_does_not_overwrite_a_file_it_did_not_write(sample_db, tmp_path)
         assert db.read_bytes() == before
 
 
-def test_compile_replaces_a_file_of_another_format_version(sample_db, tmp_path):
+@pytest.mark.parametrize("change, reason", [
+    ("PRAGMA user_version = 2", "written in nanotasks file format 2"),
+    ("CREATE TABLE notes (x)", "not a nanotasks file of this version: its schema is not")], ids=["version", "schema"])
+def test_compile_replaces_a_file_of_another_format_version(sample_db, tmp_path, change, reason):
     db = shutil.copy(sample_db, tmp_path / "old.db")
     with sqlite3.connect(db) as connection:
-        connection.execute("PRAGMA user_version = 2")
+        connection.execute(change)
     connection.close()
-    # --only would have to keep splits this version cannot read: refused, file untouched.
+    # --only would have to keep splits this version cannot read: refused, file untouched, and
+    # the way out is a compile without --only (not the reader's "recompile it", just refused).
     before = db.read_bytes()
-    assert "written in nanotasks file format 2" in fails("compile", "--only", "gsm8k", "--mirror", SAMPLE, "--db", db)
+    error = fails("compile", "--only", "gsm8k", "--mirror", SAMPLE, "--db", db)
+    assert error.startswith(f"Error: nothing was written: {db}: {reason}")
+    assert error.endswith("--only keeps the other splits of the file it replaces, and cannot read them from "
+                          "this one: compile without --only to replace the whole file, or move it away.")
+    assert "Recompile" not in error
     assert db.read_bytes() == before
     nanotasks("compile", "--mirror", SAMPLE, "--db", db)
     assert db.read_bytes() == sample_db.read_bytes()
