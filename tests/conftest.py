@@ -2,8 +2,10 @@
 the repo in ../shared/hub when it is there."""
 
 import contextlib
+import fcntl
 import importlib.metadata
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -44,21 +46,43 @@ def require_plugin(group, name, module):
     assert modules == [module], f"nanotasks' {group} entry point {name} is not installed here; reinstall: pip install -e ."
 
 
+def built_once(tmp_path_factory, name, build):
+    """A directory that `build(directory)` fills once per test run, also when pytest-xdist runs
+    the tests in several workers: the first to ask builds it under a lock and the others wait
+    for it, instead of each compiling the same file again (seconds each, minutes for the real
+    data). Built aside and renamed, so a failed build leaves nothing half-made to reuse."""
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent  # the run's directory, shared by its workers
+    directory = root / "built-once" / name
+    directory.parent.mkdir(exist_ok=True)
+    with open(directory.parent / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not directory.is_dir():
+            building = directory.parent / f"{name}.building"
+            shutil.rmtree(building, ignore_errors=True)
+            building.mkdir()
+            build(building)
+            building.rename(directory)
+    return directory
+
+
 @pytest.fixture(scope="session")
 def sample_db(tmp_path_factory):
     """data/sample compiled with the real CLI; read-only for the tests that use it."""
-    db = tmp_path_factory.mktemp("sample") / "sample.db"
-    nanotasks("compile", "--mirror", SAMPLE, "--db", db)
-    return db
+    def build(directory):
+        nanotasks("compile", "--mirror", SAMPLE, "--db", directory / "sample.db")
+    return built_once(tmp_path_factory, "sample", build) / "sample.db"
 
 
 @pytest.fixture(scope="session")
 def demo_db(tmp_path_factory):
     """The README's demo file: the sample plus data/mychats.jsonl, which holds two GSM8K test
     questions."""
-    db = tmp_path_factory.mktemp("demo") / "demo.db"
-    nanotasks("compile", "--mirror", SAMPLE, "--custom", f"mychats={REPO / 'data' / 'mychats.jsonl'}", "--db", db)
-    return db
+    def build(directory):
+        nanotasks("compile", "--mirror", SAMPLE, "--custom", f"mychats={REPO / 'data' / 'mychats.jsonl'}",
+                  "--db", directory / "demo.db")
+    return built_once(tmp_path_factory, "demo", build) / "demo.db"
 
 
 @pytest.fixture(scope="session")
@@ -71,10 +95,10 @@ def shared_hub():
 @pytest.fixture(scope="session")
 def real_db(shared_hub, tmp_path_factory):
     """../shared/hub compiled (it lacks some sources, so compile exits 1 and names them)."""
-    db = tmp_path_factory.mktemp("real") / "real.db"
-    result = nanotasks("compile", "--mirror", shared_hub, "--db", db, check=False)
-    assert result.returncode == 1, result.stderr
-    return db
+    def build(directory):
+        result = nanotasks("compile", "--mirror", shared_hub, "--db", directory / "real.db", check=False)
+        assert result.returncode == 1, result.stderr
+    return built_once(tmp_path_factory, "real", build) / "real.db"
 
 
 @contextlib.contextmanager

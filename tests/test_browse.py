@@ -27,6 +27,9 @@ from nanotasks.store.sqlfunctions import register
 from nanotasks.store.text import normalise_text, prompt_of
 from tests.conftest import NANOTASKS, nanotasks, require_plugin
 
+# One worker of pytest-xdist runs them all (`--dist loadgroup`): one server and one browser.
+pytestmark = pytest.mark.xdist_group("browse")
+
 CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync",

@@ -15,7 +15,7 @@ from nanotasks.store.reader import NotInStore, Store
 from nanotasks.tasks.chat import Chat, columns
 from nanotasks.tasks.common import Source, TaskMixture, UnknownLayout
 from nanotasks.tasks.gsm8k import GSM8K
-from tests.conftest import SAMPLE, nanotasks
+from tests.conftest import SAMPLE, built_once, nanotasks
 from tests.reference import order
 
 OPENAI = "nanotasks/chat-openai"
@@ -44,12 +44,12 @@ def fails(*args, status=1):
     return result.stderr.strip().splitlines()[-1]
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def chat_db(tmp_path_factory):
     """data/sample compiled with both sample chat datasets."""
-    db = tmp_path_factory.mktemp("chat") / "chat.db"
-    nanotasks("compile", "--mirror", SAMPLE, *CHATS, "--db", db)
-    return db
+    def build(directory):
+        nanotasks("compile", "--mirror", SAMPLE, *CHATS, "--db", directory / "chat.db")
+    return built_once(tmp_path_factory, "chat", build) / "chat.db"
 
 
 def stored(db, subset, split):

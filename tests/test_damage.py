@@ -15,7 +15,7 @@ from nanotasks.tasks.common import TaskMixture
 from nanotasks.tasks.gsm8k import GSM8K
 from nanotasks.tasks.smoltalk import SmolTalk
 from nanotasks.tasks.spellingbee import SpellingBee
-from tests.conftest import SAMPLE, nanotasks
+from tests.conftest import SAMPLE, invoke, nanotasks
 
 
 @pytest.fixture
@@ -46,7 +46,7 @@ def test_a_truncated_file_is_refused_at_open(keep, copy):
         assert message.startswith(f"{copy}: ") and expected in message
         assert keep == 0 or f"`nanotasks verify --db {copy}`" in message
     for command in (["info"], ["show", "arc", "train", "0", "--subset", "ARC-Easy"], ["verify", "--quick"]):
-        result = nanotasks(*command, "--db", copy, check=False)
+        result = invoke(*command, "--db", copy)
         assert result.returncode == 1 and "Traceback" not in result.stderr
         assert expected in result.stdout + result.stderr
 
@@ -105,7 +105,7 @@ def test_a_byte_flipped_inside_a_row_is_found_by_verify_and_refused_by_read(copy
     offset, length = locate(copy, "smoltalk", "default", "train", 6)
     flip(copy, offset + length // 2)
     assert Store(copy)  # the header is whole: the cheap checks pass
-    result = nanotasks("verify", "--db", copy, check=False)
+    result = invoke("verify", "--db", copy)
     assert result.returncode == 1
     lines = result.stdout.splitlines()
     failed = [line for line in lines if "FAILED" in line]
@@ -161,13 +161,13 @@ def test_a_flipped_byte_in_an_sqlite_page_header_is_found_by_verify(copy):
 
 
 def test_verify_passes_a_whole_file(sample_db):
-    result = nanotasks("verify", "--db", sample_db)
+    result = invoke("verify", "--db", sample_db)
     names = [line.split()[0] for line in result.stdout.splitlines()[2:-1]]
     assert names[:4] == ["header", "schema", "sqlite", "layout"] and "words_alpha.txt" in result.stdout
     assert sum(line.startswith(("arc ", "gsm8k ", "mmlu ", "smoltalk ", "humaneval ")) for line in
                result.stdout.splitlines()) == 17
     assert result.stdout.splitlines()[-1] == f"{sample_db}: whole (full check)"
-    report = json.loads(nanotasks("verify", "--quick", "--json", "--db", sample_db).stdout)
+    report = json.loads(invoke("verify", "--quick", "--json", "--db", sample_db).stdout)
     assert report["ok"] and report["quick"] and all(check["ok"] for check in report["checks"])
 
 
@@ -180,7 +180,7 @@ def test_verify_quick_finds_a_split_whose_rows_are_missing(copy):
     db.execute("DELETE FROM example_data WHERE id = ?", (last,))
     db.commit()
     db.close()
-    report = json.loads(nanotasks("verify", "--quick", "--json", "--db", copy, check=False).stdout)
+    report = json.loads(invoke("verify", "--quick", "--json", "--db", copy).stdout)
     failed = [{k: v for k, v in check.items() if k not in ("ok", "detail")} for check in report["checks"] if not check["ok"]]
     assert not report["ok"] and failed == [{"task": "gsm8k", "subset": "main", "split": "test"}], failed
 def test_a_split_claiming_rows_past_the_end_of_the_file_is_refused_at_open(copy):
@@ -191,7 +191,7 @@ def test_a_split_claiming_rows_past_the_end_of_the_file_is_refused_at_open(copy)
     db.close()
     for message in open_by_every_door(copy):
         assert message.startswith(f"{copy}: damaged: row 17 of its splits table is not sane (its rows end at ")
-    report = json.loads(nanotasks("verify", "--quick", "--json", "--db", copy, check=False).stdout)
+    report = json.loads(invoke("verify", "--quick", "--json", "--db", copy).stdout)
     assert [(c["check"], c["ok"]) for c in report["checks"]] == [("header", True), ("schema", False)]
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 import nanotasks
-from conftest import REPO, SAMPLE, nanotasks as run_nanotasks
+from conftest import REPO, SAMPLE, built_once, nanotasks as run_nanotasks
 from nanotasks.compiler.build import BadRequest
 from nanotasks.tasks import UnknownName
 
@@ -27,18 +27,18 @@ def run(*command, cwd=None, check=True, env=None):
     return result
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def wheel(tmp_path_factory):
     """nanotasks built as a wheel from a copy of this tree, as `pip install .` builds it. A
     copy, because a build in place leaves build/ and nanotasks.egg-info/ in the repository,
     whose metadata would then shadow the installed entry points for tests run from there."""
-    out = tmp_path_factory.mktemp("wheel")
-    tree = out / "tree"
-    shutil.copytree(REPO, tree, ignore=shutil.ignore_patterns(
-        ".git", ".venv", "build", "*.egg-info", "__pycache__", ".pytest_cache", ".hypothesis", "*.db"))
-    result = run(sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-w", out, tree)
-    assert "warning" not in result.stderr.lower(), result.stderr
-    return next(out.glob("nanotasks-*.whl"))
+    def build(out):
+        tree = out / "tree"
+        shutil.copytree(REPO, tree, ignore=shutil.ignore_patterns(
+            ".git", ".venv*", "build", "*.egg-info", "__pycache__", ".pytest_cache", ".hypothesis", "*.db"))
+        result = run(sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-w", out, tree)
+        assert "warning" not in result.stderr.lower(), result.stderr
+    return next(built_once(tmp_path_factory, "wheel", build).glob("nanotasks-*.whl"))
 
 
 def other_wheel(directory, name):

@@ -99,6 +99,7 @@ def datasette(demo_db):
     assert sha256(demo_db) == before
 
 
+@pytest.mark.xdist_group("datasette")  # one worker, one server (`--dist loadgroup`)
 @pytest.mark.parametrize("title, query, expected", QUERIES, ids=QUERY_IDS)
 def test_live_datasette_has_the_functions(datasette, demo_db, title, query, expected):
     params = urllib.parse.urlencode({"sql": query, "_shape": "array"})
