@@ -21,7 +21,7 @@ def fails(*args, status=1, **kwargs):
 
 
 def test_info_lists_splits_and_provenance(sample_db):
-    lines = nanotasks("info", "--db", sample_db).stdout.splitlines()
+    lines = invoke("info", "--db", sample_db).stdout.splitlines()
     assert lines[0].split() == ["task", "subset", "split", "rows", "bytes", "source", "revision", "sha256"]
     store = Store(sample_db)
     for split in store.splits():
@@ -35,7 +35,7 @@ def test_info_lists_splits_and_provenance(sample_db):
 
 
 def test_info_json(sample_db):
-    info = json.loads(nanotasks("info", "--json", "--db", sample_db).stdout)
+    info = json.loads(invoke("info", "--json", "--db", sample_db).stdout)
     assert info["path"] == str(sample_db)
     splits = {(s["task"], s["subset"], s["split"]): s for s in info["splits"]}
     assert set(splits) == set(SPLITS)
@@ -50,15 +50,15 @@ def test_show_prints_a_readable_conversation(sample_db):
     store = Store(sample_db)
     split = store.split("gsm8k", "main", "train")
     position = next(i for i in range(split.rows) if "muffins" in store.read(split, i)["messages"][0]["content"])
-    out = nanotasks("show", "gsm8k", "train", position, "--subset", "main", "--db", sample_db).stdout
+    out = invoke("show", "gsm8k", "train", position, "--subset", "main", "--db", sample_db).stdout
     assert out.startswith("[user]\nEach box holds 3 rows of 4 muffins.")
     assert "\n[assistant]\nOne box holds 3*4 = <<3*4>>12 muffins.\nJon packed 7*12 = <<7*12=84>>84 muffins.\n#### 84\n" in out
-    as_json = nanotasks("show", "gsm8k", "train", position, "--subset", "main", "--json", "--db", sample_db).stdout
+    as_json = invoke("show", "gsm8k", "train", position, "--subset", "main", "--json", "--db", sample_db).stdout
     assert json.loads(as_json) == store.read(split, position)
 
 
 def test_show_picks_the_only_subset_and_prints_extras(sample_db):
-    out = nanotasks("show", "humaneval", "test", "0", "--db", sample_db).stdout
+    out = invoke("show", "humaneval", "test", "0", "--db", sample_db).stdout
     assert out.startswith("[user]\n") and "\n[assistant]\n" in out
     assert '"entry_point": ' in out.splitlines()[-1]
 

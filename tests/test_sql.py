@@ -18,11 +18,13 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+import sqlite_utils.cli
+from click.testing import CliRunner
 
 from nanotasks.store.reader import Store
 from nanotasks.store.sqlfunctions import register
 from nanotasks.store.text import message_text
-from tests.conftest import REPO, nanotasks, require_plugin
+from tests.conftest import REPO, invoke, nanotasks, require_plugin
 from tests.sql_queries import QUERIES, plain
 
 BIN = Path(sys.executable).parent
@@ -34,12 +36,12 @@ def sha256(path):
 
 
 def sql_json(db, query):
-    return json.loads(nanotasks("sql", "--db", db, "--json", query).stdout)
+    return json.loads(invoke("sql", "--db", db, "--json", query).stdout)
 
 
 @pytest.mark.parametrize("title, query, expected", QUERIES, ids=QUERY_IDS)
 def test_readme_query_output(demo_db, title, query, expected):
-    assert nanotasks("sql", "--db", demo_db, query).stdout == expected + "\n"
+    assert invoke("sql", "--db", demo_db, query).stdout == expected + "\n"
 
 
 @pytest.mark.parametrize("title, query, expected", [q for q in QUERIES if plain(q[1])],
@@ -55,9 +57,9 @@ def test_plain_sqlite3_shell_gives_the_same_rows(demo_db, title, query, expected
 @pytest.mark.parametrize("title, query, expected", QUERIES, ids=QUERY_IDS)
 def test_sqlite_utils_has_the_functions(demo_db, title, query, expected):
     require_plugin("sqlite_utils", "nanotasks", "nanotasks.store.plugins")
-    result = subprocess.run([BIN / "sqlite-utils", "query", demo_db, query],
-                            capture_output=True, text=True)
-    assert result.returncode == 0, result.stderr
+    # sqlite-utils' own command, in process: it finds the plugin through its entry point
+    result = CliRunner().invoke(sqlite_utils.cli.cli, ["query", str(demo_db), query])
+    assert result.exit_code == 0, result.output
     assert json.loads(result.stdout) == sql_json(demo_db, query)
 
 
@@ -151,19 +153,19 @@ def test_sql_formats_and_errors(sample_db):
     query = "SELECT task, split, rows, dictionary IS NULL AS plain FROM splits WHERE task = 'gsm8k' ORDER BY id"
     rows = sql_json(sample_db, query)
     assert rows[0] == {"task": "gsm8k", "split": "test", "rows": 6, "plain": 1}
-    parsed = list(csv.DictReader(io.StringIO(nanotasks("sql", "--db", sample_db, "--csv", query).stdout)))
+    parsed = list(csv.DictReader(io.StringIO(invoke("sql", "--db", sample_db, "--csv", query).stdout)))
     assert parsed == [{k: str(v) for k, v in row.items()} for row in rows]
     # BLOBs as sqlite-utils writes them: base64, in JSON an object that says so
     body = sqlite3.connect(sample_db).execute("SELECT body FROM example_data WHERE id = 1").fetchone()[0]
     blob = sql_json(sample_db, "SELECT body FROM example_data WHERE id = 1")[0]["body"]
     assert blob == {"$base64": True, "encoded": base64.b64encode(body).decode()}
-    as_csv = nanotasks("sql", "--db", sample_db, "--csv", "SELECT body FROM example_data WHERE id = 1").stdout
+    as_csv = invoke("sql", "--db", sample_db, "--csv", "SELECT body FROM example_data WHERE id = 1").stdout
     assert as_csv == f"body\n{base64.b64encode(body).decode()}\n"
-    both = nanotasks("sql", "--db", sample_db, "--json", "--csv", query, check=False)
+    both = invoke("sql", "--db", sample_db, "--json", "--csv", query)
     assert both.returncode == 2 and "choose one" in both.stderr
-    bad = nanotasks("sql", "--db", sample_db, "SELECT nonsense FROM splits", check=False)
+    bad = invoke("sql", "--db", sample_db, "SELECT nonsense FROM splits")
     assert bad.returncode == 1 and "SQL error: no such column: nonsense" in bad.stderr
-    missing = nanotasks("sql", "--db", sample_db.with_name("absent.db"), "SELECT 1", check=False)
+    missing = invoke("sql", "--db", sample_db.with_name("absent.db"), "SELECT 1")
     assert missing.returncode == 1 and "no such file" in missing.stderr
 
 
@@ -186,14 +188,14 @@ def test_export_parquet(sample_db, tmp_path):
     assert table.column("position").to_pylist() == list(range(14))
     task = SmolTalk("train", db=sample_db)
     assert [json.loads(c) for c in table.column("conversation").to_pylist()] == [task[i] for i in range(14)]
-    to_stdout = nanotasks("export", "--db", sample_db, "smoltalk", "train", "--format", "parquet", check=False)
+    to_stdout = invoke("export", "--db", sample_db, "smoltalk", "train", "--format", "parquet")
     assert to_stdout.returncode == 2 and "give a file with -o" in to_stdout.stderr
 
 
 def test_export_names_a_missing_subset_or_split(sample_db):
-    several = nanotasks("export", "--db", sample_db, "gsm8k", "train", check=False)
+    several = invoke("export", "--db", sample_db, "gsm8k", "train")
     assert several.returncode == 2 and "main, socratic" in several.stderr
-    missing = nanotasks("export", "--db", sample_db, "gsm8k", "dev", "--subset", "main", check=False)
+    missing = invoke("export", "--db", sample_db, "gsm8k", "dev", "--subset", "main")
     assert missing.returncode == 2 and "gsm8k has no split 'dev': choose one of test, train" in missing.stderr
 
 
