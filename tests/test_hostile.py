@@ -234,8 +234,10 @@ def test_sql_streams_its_rows(sample_db):
 
 
 def test_sql_sorting_is_bounded_in_memory_not_spilled_to_disk(sample_db):
-    query = ("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 1500000) "
-             "SELECT randomblob(1000) FROM c ORDER BY 1")
+    # 1.5 GB to sort (zeroblobs: cheap to make, as big in the sorter): spilled to a temporary
+    # file, it would complete
+    query = ("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 15000) "
+             "SELECT zeroblob(100000) FROM c ORDER BY 1")
     result = nanotasks("sql", "--db", sample_db, query, check=False, timeout=120)
     assert result.returncode == 1 and result.stderr.strip().splitlines() == [
         "Error: stopped: it needs more than 1024 MiB of memory for sorting and temporary tables: "
