@@ -85,6 +85,23 @@ def demo_db(tmp_path_factory):
     return built_once(tmp_path_factory, "demo", build) / "demo.db"
 
 
+@pytest.fixture
+def copy(sample_db, tmp_path):
+    """A writable copy of the sample file."""
+    path = tmp_path / "copy.db"
+    shutil.copyfile(sample_db, path)
+    return path
+
+
+@pytest.fixture
+def previous(sample_db, tmp_path):
+    """A compiled file in a directory of its own, and its bytes as they were."""
+    db = tmp_path / "out" / "tasks.db"
+    db.parent.mkdir()
+    shutil.copyfile(sample_db, db)
+    return db, db.read_bytes()
+
+
 @pytest.fixture(scope="session")
 def shared_hub():
     if not SHARED_HUB.is_dir():
@@ -99,6 +116,21 @@ def real_db(shared_hub, tmp_path_factory):
         result = nanotasks("compile", "--mirror", shared_hub, "--db", directory / "real.db", check=False)
         assert result.returncode == 1, result.stderr
     return built_once(tmp_path_factory, "real", build) / "real.db"
+
+
+@pytest.fixture(scope="session")
+def wheel(tmp_path_factory):
+    """nanotasks built as a wheel from a copy of this tree, as `pip install .` builds it. A
+    copy, because a build in place leaves build/ and nanotasks.egg-info/ in the repository,
+    whose metadata would then shadow the installed entry points for tests run from there."""
+    def build(out):
+        tree = out / "tree"
+        shutil.copytree(REPO, tree, ignore=shutil.ignore_patterns(
+            ".git", ".venv*", "build", "*.egg-info", "__pycache__", ".pytest_cache", ".hypothesis", "*.db"))
+        result = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-w",
+                                 str(out), str(tree)], capture_output=True, text=True)
+        assert result.returncode == 0 and "warning" not in result.stderr.lower(), result.stderr
+    return next(built_once(tmp_path_factory, "wheel", build).glob("nanotasks-*.whl"))
 
 
 @contextlib.contextmanager

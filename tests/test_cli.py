@@ -1,15 +1,17 @@
-"""The CLI around the compiled file: info, show, where the file lives, and one clear line (exit
-status 1 or 2, no traceback) for every mistake. Real subprocesses on real files."""
+"""compiler/cli.py: info, show, where the file lives, and one clear line (exit status 1 or 2, no
+traceback) for every mistake. Real files; in process through click's CliRunner where only the
+output is checked, real subprocesses where the process is (exit status, a full standard output)."""
 
 import json
 import os
 import shutil
 import sqlite3
+import subprocess
 
 import pytest
 
 from nanotasks.store.reader import Store
-from tests.conftest import SAMPLE, invoke, nanotasks
+from tests.conftest import NANOTASKS, SAMPLE, invoke, nanotasks
 from tests.reference import SPLITS
 
 
@@ -229,3 +231,16 @@ def test_only_customjson_adds_custom_files_and_fetches_nothing(sample_db, tmp_pa
     store = Store(db)
     assert len(store.splits()) == len(Store(sample_db).splits()) + 1
     assert store.read(store.split("customjson", "mine", "train"), 0)["messages"][1]["content"] == "Hello!"
+
+
+@pytest.mark.parametrize("command", [["info"], ["verify"], ["verify", "--quick"], ["overlap"],
+                                     ["show", "gsm8k", "test", "0", "--subset", "main"],
+                                     ["sql", "SELECT * FROM examples"],
+                                     ["export", "gsm8k", "test", "--subset", "main"]])
+def test_stdout_on_a_full_disk_is_one_line(sample_db, command):
+    with open("/dev/full", "w") as full:
+        result = subprocess.run([*NANOTASKS, *command, "--db", str(sample_db)], stdout=full,
+                                stderr=subprocess.PIPE, text=True)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1:] == ["Error: cannot write standard output: No space left on device"]
+    assert "Traceback" not in result.stderr and "Exception ignored" not in result.stderr

@@ -1,31 +1,39 @@
-"""SQL across benchmarks: the README's queries through `nanotasks sql`, the plain sqlite3 shell,
-sqlite-utils and a live Datasette; the SQL functions against the Store; writes refused; export."""
+"""store/sqlfunctions.py and store/plugins.py: the README's queries through `nanotasks sql`, the
+plain sqlite3 shell, sqlite-utils and a live Datasette; the SQL functions against the Store;
+writes refused; a query bounded in time and memory, stopped by Ctrl-C, streamed."""
 
 import base64
 import contextlib
 import csv
+import glob
 import hashlib
 import io
 import json
+import os
 import shutil
+import signal
 import socket
 import sqlite3
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.parse
 import urllib.request
 from pathlib import Path
 
+from click.testing import CliRunner
 import pytest
 import sqlite_utils.cli
-from click.testing import CliRunner
 
-from nanotasks.store.reader import Store
+from nanotasks.store.reader import MAX_BODY_BYTES, Store
+from nanotasks.store.schema import body_compressor
 from nanotasks.store.sqlfunctions import register
 from nanotasks.store.text import message_text
-from tests.conftest import REPO, invoke, nanotasks, require_plugin
+from tests.conftest import NANOTASKS, REPO, invoke, nanotasks, require_plugin
+from tests.helpers import ENDLESS, split_row, with_body
 from tests.sql_queries import QUERIES, plain
+
 
 BIN = Path(sys.executable).parent
 QUERY_IDS = [title for title, _, _ in QUERIES]
@@ -169,37 +177,74 @@ def test_sql_formats_and_errors(sample_db):
     assert missing.returncode == 1 and "no such file" in missing.stderr
 
 
-def test_export_jsonl_is_task_order(sample_db, tmp_path):
-    from nanotasks.tasks.gsm8k import GSM8K
-    expected = [json.loads(json.dumps(GSM8K("main", "train", db=sample_db)[i])) for i in range(8)]
-    lines = nanotasks("export", "--db", sample_db, "gsm8k", "train", "--subset", "main").stdout.splitlines()
-    assert [json.loads(line) for line in lines] == expected
-    out = tmp_path / "train.jsonl"
-    nanotasks("export", "--db", sample_db, "gsm8k", "train", "--subset", "main", "-o", out)
-    assert out.read_text().splitlines() == lines
-
-
-def test_export_parquet(sample_db, tmp_path):
-    pq = pytest.importorskip("pyarrow.parquet")
-    from nanotasks.tasks.smoltalk import SmolTalk
-    out = tmp_path / "smoltalk.parquet"
-    nanotasks("export", "--db", sample_db, "smoltalk", "train", "--format", "parquet", "-o", out)
-    table = pq.read_table(out)
-    assert table.column("position").to_pylist() == list(range(14))
-    task = SmolTalk("train", db=sample_db)
-    assert [json.loads(c) for c in table.column("conversation").to_pylist()] == [task[i] for i in range(14)]
-    to_stdout = invoke("export", "--db", sample_db, "smoltalk", "train", "--format", "parquet")
-    assert to_stdout.returncode == 2 and "give a file with -o" in to_stdout.stderr
-
-
-def test_export_names_a_missing_subset_or_split(sample_db):
-    several = invoke("export", "--db", sample_db, "gsm8k", "train")
-    assert several.returncode == 2 and "main, socratic" in several.stderr
-    missing = invoke("export", "--db", sample_db, "gsm8k", "dev", "--subset", "main")
-    assert missing.returncode == 2 and "gsm8k has no split 'dev': choose one of test, train" in missing.stderr
-
-
 def test_the_readme_shows_these_queries_with_this_output():
     readme = (REPO / "README.md").read_text()
     for title, sql, output in QUERIES:
         assert f'$ nanotasks sql --db demo.db "{sql}"\n{output}\n' in readme, title
+
+
+def running_sql(db, query, *options):
+    return subprocess.Popen([*NANOTASKS, "sql", "--db", str(db), *options, query],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def test_sql_stops_at_its_time_limit(sample_db):
+    result = nanotasks("sql", "--db", sample_db, "--timeout", "0.5", f"SELECT count(*) FROM ({ENDLESS})",
+                       check=False, timeout=60)
+    assert result.returncode == 1 and result.stderr.strip().splitlines() == [
+        "Error: stopped after 0.5 s, the time limit: give it longer with --timeout SECONDS, or ask for less"]
+
+
+def test_sql_stops_at_ctrl_c(sample_db):
+    process = running_sql(sample_db, f"SELECT count(*) FROM ({ENDLESS})", "--timeout", "600")
+    while not any(os.path.realpath(fd) == str(sample_db) for fd in glob.glob(f"/proc/{process.pid}/fd/*")):
+        time.sleep(0.05)  # until the command has started: its file is open
+    time.sleep(0.5)  # and the query most likely running (before it, Ctrl-C is the same one line)
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=30)  # no time limit reached: 600 s
+    assert process.returncode == 130 and err.strip().splitlines() == ["interrupted"]
+
+
+def test_sql_streams_its_rows(sample_db):
+    """An endless query prints its first rows at once, in every format."""
+    for options, first_line in ([], "x"), (["--csv"], "x"), (["--json"], "["):
+        process = running_sql(sample_db, ENDLESS, *options)
+        assert process.stdout.readline().strip() == first_line  # would wait forever if collected first
+        process.kill()
+        process.communicate()
+
+
+def test_sql_sorting_is_bounded_in_memory_not_spilled_to_disk(sample_db):
+    # 1.5 GB to sort (zeroblobs: cheap to make, as big in the sorter): spilled to a temporary
+    # file, it would complete
+    query = ("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 15000) "
+             "SELECT zeroblob(100000) FROM c ORDER BY 1")
+    result = nanotasks("sql", "--db", sample_db, query, check=False, timeout=120)
+    assert result.returncode == 1 and result.stderr.strip().splitlines() == [
+        "Error: stopped: it needs more than 1024 MiB of memory for sorting and temporary tables: "
+        "add a LIMIT, or select less"]
+
+
+def datasette_query(url, db, query):
+    params = urllib.parse.urlencode({"sql": query, "_shape": "objects"})
+    try:
+        with urllib.request.urlopen(f"{url}/{db.stem}.json?{params}", timeout=60) as response:
+            return json.load(response)
+    except urllib.error.HTTPError as error:
+        return json.load(error)
+
+
+def test_datasette_time_limit_holds_for_the_functions(copy):
+    """A body of 64 MiB (more than any conversation may be) is refused at once rather than
+    decompressed; the largest allowed takes a fraction of Datasette's 1 s limit per call, so
+    a query calling the function without end is stopped by that limit."""
+    _, first, _ = split_row(copy, "gsm8k", "main", "test")
+    compressor = body_compressor(None, 1)
+    for example_id, size in (first, 64 << 20), (first + 1, MAX_BODY_BYTES - 100):
+        data = json.dumps({"messages": [{"role": "user", "content": "a" * size}]}).encode()
+        with_body(copy, example_id, compressor.compress(data))
+    with serving(copy) as url:
+        refused = datasette_query(url, copy, f"SELECT length(conversation_text({first})) AS n")
+        assert not refused["ok"] and refused["error"] == "user-defined function raised exception"
+        endless = datasette_query(url, copy, f"SELECT count(conversation_text({first + 1})) FROM ({ENDLESS})")
+        assert not endless["ok"] and "took too long" in endless["error"], endless["error"]
