@@ -30,6 +30,7 @@ someone loading tasks.
 
 import argparse
 import importlib
+import importlib.util
 import json
 import os
 import platform
@@ -46,6 +47,7 @@ REPO = Path(__file__).resolve().parents[1]
 SMOLTALK = "HuggingFaceTB/smol-smoltalk"
 SYSTEMS = ("arrow", "hf", "nanotasks")
 BASELINES = ("arrow", "hf")
+SCALE_TEST = 2_000  # SmolTalk test rows beside each scale's train split
 MIXTURE_SPELLING = {"SimpleSpelling": 200_000, "SpellingBee": 80_000}
 
 
@@ -122,22 +124,24 @@ def arrow_load(config, repo, name, split):
     return table, np.random.default_rng(42).permutation(table.num_rows).tolist()
 
 
-def timed_reads(get, length, reads, seed=1):
-    """Of `reads` random get(i), in microseconds: the mean CPU time, the mean and the p99 of
-    the wall times. On a shared machine the wall-clock mean counts the time other processes
-    held the core, which differs between the systems' turns; CPU time does not (but misses
-    waiting for the disk)."""
-    rng = random.Random(seed)
-    indices = [rng.randrange(length) for _ in range(reads)]
-    clock, times = time.perf_counter_ns, []
-    cpu = time.process_time()
-    for i in indices:
-        before = clock()
-        get(i)
-        times.append(clock() - before)
-    cpu = time.process_time() - cpu
+def timed_reads(get, length, reads, seed=1, passes=3):
+    """Of `passes` rounds of `reads` random get(i) (other indices each round), in microseconds:
+    the best round's mean CPU time, and the mean and the p99 of all the wall times. On a
+    shared machine the wall-clock mean counts the time other processes held the core, which
+    differs between the systems' turns; CPU time does not (but misses waiting for the disk),
+    and the best of three rounds leaves out a round another process disturbed."""
+    clock, times, cpu = time.perf_counter_ns, [], []
+    for round_seed in range(seed, seed + passes):
+        rng = random.Random(round_seed)
+        indices = [rng.randrange(length) for _ in range(reads)]
+        started = time.process_time()
+        for i in indices:
+            before = clock()
+            get(i)
+            times.append(clock() - before)
+        cpu.append(time.process_time() - started)
     times.sort()
-    return cpu / reads * 1e6, sum(times) / reads / 1000, times[int(len(times) * 0.99)] / 1000
+    return min(cpu) / reads * 1e6, sum(times) / len(times) / 1000, times[int(len(times) * 0.99)] / 1000
 
 
 def probe_reads(system, config):
@@ -147,11 +151,30 @@ def probe_reads(system, config):
     figures = {"open_ms": (time.perf_counter() - started) * 1000, "rss_open_mb": peak_rss_mb()}
     mean, _, p99 = timed_reads(dataset.__getitem__, len(dataset), config["reads"])
     figures.update(random_mean_us=mean, random_p99_us=p99, rss_reads_mb=peak_rss_mb(), **memory_mb())
+    if not config.get("sequential", True):
+        return figures
     started = time.perf_counter()
     count = sum(1 for _ in sequential())
     figures["sequential_per_s"] = count / (time.perf_counter() - started)
     assert count == len(dataset), (count, len(dataset))
     return figures
+
+
+# What each system reads with, imported before the clock starts in probe_open_imported
+LIBRARIES = {"nanotasks": ("orjson", "sqlite3", "zstandard"), "hf": ("datasets",),
+             "arrow": ("numpy", "pyarrow.parquet")}
+
+
+def probe_open_imported(system, config):
+    """Open plus the first example in a process that has already imported the libraries the
+    system reads with, as a trainer's process has (torch imports most of what they import):
+    what opening itself costs."""
+    for name in LIBRARIES[system]:
+        importlib.import_module(name)
+    started = time.perf_counter()
+    dataset, _ = open_split(system, config)
+    dataset[0]
+    return {"open_imported_ms": (time.perf_counter() - started) * 1000}
 
 
 def probe_cold(system, config):
@@ -167,7 +190,7 @@ def probe_cold(system, config):
         os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)  # only this file's clean pages: no root needed
         os.close(fd)
     dataset, _ = open_split(system, config)
-    _, wall, _ = timed_reads(dataset.__getitem__, len(dataset), config["cold_reads"], seed=2)
+    _, wall, _ = timed_reads(dataset.__getitem__, len(dataset), config["cold_reads"], seed=10, passes=1)
     return {"random_cold_us": wall}
 
 
@@ -279,27 +302,32 @@ SMALL = [("gsm8k.GSM8K", ("main", "test"), "openai/gsm8k", "main", "test"),
 
 
 def probe_small(system, config):
-    """Random reads of each small split: nanotasks' Task, or the row as a dict from an
-    in-memory Arrow table (which a Task would then build its conversation from)."""
+    """Random reads of each small split: nanotasks' Task, or what nanochat's Task does per
+    example over an in-memory Arrow table: the row as a dict, made into the conversation by
+    the same conversion (the benchmark's normalise, which nanotasks runs at compile time)."""
+    from nanotasks.tasks import benchmark
     figures = {}
     for task_name, arguments, repo, name, split in SMALL:
+        module, cls = task_name.rsplit(".", 1)
         if system == "nanotasks":
-            module, cls = task_name.rsplit(".", 1)
             task = getattr(importlib.import_module(f"nanotasks.tasks.{module}"), cls)(*arguments, db=config["small_db"])
             get, length = task.__getitem__, len(task)
         else:
             table, order = arrow_load(dict(config, hub=config["small_hub"]), repo, name, split)
             columns = {column: table.column(column) for column in table.column_names}
+            normalise = benchmark(module).normalise
+            source = next(s for s in benchmark(module).sources if (s.config, s.source_split) == (name, split))
 
-            def get(i, columns=columns, order=order):
-                return {column: values[order[i]].as_py() for column, values in columns.items()}
+            def get(i, columns=columns, order=order, normalise=normalise, source=source):
+                row = {column: values[order[i]].as_py() for column, values in columns.items()}
+                return normalise(row, source).conversation
             length = len(order)
         get(0)
         figures[f"small_{repo}_us"] = timed_reads(get, length, config["reads"])[0]
     return figures
 
 
-PROBES = {"reads": probe_reads, "cold": probe_cold, "parallel": probe_parallel, "loader": probe_loader,
+PROBES = {"reads": probe_reads, "open": probe_open_imported, "cold": probe_cold, "parallel": probe_parallel, "loader": probe_loader,
           "mixture": probe_mixture, "small": probe_small}
 
 
@@ -329,6 +357,7 @@ def measure(args, work):
     from synthetic import make_snapshot
     env = dict(os.environ, HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1",
                HF_HOME=str(work / "hf-home"), TOKENIZERS_PARALLELISM="false")
+    write_bytecode(env)
     hub = work / "hub"
     words = next(p for p in (Path(args.mirror or REPO.parent / "shared" / "hub"), REPO / "data" / "sample")
                  if (p / "dwyl" / "english-words" / "words_alpha.txt").is_file())
@@ -396,6 +425,85 @@ def measure(args, work):
     return report
 
 
+def write_bytecode(env):
+    """Bytecode of nanotasks' modules, as installing a wheel writes it. Without it (an edited
+    editable install, or PYTHONDONTWRITEBYTECODE set) each measured process would compile the
+    modules from source first, which costs more than opening the file."""
+    package = importlib.util.find_spec("nanotasks").submodule_search_locations[0]
+    run([sys.executable, "-m", "compileall", "-q", "-x", r"[/\\](tests|benchmarks|data|build|\.venv)",
+         package], env)
+
+
+def measure_scales(args, work):
+    """At each of `args.scales` synthetic SmolTalk train sizes (with SCALE_TEST test rows): the
+    compile's time with all cores, the overlaps pass alone, the size against zstd parquet, and
+    random reads of nanotasks and in-memory Arrow in fresh processes, warm and (nanotasks)
+    cold. Each size's snapshot and file are deleted before the next is made."""
+    sys.path.insert(0, str(Path(__file__).parent))
+    from size_vs_parquet import sizes
+    from synthetic import make_snapshot
+    env = dict(os.environ, HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", HF_HOME=str(work / "hf-home"))
+    write_bytecode(env)
+    words = next(p for p in (Path(args.mirror or REPO.parent / "shared" / "hub"), REPO / "data" / "sample")
+                 if (p / "dwyl" / "english-words" / "words_alpha.txt").is_file())
+    scales = []
+    for rows in args.scales:
+        hub, db = work / f"hub-{rows}", work / f"scale-{rows}.db"
+        log(f"{rows:,} rows: making the snapshot")
+        make_snapshot(hub, words / "dwyl" / "english-words" / "words_alpha.txt", rows, SCALE_TEST, 100, 100)
+        log(f"{rows:,} rows: compiling")
+        _, compile_s = run([sys.executable, "-m", "nanotasks", "compile", "--only", "smoltalk", "--mirror", hub,
+                            "--db", db], env)
+        figures = {"rows": rows + SCALE_TEST, "compile_s": compile_s, "load_compile": os.getloadavg()[0]}
+        overlaps, _ = run([sys.executable, "-c", OVERLAPS, db], env)
+        figures["overlaps_s"] = float(overlaps.stdout)
+        size = next(e for e in sizes(db, hub) if e["name"] == "smoltalk default/train")
+        figures["bytes_vs_parquet"] = size["stored_bytes"] / size["parquet_bytes"]
+        config = {"db": str(db), "hub": str(hub), "reads": args.reads, "cold_reads": max(args.reads // 10, 100),
+                  "sequential": False}
+        for system in ("arrow", "nanotasks"):
+            log(f"{rows:,} rows: reads, {system}")
+            figures[system] = probe("reads", system, config, env)
+            figures[f"load_{system}"] = os.getloadavg()[0]
+        figures["nanotasks"].update(probe("cold", "nanotasks", config, env))
+        scales.append(figures)
+        shutil.rmtree(hub)
+        db.unlink()
+    return {"machine": machine(), "options": {k: v for k, v in vars(args).items() if k != "json"},
+            "scales": scales}
+
+
+def scale_table(report):
+    headers = ["rows", "compile (s)", "rows/s", "of which overlaps (s)", "vs parquet", "open (ms)",
+               "nanotasks read (us)", "Arrow read (us)", "vs Arrow", "cold read (us)", "anonymous (MB)",
+               "load (compile / Arrow / nanotasks)"]
+    rows = []
+    for f in report["scales"]:
+        ours, arrow = f["nanotasks"], f["arrow"]
+        rows.append([f"{f['rows']:,}", f"{f['compile_s']:.1f}", f"{f['rows'] / f['compile_s']:,.0f}",
+                     f"{f['overlaps_s']:.1f}", f"{f['bytes_vs_parquet']:.2f}x", f"{ours['open_ms']:.0f}",
+                     f"{ours['random_mean_us']:.1f}", f"{arrow['random_mean_us']:.1f}",
+                     _ratio(ours["random_mean_us"], arrow["random_mean_us"], False),
+                     f"{ours['random_cold_us']:.0f}", f"{ours['anonymous_mb']:.0f}",
+                     f"{f['load_compile']:.1f} / {f['load_arrow']:.1f} / {f['load_nanotasks']:.1f}"])
+    m = report["machine"]
+    return "\n".join(markdown(headers, rows) + [
+        f"\nSmolTalk train, synthetic, plus {SCALE_TEST:,} test rows; {report['options']['reads']:,} random reads "
+        f"(mean CPU time; cold: wall time, page cache evicted); {m['cores']} x {m['cpu']}, Python {m['python']}"])
+
+
+def markdown(headers, rows):
+    """A table in Markdown, as the README shows it: labels in the first column, the figures
+    after it right-aligned."""
+    widths = [max(len(str(row[i])) for row in [headers, *rows]) for i in range(len(headers))]
+
+    def cell(column, value):
+        value = str(value)
+        return value.rjust(widths[column]) if column and value[:1].isdigit() else value.ljust(widths[column])
+    return ["| " + " | ".join(cell(column, value) for column, value in enumerate(row)) + " |"
+            for row in [headers, ["-" * w for w in widths], *rows]]
+
+
 OVERLAPS = """
 import sqlite3, sys, time
 from nanotasks.compiler.overlap import find_overlaps
@@ -415,6 +523,7 @@ def machine():
 
 # Each figure: (label, key, format, better when higher, the probe that measures it)
 FIGURES = [("open + first example, fresh process (ms)", "open_ms", "{:.0f}", False, "reads"),
+           ("open + first example, libraries already imported (ms)", "open_imported_ms", "{:.1f}", False, "open"),
            ("peak RSS after open (MB)", "rss_open_mb", "{:.0f}", False, "reads"),
            ("peak RSS after open + random reads (MB)", "rss_reads_mb", "{:.0f}", False, "reads"),
            ("RSS after open + random reads (MB)", "rss_now_mb", "{:.0f}", False, "reads"),
@@ -460,9 +569,7 @@ def table(report):
                  f"{c['train_stored_bytes']:,} / {c['train_parquet_zstd_bytes']:,} = {c['bytes_vs_parquet']:.2f}x",
                  "", "", ""])
     rows.append(["first load (conversion into the cache) (s)", "-", f"{report['hf_first_load_s']:.1f}", "", "", "", ""])
-    widths = [max(len(str(row[i])) for row in [headers, *rows]) for i in range(len(headers))]
-    lines = ["| " + " | ".join(str(cell).ljust(w) for cell, w in zip(row, widths)) + " |"
-             for row in [headers, ["-" * w for w in widths], *rows]]
+    lines = markdown(headers, rows)
     m = report["machine"]
     lines.append(f"\n{options['train']:,} train / {options['test']:,} test conversations ({report['origin']}); "
                  f"{options['reads']:,} random reads; {m['cores']} x {m['cpu']}, Python {m['python']}, "
@@ -494,6 +601,9 @@ def main():
                                          "of synthetic ones")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     parser.add_argument("--keep", help="work in this directory and keep it (default: a temporary one)")
+    parser.add_argument("--scales", type=int, nargs="+", metavar="ROWS",
+                        help="instead: compile and random reads at each of these train sizes, e.g. "
+                             "50000 460000 2000000 (nanotasks and in-memory Arrow only)")
     parser.add_argument("--probe", help=argparse.SUPPRESS)  # internal: one measured process
     args = parser.parse_args()
     if args.probe:
@@ -503,11 +613,14 @@ def main():
     work = Path(args.keep or tempfile.mkdtemp(prefix="nanotasks-bench-"))
     work.mkdir(parents=True, exist_ok=True)
     try:
-        report = measure(args, work)
+        report = measure_scales(args, work) if args.scales else measure(args, work)
     finally:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
-    print(json.dumps(report, indent=2) if args.json else table(report))
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        print(scale_table(report) if args.scales else table(report))
 
 
 if __name__ == "__main__":

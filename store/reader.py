@@ -31,6 +31,8 @@ MAX_BODY_BYTES = 1 << 24
 # its compile-time limit (2 GB in common builds) and reads the rest of the file as before.
 MMAP_BYTES = 1 << 40
 BODY = "SELECT body FROM example_data WHERE id = ?"
+BODIES = "SELECT id, body FROM example_data WHERE id IN "
+BATCH_ROWS = 500  # bound variables per query: under SQLite's limit before 3.32 (999)
 
 
 class StoreError(Exception):
@@ -278,19 +280,45 @@ class Store:
         The hot path of training, so written out flat: one lookup by rowid (the statement is
         prepared once, in the connection's statement cache), one decompression, one parse."""
         if not 0 <= position < split.rows:
-            raise IndexError(f"{split.task} {split.subset}/{split.split} has {split.rows} examples, "
-                             f"no index {position}")
+            raise self._out_of_range(split, position)
         try:
             row = (self._db or self._connect()).execute(BODY, (split.first_example + position,)).fetchone()
         except sqlite3.DatabaseError as error:
             raise _damaged(self.path, error) from None
+        return self._decoded(split, position, row and row[0])
+
+    def read_many(self, split, positions):
+        """The conversations at `positions` of `split`, in that order (a DataLoader's batch):
+        one query per BATCH_ROWS of them rather than one each, which halves what finding
+        the rows costs."""
+        for position in positions:
+            if not 0 <= position < split.rows:
+                raise self._out_of_range(split, position)
+        db = self._db or self._connect()
+        ids = list(dict.fromkeys(split.first_example + p for p in positions))
+        bodies = {}
+        try:
+            for start in range(0, len(ids), BATCH_ROWS):
+                batch = ids[start:start + BATCH_ROWS]
+                bodies.update(db.execute(f"{BODIES}({','.join('?' * len(batch))})", batch))
+        except sqlite3.DatabaseError as error:
+            raise _damaged(self.path, error) from None
+        return [self._decoded(split, p, bodies.get(split.first_example + p)) for p in positions]
+
+    def _out_of_range(self, split, position):
+        return IndexError(f"{split.task} {split.subset}/{split.split} has {split.rows} examples, "
+                          f"no index {position}")
+
+    def _decoded(self, split, position, body):
+        """The conversation in a stored body; FileDamaged if it is missing or fails a check."""
         try:
             decompressor = self._decompressors.get(split.id) or self._decompressor(split)
-            return loads(decompress_body(decompressor, row[0]))
+            return loads(decompress_body(decompressor, body))
         except (zstandard.ZstdError, TypeError, ValueError, IndexError) as error:  # IndexError: an empty body
+            problem = "missing" if body is None else f"damaged ({error})"
             raise FileDamaged(f"{self.path}: example {position} of {split.task} "
-                             f"{split.subset}/{split.split} is damaged ({error}). Copy the file "
-                             f"again.{verify_advice(self.path)}") from None
+                              f"{split.subset}/{split.split} is {problem}. Copy the file "
+                              f"again.{verify_advice(self.path)}") from None
 
     @_damage_reported
     def read_file(self, name):

@@ -92,13 +92,25 @@ class Task:
     def __len__(self):
         return len(self.positions())
 
+    def get_examples(self, positions):
+        """get_example of each position: tasks that read a batch faster than one by one override it."""
+        return [self.get_example(position) for position in positions]
+
     def __getitem__(self, index):
+        return self.get_example(self._position(self.positions(), index))
+
+    def __getitems__(self, indices):
+        """task[i] for each of `indices`, in one batch: a torch DataLoader asks for a whole
+        batch this way when the dataset has this method."""
         positions = self.positions()
+        return self.get_examples([self._position(positions, index) for index in indices])
+
+    @staticmethod
+    def _position(positions, index):
         try:
-            position = positions[operator.index(index)]  # TypeError for floats, strings, slices
+            return positions[operator.index(index)]  # TypeError for floats, strings, slices
         except IndexError:
             raise IndexError(f"index {index} out of range for a task of {len(positions)} examples") from None
-        return self.get_example(position)
 
 
 class StoredTask(Task):
@@ -118,6 +130,9 @@ class StoredTask(Task):
 
     def get_example(self, index):
         return self.store.read(self.rows, index)
+
+    def get_examples(self, positions):
+        return self.store.read_many(self.rows, positions)
 
 
 def check_choice(what, value, valid):
@@ -221,6 +236,19 @@ class TaskSequence(Task):
         position = bisect.bisect_right(self.offsets, index) - 1
         return self.tasks[position][index - self.offsets[position]]
 
+    def get_examples(self, positions):
+        """Each task reads its share of the batch in one go; the examples come back in order."""
+        shares = {}  # task number -> [(slot in the batch, index in that task)]
+        for slot, position in enumerate(positions):
+            number = bisect.bisect_right(self.offsets, position) - 1
+            shares.setdefault(number, []).append((slot, position - self.offsets[number]))
+        examples = [None] * len(positions)
+        for number, share in shares.items():
+            slots, indices = zip(*share)
+            for slot, example in zip(slots, self.tasks[number].__getitems__(indices)):
+                examples[slot] = example
+        return examples
+
 
 class TaskMixture(TaskSequence):
     """Every example of every task, shuffled once with random.Random(42).
@@ -236,3 +264,6 @@ class TaskMixture(TaskSequence):
 
     def get_example(self, index):
         return super().get_example(self.order[index])
+
+    def get_examples(self, positions):
+        return super().get_examples([self.order[position] for position in positions])

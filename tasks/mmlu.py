@@ -38,6 +38,11 @@ BENCHMARK = Benchmark("mmlu", normalise=normalise, aliases=ALIASES, sources=(
     *(Source("mmlu", "all", split, REPO, "all", split) for split in SPLITS[1:])))
 
 
+def with_letters(conversation):
+    conversation["letters"] = LETTERS  # a tuple, as the reference returns it
+    return conversation
+
+
 class MMLU(StoredTask):
 
     def __init__(self, subset, split, db=None, **kwargs):
@@ -53,9 +58,10 @@ class MMLU(StoredTask):
         return "categorical"
 
     def get_example(self, index):
-        conversation = super().get_example(index)
-        conversation["letters"] = LETTERS  # a tuple, as the reference returns it
-        return conversation
+        return with_letters(super().get_example(index))
+
+    def get_examples(self, positions):
+        return [with_letters(conversation) for conversation in super().get_examples(positions)]
 
     def evaluate(self, conversation, response):
         return evaluate_letter(conversation, response)

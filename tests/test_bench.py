@@ -15,7 +15,7 @@ pytestmark = pytest.mark.bench  # ~95 s: not in the default run; `python -m pyte
 
 BENCH = REPO / "benchmarks" / "bench.py"
 SYSTEMS = {"arrow", "hf", "nanotasks"}
-FIGURES = {"open_ms", "rss_open_mb", "rss_reads_mb", "rss_now_mb", "anonymous_mb", "random_mean_us",
+FIGURES = {"open_ms", "open_imported_ms", "rss_open_mb", "rss_reads_mb", "rss_now_mb", "anonymous_mb", "random_mean_us",
            "random_p99_us", "sequential_per_s", "parallel_per_s", "loader_fork_first_s", "loader_fork_per_s",
            "loader_spawn_first_s", "loader_spawn_per_s", "mixture_s", "mixture_rss_mb", "disk_bytes"}
 COLD = {"random_cold_us"}  # not for in-memory Arrow: nothing to evict
@@ -69,3 +69,23 @@ def test_the_table_shows_each_figure_with_its_ratio_to_each_baseline(report):
         assert cells[-3:-1] == expected, line
         loads = report["loads"].get(kind, {})
         assert cells[-1] == " / ".join(f"{loads[s]:.1f}" if s in loads else "-" for s in ("arrow", "hf", "nanotasks"))
+
+
+def test_the_scale_run_reports_compile_and_reads_at_each_size(tmp_path):
+    command = [sys.executable, BENCH, "--scales", "400", "800", "--reads", "200", "--json"]
+    result = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert [scale["rows"] for scale in report["scales"]] == [2400, 2800]  # with the test split
+    for scale in report["scales"]:
+        assert set(scale["nanotasks"]) == {"open_ms", "rss_open_mb", "random_mean_us", "random_p99_us",
+                                           "rss_reads_mb", "rss_now_mb", "anonymous_mb", "random_cold_us"}
+        assert set(scale["arrow"]) == set(scale["nanotasks"]) - {"random_cold_us"}
+        flat = {k: v for k, v in scale.items() if k not in ("arrow", "nanotasks")}
+        assert not [name for name, value in {**flat, **scale["arrow"], **scale["nanotasks"]}.items()
+                    if not positive(value)], scale
+    spec = importlib.util.spec_from_file_location("bench", BENCH)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    lines = bench.scale_table(report).splitlines()
+    assert [line.split("|")[1].strip() for line in lines[2:4]] == ["2,400", "2,800"]
