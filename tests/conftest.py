@@ -46,6 +46,18 @@ def require_plugin(group, name, module):
     assert modules == [module], f"nanotasks' {group} entry point {name} is not installed here; reinstall: pip install -e ."
 
 
+# The tests that compile the real data in ../shared/hub (minutes of CPU in all) or build a
+# wheel and install it into fresh venvs are marked `slow`: the default run leaves them out,
+# `python -m pytest -q -n auto -m slow` runs them, and .ci/run runs both.
+SLOW_FIXTURES = {"real_db", "shared_hub", "wheel"}
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if SLOW_FIXTURES & set(item.fixturenames):
+            item.add_marker(pytest.mark.slow)
+
+
 def built_once(tmp_path_factory, name, build):
     """A directory that `build(directory)` fills once per test run, also when pytest-xdist runs
     the tests in several workers: the first to ask builds it under a lock and the others wait
