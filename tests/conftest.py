@@ -4,6 +4,7 @@ the repo in ../shared/hub when it is there."""
 import contextlib
 import fcntl
 import importlib.metadata
+import json
 import os
 import shutil
 import subprocess
@@ -28,6 +29,33 @@ def nanotasks(*args, check=True, **kwargs):
     if check and result.returncode != 0:
         raise AssertionError(f"nanotasks {' '.join(map(str, args))} failed:\n{result.stdout}\n{result.stderr}")
     return result
+
+
+EACH_COMMAND = """
+import contextlib, io, json, sys
+from nanotasks.compiler.cli import main
+results = []
+for command in json.loads(sys.argv[1]):
+    sys.argv, out, err, status = ["nanotasks", *command], io.StringIO(), io.StringIO(), 0
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            main()
+        except SystemExit as exit:
+            status = exit.code or 0
+    results.append([status, out.getvalue(), err.getvalue()])
+print(json.dumps(results))
+"""
+
+
+def nanotasks_each(*commands, timeout=60):
+    """Run each command through the real entry point (main, as `nanotasks` does), one after
+    another in one subprocess: one interpreter start-up for all, and a hang still fails at the
+    timeout. Returns a CompletedProcess per command; anything main lets through is a traceback
+    that fails here."""
+    process = subprocess.run([sys.executable, "-c", EACH_COMMAND, json.dumps([list(map(str, c)) for c in commands])],
+                             capture_output=True, text=True, timeout=timeout)
+    assert process.returncode == 0 and process.stderr == "", process.stderr
+    return [subprocess.CompletedProcess(c, *result) for c, result in zip(commands, json.loads(process.stdout))]
 
 
 def invoke(*args, env=None):
