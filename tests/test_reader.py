@@ -366,8 +366,7 @@ def test_a_column_of_the_wrong_type_is_one_line(copy, table, change, problem):
     """Columns only shown: a Task still reads, the commands that show them say what is wrong."""
     edit(copy, f"UPDATE {table} SET {change}" + (" WHERE id = 2" if table == "splits" else ""))
     assert GSM8K("main", "test", db=copy)[0]
-    for command in ["info"], ["verify"], ["verify", "--quick"]:
-        result = nanotasks(*command, "--db", copy, check=False)
+    for result in nanotasks_each(["info", "--db", copy], ["verify", "--db", copy], ["verify", "--quick", "--db", copy]):
         assert result.returncode == 1 and "Traceback" not in result.stderr
         assert problem in result.stdout + result.stderr
     assert not [c for c in verify(copy) if c.name == "tables"][0].ok
@@ -398,8 +397,9 @@ def test_a_damaged_dictionary_is_a_verdict_not_a_traceback(copy):
         GSM8K("main", "test", db=copy)[3]
     failed = [c for c in verify(copy) if not c.ok]
     assert [c.name for c in failed] == ["gsm8k main/test"] and "dictionary is damaged" in failed[0].detail
-    for command in (["verify"], ["show", "gsm8k", "test", "3", "--subset", "main"],
-                    ["sql", f"SELECT conversation({first})"]):
-        result = nanotasks(*command, "--db", copy, check=False)
+    verified, *others = nanotasks_each(["verify", "--db", copy],
+                                       ["show", "gsm8k", "test", "3", "--subset", "main", "--db", copy],
+                                       ["sql", "--db", copy, f"SELECT conversation({first})"])
+    for result in (verified, *others):
         assert result.returncode == 1 and "Traceback" not in result.stderr
-    assert "DAMAGED" in nanotasks("verify", "--db", copy, check=False).stdout
+    assert "DAMAGED" in verified.stdout
