@@ -8,6 +8,7 @@ earlier dataset under that name is left behind. A bad row in any source stops th
 compile, leaving the previous file as it was.
 """
 
+import functools
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +25,7 @@ from nanotasks.store.writer import SplitSummary, Writer
 from nanotasks.tasks import NAMES, benchmark, chat as chats, customjson
 from nanotasks.tasks.common import Source, UnknownLayout
 
-BATCH = 1024  # rows converted from Arrow to Python at a time
+BATCH = 1024  # rows normalised at a time, by one worker process
 
 
 class BadRequest(ValueError):
@@ -82,7 +83,8 @@ def compile_file(db, only=(), mirror=None, revisions=None, custom=None, progress
     def write_custom(subset, path, examples):
         return lambda writer, name: writer.write_split(
             "customjson", subset, customjson.SPLIT, Provenance(repo=str(Path(path).resolve())),
-            _with_progress(examples, name, progress, len(examples)))
+            _with_progress([examples[i:i + BATCH] for i in range(0, len(examples), BATCH)], name, progress,
+                           len(examples)), list)
 
     def write_file(file):
         def write(writer, name):
@@ -208,28 +210,49 @@ def _write_source(writer, fetcher, benchmark, source, progress, name):
     table, revision = fetcher.split_table(source.repo, source.config, source.source_split)
     if benchmark.columns:
         table = narrowed(table, benchmark.columns(table.column_names, source), source)
-    provenance = Provenance(source.repo, source.config, source.source_split, revision)
-    examples = _normalised(benchmark.normalise, source, table)
-    return writer.write_split(source.task, source.subset, source.split, provenance,
-                              _with_progress(examples, name, progress, table.num_rows))
-
-
-def _normalised(normalise, source, table):
     null = first_null(table)
     if null:
         raise _bad_row(source, *null)
+    provenance = Provenance(source.repo, source.config, source.source_split, revision)
+    batches = _with_progress(_batches(table, source), name, progress, table.num_rows)
+    return writer.write_split(source.task, source.subset, source.split, provenance, batches,
+                              functools.partial(normalised, benchmark.normalise, source))
+
+
+class SourceRows:
+    """Some rows of a source split, in task order: an Arrow table of them and their row numbers
+    in the source. What the compile's worker processes normalise; it pickles compactly."""
+
+    def __init__(self, table, numbers):
+        self.table, self.numbers = table, numbers
+
+    def __len__(self):
+        return len(self.numbers)
+
+
+def _batches(table, source):
+    """The split's rows in task order, BATCH at a time, as SourceRows."""
     order = reference_order(table.num_rows) if source.shuffle else np.arange(table.num_rows)
+    batches = table.to_batches()
+    starts = np.cumsum([0] + [len(batch) for batch in batches])
     for start in range(0, len(order), BATCH):
         rows = order[start:start + BATCH]
-        for source_row, row in zip(rows.tolist(), _take(table, rows)):
-            try:
-                example = normalise(row, source)
-            except KeyError as error:
-                raise _bad_row(source, source_row, f"it has no field {error}") from None
-            except (TypeError, ValueError, AttributeError, IndexError) as error:
-                raise _bad_row(source, source_row, error) from None
-            example.source_row = source_row
-            yield example
+        yield SourceRows(_take(batches, starts, rows), rows.tolist())
+
+
+def normalised(normalise, source, rows):
+    """The Examples of SourceRows `rows`; BadRow for the first that `normalise` refuses."""
+    examples = []
+    for source_row, row in zip(rows.numbers, rows.table.to_pylist()):
+        try:
+            example = normalise(row, source)
+        except KeyError as error:
+            raise _bad_row(source, source_row, f"it has no field {error}") from None
+        except (TypeError, ValueError, AttributeError, IndexError) as error:
+            raise _bad_row(source, source_row, error) from None
+        example.source_row = source_row
+        examples.append(example)
+    return examples
 
 
 def narrowed(table, wanted, source):
@@ -272,18 +295,18 @@ def _bad_row(source, row, reason):
                   f"--revision {source.repo}=SHA")
 
 
-def _take(table, rows):
-    """table.take(rows).to_pylist(), taking from each chunk on its own: Arrow's take on a
-    table of several chunks concatenates them all first for nested columns, on every call."""
-    batches = table.to_batches()
-    starts = np.cumsum([0] + [len(batch) for batch in batches])
+def _take(batches, starts, rows):
+    """Table.take(rows) of the table made of `batches` (starting at rows `starts`), taking from
+    each batch on its own: Arrow's take on a table of several chunks concatenates them all
+    first for nested columns, on every call. Its arrays are new, not slices, so they pickle
+    without the rest of the table."""
     which = np.searchsorted(starts, rows, side="right") - 1
-    taken = [None] * len(rows)
+    pieces, positions = [], []
     for b in np.unique(which).tolist():
-        positions = np.flatnonzero(which == b)
-        for position, row in zip(positions.tolist(), batches[b].take(rows[positions] - starts[b]).to_pylist()):
-            taken[position] = row
-    return taken
+        where = np.flatnonzero(which == b)
+        pieces.append(batches[b].take(rows[where] - starts[b]))
+        positions.append(where)
+    return pa.Table.from_batches(pieces).take(np.argsort(np.concatenate(positions)))
 
 
 def first_null(table):
@@ -313,11 +336,12 @@ def _null_rows(array):
     return null
 
 
-def _with_progress(examples, name, progress, total=None):
+def _with_progress(batches, name, progress, total=None):
+    """`batches` (of examples or rows), moving a progress bar by the rows of each."""
     if progress is None:
-        yield from examples
+        yield from batches
         return
     with progress(length=total, label=name) as bar:
-        for example in examples:
-            yield example
-            bar.update(1)
+        for batch in batches:
+            yield batch
+            bar.update(len(batch))

@@ -20,17 +20,20 @@ includes any of them.
 
 Only evaluation prompts are held in memory: their words get small integer ids, a training
 word not among them can be in no match, and each 13-word window becomes one 64-bit number
-(a polynomial in the word ids) computed with numpy over thousands of conversations at once.
-A window whose number matches is then compared word for word, so a hash collision never
-makes a match.
+(a polynomial in the word ids) computed with numpy over thousands of conversations at once;
+the words are split and looked up in Arrow, a batch at a time. A window whose number matches
+is then compared word for word, so a hash collision never makes a match.
 """
 
 import json
+import string
 from contextlib import contextmanager
-from itertools import repeat
 from dataclasses import dataclass, field
 
 import numpy as np
+import orjson
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from nanotasks.store.schema import EVAL_SPLITS, body_decompressor
 from nanotasks.store.text import LINE_BREAKS as BREAK_CHARACTERS, RUN as N
@@ -69,7 +72,32 @@ def _bodies(db, first, rows):
 
 
 def _messages(decompressor, body):
-    return json.loads(decompressor.decompress(body))["messages"]
+    data = decompressor.decompress(body)
+    try:
+        return orjson.loads(data)["messages"]
+    except orjson.JSONDecodeError:  # NaN or an int beyond 64 bits, in a custom file's messages
+        return json.loads(data)["messages"]
+
+
+# For ASCII text, the same words as store.text.tokens without NFKC or a regex, several times
+# faster: lower case, every byte but a letter or digit a space, every line break a word "\0".
+_ASCII_WORDS = bytes(c if chr(c) in string.ascii_lowercase + string.digits else
+                     0 if chr(c) in BREAK_CHARACTERS else 32 for c in range(256))
+BREAK, END = "\0", "\1"  # the words that stand for a line break and for the end of a message
+
+
+def _words(text):
+    """The words of `text` as store.text.tokens finds them, each line break BREAK, joined by
+    spaces (UTF-8)."""
+    if text.isascii():
+        return text.lower().encode().translate(_ASCII_WORDS).replace(b"\0", b" \0 ")
+    return " ".join(BREAK if word in BREAK_CHARACTERS else word for word in tokens(text)).encode()
+
+
+def _split(texts):
+    """The words of `texts` (each made by _words), each text's followed by END, as one Arrow
+    array of strings."""
+    return pc.ascii_split_whitespace(pa.array([(b" \1 ".join(texts) + b" \1").decode()])).flatten()
 
 
 def _batched(rows):
@@ -83,17 +111,12 @@ def _batched(rows):
         yield batch
 
 
-LINE_BREAKS = dict.fromkeys(BREAK_CHARACTERS, 0)  # word id 0: no run crosses a line
-
-
 @dataclass
 class EvalPrompts:
     """The evaluation prompts: their exact texts, and their 13-word windows by hash."""
-    vocabulary: dict = field(default_factory=lambda: dict(LINE_BREAKS))  # word -> id; 0: no eval word
     exact: dict = field(default_factory=dict)  # prompt_hash -> [(normalised prompt, eval id)]
-    ids: list = field(default_factory=list)  # every eval prompt's word ids, lines ended by 0
-    starts: list = field(default_factory=list)  # where each eval example's words start in `ids`
-    examples: list = field(default_factory=list)  # the eval example id of each start
+    texts: list = field(default_factory=list)  # every eval prompt's words (see _words)
+    examples: list = field(default_factory=list)  # the eval example id of each prompt
     prompts: list = field(default_factory=list)  # a number per distinct normalised prompt, of each
     distinct: dict = field(default_factory=dict)  # normalised prompt -> its number
 
@@ -101,31 +124,43 @@ class EvalPrompts:
         normalised = normalise_text(prompt)
         if normalised.count(" ") + 1 >= N:
             self.exact.setdefault(prompt_hash, []).append((normalised, example_id))
-        self.starts.append(len(self.ids))
         self.examples.append(example_id)
         self.prompts.append(self.distinct.setdefault(normalised, len(self.distinct)))
-        vocabulary = self.vocabulary
-        self.ids.extend(vocabulary.setdefault(w, len(vocabulary)) for w in tokens(prompt))
-        self.ids.append(0)
+        self.texts.append(_words(prompt))
 
     def finish(self):
-        """Cut out the boilerplate, then index the windows: sorted hashes, with the position
-        and eval example of each."""
-        self.ids = np.array(self.ids, dtype=np.uint64)
+        """Number the words, cut out the boilerplate, then index the windows: sorted hashes,
+        with the position and eval example of each."""
+        # Word ids: 1 + the word's index in `words`; 0 for BREAK and END (no run crosses a
+        # line or a prompt), and for a training word no eval prompt has (the last id)
+        words = _split(self.texts).dictionary_encode()
+        self.words, index = words.dictionary, words.indices.to_numpy()
+        self.word_ids = np.arange(1, len(self.words) + 2, dtype=np.uint64)
+        self.word_ids[-1] = 0
+        self.word_ids[:-1][pc.is_in(self.words, pa.array([BREAK, END])).to_numpy(zero_copy_only=False)] = 0
+        self.end = pc.index(self.words, END).as_py()
+        self.ids = self.word_ids[index]
+        self.starts = np.concatenate([[0], np.flatnonzero(index == self.end)[:-1] + 1])
         hashes, positions = window_hashes(self.ids)
         # Distinct prompts per window: the same question in two splits (GSM8K main and
         # socratic) counts once.
         prompts = np.array(self.prompts, dtype=np.int64)[self._owners(positions)]
-        distinct = np.unique(np.stack([hashes.view(np.int64), prompts]), axis=1)[0].view(np.uint64)
-        shared, counts = np.unique(distinct, return_counts=True)
+        order = np.lexsort((prompts, hashes))
+        hashes_, prompts = hashes[order], prompts[order]
+        first = np.ones(len(hashes_), bool)
+        first[1:] = (hashes_[1:] != hashes_[:-1]) | (prompts[1:] != prompts[:-1])
+        shared, counts = np.unique(hashes_[first], return_counts=True)
         boilerplate = positions[np.isin(hashes, shared[counts > MAX_EVAL_PROMPTS])]
-        covered = np.zeros(len(self.ids) + 1, np.int64)
-        np.add.at(covered, boilerplate, 1)
-        np.add.at(covered, boilerplate + N, -1)
-        self.ids[np.cumsum(covered)[:-1] > 0] = 0
+        covered = np.bincount(boilerplate, minlength=len(self.ids) + N) - np.bincount(
+            boilerplate + N, minlength=len(self.ids) + N)
+        self.ids[np.cumsum(covered)[:len(self.ids)] > 0] = 0
         hashes, positions = window_hashes(self.ids)
         order = np.argsort(hashes, kind="stable")
         self.hashes, self.positions = hashes[order], positions[order]
+        # Which values the top 26 bits of a window's hash take among the eval windows: most
+        # training windows are ruled out here, at a fraction of the cost of a binary search.
+        self.seen = np.zeros(1 << 26, bool)
+        self.seen[self.hashes >> np.uint64(38)] = True
         self.owners = np.array(self.examples, dtype=np.int64)[self._owners(self.positions)]
 
     def _owners(self, positions):
@@ -135,8 +170,7 @@ class EvalPrompts:
     def match(self, batch, decompressor, found):
         """Add the overlaps of a batch of training examples (id, prompt_hash, body) to
         `found`: {(eval_id, train_id): kind}."""
-        ids, starts, train_ids = [], [], []
-        word_id = self.vocabulary.get
+        texts, train_ids = [], []
         for train_id, prompt_hash, body in batch:
             messages = _messages(decompressor, body)
             first_user = True
@@ -149,26 +183,34 @@ class EvalPrompts:
                     for normalised, eval_id in self.exact.get(prompt_hash, ()):
                         if normalise_text(text) == normalised:  # not just the same 47-bit hash
                             found[eval_id, train_id] = "exact"
-                starts.append(len(ids))
+                texts.append(_words(text))
                 train_ids.append(train_id)
-                ids.extend(map(word_id, tokens(text), repeat(0)))  # 0: a word no eval prompt has
-                ids.append(0)
-        ids = np.array(ids, dtype=np.uint64)
+        if not texts or not len(self.hashes):
+            return
+        # Every message's words, split and looked up in one go
+        index = pc.index_in(_split(texts), value_set=self.words).fill_null(len(self.words)).to_numpy()
+        ids = self.word_ids[index]
+        starts = np.concatenate([[0], np.flatnonzero(index == self.end)[:-1] + 1])
         hashes, positions = window_hashes(ids)
-        first = np.searchsorted(self.hashes, hashes, side="left")
-        last = np.searchsorted(self.hashes, hashes, side="right")
-        hit = np.flatnonzero(last > first)
+        maybe = np.flatnonzero(self.seen[hashes >> np.uint64(38)])
+        hashes, positions = hashes[maybe], positions[maybe]
+        first = np.searchsorted(self.hashes, hashes)
+        hit = np.flatnonzero(self.hashes[np.minimum(first, len(self.hashes) - 1)] == hashes)
         if not len(hit):
             return
-        owners = np.array(train_ids)[np.searchsorted(np.array(starts), positions[hit], side="right") - 1]
-        for lo, hi, position, train_id in zip(first[hit].tolist(), last[hit].tolist(),
-                                              positions[hit].tolist(), owners.tolist()):
-            window = ids[position:position + N]
-            for match in range(lo, hi):
-                eval_id = int(self.owners[match])
-                if (eval_id, train_id) not in found and np.array_equal(
-                        self.ids[self.positions[match]:self.positions[match] + N], window):
-                    found[eval_id, train_id] = "ngram"
+        last = np.searchsorted(self.hashes, hashes[hit], side="right")
+        first = first[hit]
+        owners = np.array(train_ids)[np.searchsorted(starts, positions[hit], side="right") - 1]
+        # Every (training window, eval window) pair of equal hashes, compared word for word
+        counts = last - first
+        window = np.repeat(np.arange(len(counts)), counts)
+        match = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts) + first[window]
+        words = np.arange(N)
+        same = (ids[positions[hit][window][:, None] + words] ==
+                self.ids[self.positions[match][:, None] + words]).all(axis=1)
+        pairs = np.unique((self.owners[match[same]] << 32) | owners[window[same]])  # ids < 2**32
+        for eval_id, train_id in zip((pairs >> 32).tolist(), (pairs & 0xFFFFFFFF).tolist()):
+            found.setdefault((eval_id, train_id), "ngram")
 
 
 def window_hashes(ids):

@@ -12,8 +12,7 @@ row's split says which dictionary), with the content size and a checksum: at ~15
 saved per row this matters next to parquet, and a damaged body still fails its checksum.
 """
 
-import json
-
+import orjson
 import zstandard
 
 SCHEMA_VERSION = 1
@@ -86,8 +85,9 @@ def hashed_row(data, columns):
     """What `splits.sha256` covers of one row, the rows in order: the conversation's JSON bytes
     `data`, then its plain columns [source_row, messages, characters, answer, subject name,
     prompt_hash] as compact JSON, each preceded by its length (8 bytes, little-endian). So
-    verify finds a changed answer or subject as surely as a changed conversation."""
-    record = json.dumps(columns, ensure_ascii=False, separators=(",", ":")).encode()
+    verify finds a changed answer or subject as surely as a changed conversation. (orjson writes
+    what json.dumps(columns, ensure_ascii=False, separators=(",", ":")) does for these, faster.)"""
+    record = orjson.dumps(columns)
     return len(data).to_bytes(8, "little") + data + len(record).to_bytes(8, "little") + record
 
 

@@ -10,9 +10,9 @@ import pyarrow.parquet as pq
 import pytest
 from hypothesis import given, strategies as st
 
-from nanotasks.compiler.overlap import LINE_BREAKS, find_overlaps, tokens
+from nanotasks.compiler.overlap import BREAK, _words, find_overlaps
 from nanotasks.store import Example, Provenance
-from nanotasks.store.text import normalise_text
+from nanotasks.store.text import LINE_BREAKS, normalise_text, tokens
 from nanotasks.store.writer import Writer
 from tests.conftest import SAMPLE, built_once, nanotasks
 
@@ -155,3 +155,8 @@ def test_boilerplate_shared_by_many_prompts_is_cut_out(tmp_path):
 @given(st.text())
 def test_tokens_are_the_words_of_normalise_text(text):
     assert " ".join(t for t in tokens(text) if t not in LINE_BREAKS) == normalise_text(text)
+
+
+@given(st.text(st.characters(max_codepoint=127)) | st.text())
+def test_the_fast_words_of_ascii_text_are_its_tokens(text):
+    assert _words(text).decode().split() == [BREAK if t in LINE_BREAKS else t for t in tokens(text)]

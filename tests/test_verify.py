@@ -8,6 +8,7 @@ import pytest
 
 from nanotasks.store.reader import Store, StoreError
 from nanotasks.store.verify import verify
+from nanotasks.tasks.gsm8k import GSM8K
 from nanotasks.tasks.smoltalk import SmolTalk
 from tests.conftest import invoke, nanotasks
 from tests.helpers import edit, flip, locate, split_row
@@ -34,15 +35,16 @@ def test_a_byte_flipped_inside_a_row_is_found_by_verify_and_refused_by_read(copy
 
 def test_a_flipped_byte_in_an_sqlite_page_header_is_found_by_verify(copy):
     """Damage outside the bodies: SQLite's integrity check reports it, and reads that reach
-    the page raise StoreError rather than sqlite3.DatabaseError."""
-    offset, _ = locate(copy, "smoltalk", "default", "train", 6)
-    page_size = 4096
+    the page raise StoreError rather than sqlite3.DatabaseError. (A row in a middle page: the
+    checks of every open read the first and last.)"""
+    offset, _ = locate(copy, "gsm8k", "main", "train", 6)
+    page_size = int.from_bytes(copy.read_bytes()[16:18], "big")
     flip(copy, offset // page_size * page_size)  # the b-tree page type of the page holding the row
     checks = verify(copy)
     assert not next(c for c in checks if c.name == "sqlite").ok
-    assert not next(c for c in checks if c.name == "smoltalk default/train").ok
+    assert not next(c for c in checks if c.name == "gsm8k main/train").ok
     with pytest.raises(StoreError, match=rf"{copy}: damaged: SQLite says: database disk image is malformed"):
-        SmolTalk("train", db=copy)[6]
+        GSM8K("main", "train", db=copy)[6]
 
 
 def test_verify_passes_a_whole_file(sample_db):

@@ -60,14 +60,14 @@ def compile_big(db, jsonl, **kwargs):
 
 @pytest.fixture
 def small_filesystem(tmp_path):
-    with small_tmpfs(tmp_path / "small", "256k") as mountpoint:
+    with small_tmpfs(tmp_path / "small", "512k") as mountpoint:
         yield mountpoint
 
 
 @pytest.mark.parametrize("where", FILLERS)
 def test_a_full_disk_leaves_the_previous_file_and_no_temporary_file(where, sample_db, small_filesystem, tmp_path):
     db = small_filesystem / "tasks.db"
-    shutil.copyfile(sample_db, db)  # 86 KB of the 256 KiB
+    shutil.copyfile(sample_db, db)  # 229 KB of the 512 KiB
     before = db.read_bytes()
     result = compile_big(db, FILLERS[where](tmp_path / "big.jsonl"))
     assert_one_clear_line(result, "database or disk is full")
