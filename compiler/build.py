@@ -172,10 +172,14 @@ def _previous(db, only):
         return None
     try:
         return Store(db)
-    except FormatVersionError:
-        if only:
-            raise
-        return None
+    except FormatVersionError as error:
+        if not only:
+            return None
+        # the reader's advice, to recompile, is what the user just did: say why it was refused
+        reason = str(error).partition(" Recompile it")[0]
+        raise FormatVersionError(f"{reason} --only keeps the other splits of the file it replaces, "
+                                 f"and cannot read them from this one: compile without --only to "
+                                 f"replace the whole file, or move it away.") from None
     except FileDamaged as error:
         raise FileDamaged(f"{error} (compile keeps what it is not asked to rebuild from the file "
                           f"it replaces, so it will not start from a damaged one: move it away to "

@@ -2,8 +2,11 @@
 the repo in ../shared/hub when it is there."""
 
 import contextlib
+import fcntl
 import importlib.metadata
+import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -28,6 +31,33 @@ def nanotasks(*args, check=True, **kwargs):
     return result
 
 
+EACH_COMMAND = """
+import contextlib, io, json, sys
+from nanotasks.compiler.cli import main
+results = []
+for command in json.loads(sys.argv[1]):
+    sys.argv, out, err, status = ["nanotasks", *command], io.StringIO(), io.StringIO(), 0
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            main()
+        except SystemExit as exit:
+            status = exit.code or 0
+    results.append([status, out.getvalue(), err.getvalue()])
+print(json.dumps(results))
+"""
+
+
+def nanotasks_each(*commands, timeout=60):
+    """Run each command through the real entry point (main, as `nanotasks` does), one after
+    another in one subprocess: one interpreter start-up for all, and a hang still fails at the
+    timeout. Returns a CompletedProcess per command; anything main lets through is a traceback
+    that fails here."""
+    process = subprocess.run([sys.executable, "-c", EACH_COMMAND, json.dumps([list(map(str, c)) for c in commands])],
+                             capture_output=True, text=True, timeout=timeout)
+    assert process.returncode == 0 and process.stderr == "", process.stderr
+    return [subprocess.CompletedProcess(c, *result) for c, result in zip(commands, json.loads(process.stdout))]
+
+
 def invoke(*args, env=None):
     """Run the CLI in this process with click's CliRunner, for argument checks and error
     messages (a subprocess costs ~0.65 s); returns a CompletedProcess like nanotasks(...)."""
@@ -44,21 +74,72 @@ def require_plugin(group, name, module):
     assert modules == [module], f"nanotasks' {group} entry point {name} is not installed here; reinstall: pip install -e ."
 
 
+# The tests that compile the real data in ../shared/hub (minutes of CPU in all) or build a
+# wheel and install it into fresh venvs are marked `slow`: the default run leaves them out,
+# `python -m pytest -q -n auto -m slow` runs them, and .ci/run runs both.
+SLOW_FIXTURES = {"real_db", "shared_hub", "wheel"}
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if SLOW_FIXTURES & set(item.fixturenames):
+            item.add_marker(pytest.mark.slow)
+
+
+def built_once(tmp_path_factory, name, build):
+    """A directory that `build(directory)` fills once per test run, also when pytest-xdist runs
+    the tests in several workers: the first to ask builds it under a lock and the others wait
+    for it, instead of each compiling the same file again (seconds each, minutes for the real
+    data). Built aside and renamed, so a failed build leaves nothing half-made to reuse."""
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent  # the run's directory, shared by its workers
+    directory = root / "built-once" / name
+    directory.parent.mkdir(exist_ok=True)
+    with open(directory.parent / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not directory.is_dir():
+            building = directory.parent / f"{name}.building"
+            shutil.rmtree(building, ignore_errors=True)
+            building.mkdir()
+            build(building)
+            building.rename(directory)
+    return directory
+
+
 @pytest.fixture(scope="session")
 def sample_db(tmp_path_factory):
     """data/sample compiled with the real CLI; read-only for the tests that use it."""
-    db = tmp_path_factory.mktemp("sample") / "sample.db"
-    nanotasks("compile", "--mirror", SAMPLE, "--db", db)
-    return db
+    def build(directory):
+        nanotasks("compile", "--mirror", SAMPLE, "--db", directory / "sample.db")
+    return built_once(tmp_path_factory, "sample", build) / "sample.db"
 
 
 @pytest.fixture(scope="session")
 def demo_db(tmp_path_factory):
     """The README's demo file: the sample plus data/mychats.jsonl, which holds two GSM8K test
     questions."""
-    db = tmp_path_factory.mktemp("demo") / "demo.db"
-    nanotasks("compile", "--mirror", SAMPLE, "--custom", f"mychats={REPO / 'data' / 'mychats.jsonl'}", "--db", db)
-    return db
+    def build(directory):
+        nanotasks("compile", "--mirror", SAMPLE, "--custom", f"mychats={REPO / 'data' / 'mychats.jsonl'}",
+                  "--db", directory / "demo.db")
+    return built_once(tmp_path_factory, "demo", build) / "demo.db"
+
+
+@pytest.fixture
+def copy(sample_db, tmp_path):
+    """A writable copy of the sample file."""
+    path = tmp_path / "copy.db"
+    shutil.copyfile(sample_db, path)
+    return path
+
+
+@pytest.fixture
+def previous(sample_db, tmp_path):
+    """A compiled file in a directory of its own, and its bytes as they were."""
+    db = tmp_path / "out" / "tasks.db"
+    db.parent.mkdir()
+    shutil.copyfile(sample_db, db)
+    return db, db.read_bytes()
 
 
 @pytest.fixture(scope="session")
@@ -71,10 +152,25 @@ def shared_hub():
 @pytest.fixture(scope="session")
 def real_db(shared_hub, tmp_path_factory):
     """../shared/hub compiled (it lacks some sources, so compile exits 1 and names them)."""
-    db = tmp_path_factory.mktemp("real") / "real.db"
-    result = nanotasks("compile", "--mirror", shared_hub, "--db", db, check=False)
-    assert result.returncode == 1, result.stderr
-    return db
+    def build(directory):
+        result = nanotasks("compile", "--mirror", shared_hub, "--db", directory / "real.db", check=False)
+        assert result.returncode == 1, result.stderr
+    return built_once(tmp_path_factory, "real", build) / "real.db"
+
+
+@pytest.fixture(scope="session")
+def wheel(tmp_path_factory):
+    """nanotasks built as a wheel from a copy of this tree, as `pip install .` builds it. A
+    copy, because a build in place leaves build/ and nanotasks.egg-info/ in the repository,
+    whose metadata would then shadow the installed entry points for tests run from there."""
+    def build(out):
+        tree = out / "tree"
+        shutil.copytree(REPO, tree, ignore=shutil.ignore_patterns(
+            ".git", ".venv*", "build", "*.egg-info", "__pycache__", ".pytest_cache", ".hypothesis", "*.db"))
+        result = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-w",
+                                 str(out), str(tree)], capture_output=True, text=True)
+        assert result.returncode == 0 and "warning" not in result.stderr.lower(), result.stderr
+    return next(built_once(tmp_path_factory, "wheel", build).glob("nanotasks-*.whl"))
 
 
 @contextlib.contextmanager

@@ -2,8 +2,9 @@
 
     nanotasks compile --mirror data/sample --custom mychats=data/mychats.jsonl --db demo.db
 
-tests/test_sql.py runs each through `nanotasks sql` (checking this output), sqlite-utils and
-a live Datasette, and those that need no nanotasks function through the plain sqlite3 shell.
+tests/test_sqlfunctions.py runs each through `nanotasks sql` (checking this output),
+sqlite-utils and a live Datasette, and those that need no nanotasks function through the plain
+sqlite3 shell.
 """
 
 QUERIES = [

@@ -25,7 +25,10 @@ from nanotasks.store.browse.transcript import shared_runs
 from nanotasks.store.reader import Store
 from nanotasks.store.sqlfunctions import register
 from nanotasks.store.text import normalise_text, prompt_of
-from tests.conftest import NANOTASKS, nanotasks, require_plugin
+from tests.conftest import NANOTASKS, invoke, nanotasks, require_plugin
+
+# One worker of pytest-xdist runs them all (`--dist loadgroup`): one server and one browser.
+pytestmark = pytest.mark.xdist_group("browse")
 
 CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -297,7 +300,7 @@ def test_a_time_limit_stops_the_query_not_just_the_function(demo_db):
 
 
 def test_browse_names_what_is_wrong(demo_db, tmp_path):
-    missing = nanotasks("browse", "--db", tmp_path / "absent.db", check=False)
+    missing = invoke("browse", "--db", tmp_path / "absent.db")
     assert missing.returncode == 1 and "absent.db: no such file" in missing.stderr
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))

@@ -15,7 +15,7 @@ from nanotasks.store.reader import NotInStore, Store
 from nanotasks.tasks.chat import Chat, columns
 from nanotasks.tasks.common import Source, TaskMixture, UnknownLayout
 from nanotasks.tasks.gsm8k import GSM8K
-from tests.conftest import SAMPLE, nanotasks
+from tests.conftest import SAMPLE, built_once, invoke, nanotasks
 from tests.reference import order
 
 OPENAI = "nanotasks/chat-openai"
@@ -44,12 +44,12 @@ def fails(*args, status=1):
     return result.stderr.strip().splitlines()[-1]
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def chat_db(tmp_path_factory):
     """data/sample compiled with both sample chat datasets."""
-    db = tmp_path_factory.mktemp("chat") / "chat.db"
-    nanotasks("compile", "--mirror", SAMPLE, *CHATS, "--db", db)
-    return db
+    def build(directory):
+        nanotasks("compile", "--mirror", SAMPLE, *CHATS, "--db", directory / "chat.db")
+    return built_once(tmp_path_factory, "chat", build) / "chat.db"
 
 
 def stored(db, subset, split):
@@ -79,13 +79,13 @@ def test_sharegpt_style_roles_mapped_and_category_as_subject(chat_db):
 
 
 def test_provenance_in_splits_and_info(chat_db):
-    info = json.loads(nanotasks("info", "--json", "--db", chat_db).stdout)
+    info = json.loads(invoke("info", "--json", "--db", chat_db).stdout)
     chat = {(s["subset"], s["split"]): s for s in info["splits"] if s["task"] == "chat"}
     assert {key: (s["repo"], s["config"], s["source_split"], s["revision"]) for key, s in chat.items()} == {
         ("assistant", "test"): (OPENAI, "default", "test", None),
         ("assistant", "train"): (OPENAI, "default", "train", None),
         ("tutor", "train"): (SHAREGPT, "en", "train", None)}
-    table = nanotasks("info", "--db", chat_db).stdout
+    table = invoke("info", "--db", chat_db).stdout
     assert any(line.split()[:3] == ["chat", "tutor", "train"] and f"{SHAREGPT}:en" in line.split()
                for line in table.splitlines())
 
@@ -103,7 +103,7 @@ def test_chat_reads_like_any_task(chat_db):
     mixture = TaskMixture([Chat("assistant", db=chat_db), GSM8K("main", "train", db=chat_db)])
     assert len(mixture) == 5 + 8
     assert sum(conversation in stored(chat_db, "assistant", "train") for conversation in mixture) == 5
-    shown = nanotasks("show", "chat", "train", "1", "--subset", "tutor", "--db", chat_db).stdout
+    shown = invoke("show", "chat", "train", "1", "--subset", "tutor", "--db", chat_db).stdout
     assert shown.startswith("[system]\nYou are a helpful programming tutor.")
     with pytest.raises(NotInStore) as error:
         Chat("tutor", "test", db=chat_db)
@@ -113,7 +113,7 @@ def test_chat_reads_like_any_task(chat_db):
 def test_overlaps_find_a_gsm8k_test_question_in_a_chat_dataset(chat_db):
     """The sample's ShareGPT en train repeats a GSM8K test question (source row 0) word for word."""
     summary = {f"{s['task']} {s['subset']}/{s['split']}": s
-               for s in json.loads(nanotasks("overlap", "--json", "--db", chat_db).stdout)["splits"]}
+               for s in json.loads(invoke("overlap", "--json", "--db", chat_db).stdout)["splits"]}
     for subset in ("main", "socratic"):
         assert summary[f"gsm8k {subset}/test"]["found_in"] == [
             {"task": "chat", "subset": "tutor", "split": "train", "exact": 1, "ngram": 0}]
@@ -216,8 +216,8 @@ def test_a_config_is_needed_where_there_are_several_and_no_default(tmp_path):
     ([], "--only chat compiles the --chat datasets, and none is given"),
 ])
 def test_mistaken_requests_are_one_usage_line(args, error, tmp_path):
-    line = fails("compile", "--only", "chat", *args, "--mirror", SAMPLE, "--db", tmp_path / "x.db", status=2)
-    assert error in line
+    result = invoke("compile", "--only", "chat", *args, "--mirror", SAMPLE, "--db", tmp_path / "x.db")
+    assert result.returncode == 2 and error in result.stderr.strip().splitlines()[-1]
     assert not (tmp_path / "x.db").exists()
 
 

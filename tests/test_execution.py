@@ -25,11 +25,10 @@ TESTS = "\n\ndef check(candidate):\n    assert candidate(2, 3) == 5\n\ncheck(add
 
 
 def humaneval_rows():
+    """The sample's HumanEval rows. All 164 of the real ones pass from the compiled file in
+    tests/test_humaneval.py, where ../shared/hub is present."""
     pq = pytest.importorskip("pyarrow.parquet")
-    for root in (REPO.parent / "shared" / "hub", REPO / "data" / "sample"):
-        if (root / HUMANEVAL).exists():
-            return pq.read_table(root / HUMANEVAL).to_pylist()
-    pytest.skip("no HumanEval data in ../shared/hub or data/sample")
+    return pq.read_table(REPO / "data" / "sample" / HUMANEVAL).to_pylist()
 
 
 def test_canonical_humaneval_solutions_all_pass():

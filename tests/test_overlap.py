@@ -14,7 +14,7 @@ from nanotasks.compiler.overlap import BREAK, _words, find_overlaps
 from nanotasks.store import Example, Provenance
 from nanotasks.store.text import LINE_BREAKS, normalise_text, tokens
 from nanotasks.store.writer import Writer
-from tests.conftest import SAMPLE, nanotasks
+from tests.conftest import SAMPLE, built_once, nanotasks
 
 GSM8K_TRAIN = "openai/gsm8k/main/train-00000-of-00001.parquet"
 SMOLTALK_TRAIN = "HuggingFaceTB/smol-smoltalk/data/train-00000-of-00001.parquet"
@@ -35,12 +35,20 @@ def append_rows(path, rows):
     return table.num_rows  # the source row of the first appended row
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def planted(tmp_path_factory):
     """The sample with GSM8K test questions planted in training data: one verbatim as a GSM8K
     main/train question, and 15 words of another inside the second user turn of a SmolTalk
     train chat. Returns the compiled file and the planted rows' source_row."""
-    root = tmp_path_factory.mktemp("planted")
+    def build(root):
+        (root / "planted.json").write_text(json.dumps(plant(root)))
+    root = built_once(tmp_path_factory, "planted", build)
+    test, gsm8k_row, smoltalk_row = json.loads((root / "planted.json").read_text())
+    return root / "planted.db", test, gsm8k_row, smoltalk_row
+
+
+def plant(root):
+    """Writes root/planted.db; returns the GSM8K test rows and the planted rows' source_row."""
     mirror = root / "mirror"
     shutil.copytree(SAMPLE, mirror)
     test = pq.read_table(mirror / "openai/gsm8k/main/test-00000-of-00001.parquet").to_pylist()
@@ -52,9 +60,8 @@ def planted(tmp_path_factory):
             {"role": "user", "content": f"My teacher asked: «{span}» — how do I start?"},
             {"role": "assistant", "content": "Work out the percentage first."}]
     smoltalk_row = append_rows(mirror / SMOLTALK_TRAIN, [{"messages": chat, "source": "planted"}])
-    db = root / "planted.db"
-    nanotasks("compile", "--mirror", mirror, "--db", db)
-    return db, test, gsm8k_row, smoltalk_row
+    nanotasks("compile", "--mirror", mirror, "--db", root / "planted.db")
+    return test, gsm8k_row, smoltalk_row
 
 
 def position_of(db, task, subset, split, question):

@@ -5,7 +5,6 @@ CliRunner where a subprocess adds nothing; real subprocesses for signals and pip
 import json
 import os
 import pty
-import shutil
 import subprocess
 
 import pytest

@@ -1,15 +1,17 @@
-"""The CLI around the compiled file: info, show, where the file lives, and one clear line (exit
-status 1 or 2, no traceback) for every mistake. Real subprocesses on real files."""
+"""compiler/cli.py: info, show, where the file lives, and one clear line (exit status 1 or 2, no
+traceback) for every mistake. Real files; in process through click's CliRunner where only the
+output is checked, real subprocesses where the process is (exit status, a full standard output)."""
 
 import json
 import os
 import shutil
 import sqlite3
+import subprocess
 
 import pytest
 
 from nanotasks.store.reader import Store
-from tests.conftest import SAMPLE, invoke, nanotasks
+from tests.conftest import NANOTASKS, SAMPLE, invoke, nanotasks
 from tests.reference import SPLITS
 
 
@@ -21,7 +23,7 @@ def fails(*args, status=1, **kwargs):
 
 
 def test_info_lists_splits_and_provenance(sample_db):
-    lines = nanotasks("info", "--db", sample_db).stdout.splitlines()
+    lines = invoke("info", "--db", sample_db).stdout.splitlines()
     assert lines[0].split() == ["task", "subset", "split", "rows", "bytes", "source", "revision", "sha256"]
     store = Store(sample_db)
     for split in store.splits():
@@ -35,7 +37,7 @@ def test_info_lists_splits_and_provenance(sample_db):
 
 
 def test_info_json(sample_db):
-    info = json.loads(nanotasks("info", "--json", "--db", sample_db).stdout)
+    info = json.loads(invoke("info", "--json", "--db", sample_db).stdout)
     assert info["path"] == str(sample_db)
     splits = {(s["task"], s["subset"], s["split"]): s for s in info["splits"]}
     assert set(splits) == set(SPLITS)
@@ -50,15 +52,15 @@ def test_show_prints_a_readable_conversation(sample_db):
     store = Store(sample_db)
     split = store.split("gsm8k", "main", "train")
     position = next(i for i in range(split.rows) if "muffins" in store.read(split, i)["messages"][0]["content"])
-    out = nanotasks("show", "gsm8k", "train", position, "--subset", "main", "--db", sample_db).stdout
+    out = invoke("show", "gsm8k", "train", position, "--subset", "main", "--db", sample_db).stdout
     assert out.startswith("[user]\nEach box holds 3 rows of 4 muffins.")
     assert "\n[assistant]\nOne box holds 3*4 = <<3*4>>12 muffins.\nJon packed 7*12 = <<7*12=84>>84 muffins.\n#### 84\n" in out
-    as_json = nanotasks("show", "gsm8k", "train", position, "--subset", "main", "--json", "--db", sample_db).stdout
+    as_json = invoke("show", "gsm8k", "train", position, "--subset", "main", "--json", "--db", sample_db).stdout
     assert json.loads(as_json) == store.read(split, position)
 
 
 def test_show_picks_the_only_subset_and_prints_extras(sample_db):
-    out = nanotasks("show", "humaneval", "test", "0", "--db", sample_db).stdout
+    out = invoke("show", "humaneval", "test", "0", "--db", sample_db).stdout
     assert out.startswith("[user]\n") and "\n[assistant]\n" in out
     assert '"entry_point": ' in out.splitlines()[-1]
 
@@ -136,14 +138,22 @@ def test_compile_does_not_overwrite_a_file_it_did_not_write(sample_db, tmp_path)
         assert db.read_bytes() == before
 
 
-def test_compile_replaces_a_file_of_another_format_version(sample_db, tmp_path):
+@pytest.mark.parametrize("change, reason", [
+    ("PRAGMA user_version = 2", "written in nanotasks file format 2"),
+    ("CREATE TABLE notes (x)", "not a nanotasks file of this version: its schema is not")], ids=["version", "schema"])
+def test_compile_replaces_a_file_of_another_format_version(sample_db, tmp_path, change, reason):
     db = shutil.copy(sample_db, tmp_path / "old.db")
     with sqlite3.connect(db) as connection:
-        connection.execute("PRAGMA user_version = 2")
+        connection.execute(change)
     connection.close()
-    # --only would have to keep splits this version cannot read: refused, file untouched.
+    # --only would have to keep splits this version cannot read: refused, file untouched, and
+    # the way out is a compile without --only (not the reader's "recompile it", just refused).
     before = db.read_bytes()
-    assert "written in nanotasks file format 2" in fails("compile", "--only", "gsm8k", "--mirror", SAMPLE, "--db", db)
+    error = fails("compile", "--only", "gsm8k", "--mirror", SAMPLE, "--db", db)
+    assert error.startswith(f"Error: nothing was written: {db}: {reason}")
+    assert error.endswith("--only keeps the other splits of the file it replaces, and cannot read them from "
+                          "this one: compile without --only to replace the whole file, or move it away.")
+    assert "Recompile" not in error
     assert db.read_bytes() == before
     nanotasks("compile", "--mirror", SAMPLE, "--db", db)
     assert db.read_bytes() == sample_db.read_bytes()
@@ -221,3 +231,16 @@ def test_only_customjson_adds_custom_files_and_fetches_nothing(sample_db, tmp_pa
     store = Store(db)
     assert len(store.splits()) == len(Store(sample_db).splits()) + 1
     assert store.read(store.split("customjson", "mine", "train"), 0)["messages"][1]["content"] == "Hello!"
+
+
+@pytest.mark.parametrize("command", [["info"], ["verify"], ["verify", "--quick"], ["overlap"],
+                                     ["show", "gsm8k", "test", "0", "--subset", "main"],
+                                     ["sql", "SELECT * FROM examples"],
+                                     ["export", "gsm8k", "test", "--subset", "main"]])
+def test_stdout_on_a_full_disk_is_one_line(sample_db, command):
+    with open("/dev/full", "w") as full:
+        result = subprocess.run([*NANOTASKS, *command, "--db", str(sample_db)], stdout=full,
+                                stderr=subprocess.PIPE, text=True)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1:] == ["Error: cannot write standard output: No space left on device"]
+    assert "Traceback" not in result.stderr and "Exception ignored" not in result.stderr

@@ -1,29 +1,39 @@
-"""SQL across benchmarks: the README's queries through `nanotasks sql`, the plain sqlite3 shell,
-sqlite-utils and a live Datasette; the SQL functions against the Store; writes refused; export."""
+"""store/sqlfunctions.py and store/plugins.py: the README's queries through `nanotasks sql`, the
+plain sqlite3 shell, sqlite-utils and a live Datasette; the SQL functions against the Store;
+writes refused; a query bounded in time and memory, stopped by Ctrl-C, streamed."""
 
 import base64
 import contextlib
 import csv
+import glob
 import hashlib
 import io
 import json
+import os
 import shutil
+import signal
 import socket
 import sqlite3
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.parse
 import urllib.request
 from pathlib import Path
 
+from click.testing import CliRunner
 import pytest
+import sqlite_utils.cli
 
-from nanotasks.store.reader import Store
+from nanotasks.store.reader import MAX_BODY_BYTES, Store
+from nanotasks.store.schema import body_compressor
 from nanotasks.store.sqlfunctions import register
 from nanotasks.store.text import message_text
-from tests.conftest import REPO, nanotasks, require_plugin
+from tests.conftest import NANOTASKS, REPO, invoke, nanotasks, require_plugin
+from tests.helpers import ENDLESS, split_row, with_body
 from tests.sql_queries import QUERIES, plain
+
 
 BIN = Path(sys.executable).parent
 QUERY_IDS = [title for title, _, _ in QUERIES]
@@ -34,12 +44,12 @@ def sha256(path):
 
 
 def sql_json(db, query):
-    return json.loads(nanotasks("sql", "--db", db, "--json", query).stdout)
+    return json.loads(invoke("sql", "--db", db, "--json", query).stdout)
 
 
 @pytest.mark.parametrize("title, query, expected", QUERIES, ids=QUERY_IDS)
 def test_readme_query_output(demo_db, title, query, expected):
-    assert nanotasks("sql", "--db", demo_db, query).stdout == expected + "\n"
+    assert invoke("sql", "--db", demo_db, query).stdout == expected + "\n"
 
 
 @pytest.mark.parametrize("title, query, expected", [q for q in QUERIES if plain(q[1])],
@@ -55,9 +65,9 @@ def test_plain_sqlite3_shell_gives_the_same_rows(demo_db, title, query, expected
 @pytest.mark.parametrize("title, query, expected", QUERIES, ids=QUERY_IDS)
 def test_sqlite_utils_has_the_functions(demo_db, title, query, expected):
     require_plugin("sqlite_utils", "nanotasks", "nanotasks.store.plugins")
-    result = subprocess.run([BIN / "sqlite-utils", "query", demo_db, query],
-                            capture_output=True, text=True)
-    assert result.returncode == 0, result.stderr
+    # sqlite-utils' own command, in process: it finds the plugin through its entry point
+    result = CliRunner().invoke(sqlite_utils.cli.cli, ["query", str(demo_db), query])
+    assert result.exit_code == 0, result.output
     assert json.loads(result.stdout) == sql_json(demo_db, query)
 
 
@@ -99,6 +109,7 @@ def datasette(demo_db):
     assert sha256(demo_db) == before
 
 
+@pytest.mark.xdist_group("datasette")  # one worker, one server (`--dist loadgroup`)
 @pytest.mark.parametrize("title, query, expected", QUERIES, ids=QUERY_IDS)
 def test_live_datasette_has_the_functions(datasette, demo_db, title, query, expected):
     params = urllib.parse.urlencode({"sql": query, "_shape": "array"})
@@ -150,53 +161,90 @@ def test_sql_formats_and_errors(sample_db):
     query = "SELECT task, split, rows, dictionary IS NULL AS plain FROM splits WHERE task = 'gsm8k' ORDER BY id"
     rows = sql_json(sample_db, query)
     assert rows[0] == {"task": "gsm8k", "split": "test", "rows": 6, "plain": 1}
-    parsed = list(csv.DictReader(io.StringIO(nanotasks("sql", "--db", sample_db, "--csv", query).stdout)))
+    parsed = list(csv.DictReader(io.StringIO(invoke("sql", "--db", sample_db, "--csv", query).stdout)))
     assert parsed == [{k: str(v) for k, v in row.items()} for row in rows]
     # BLOBs as sqlite-utils writes them: base64, in JSON an object that says so
     body = sqlite3.connect(sample_db).execute("SELECT body FROM example_data WHERE id = 1").fetchone()[0]
     blob = sql_json(sample_db, "SELECT body FROM example_data WHERE id = 1")[0]["body"]
     assert blob == {"$base64": True, "encoded": base64.b64encode(body).decode()}
-    as_csv = nanotasks("sql", "--db", sample_db, "--csv", "SELECT body FROM example_data WHERE id = 1").stdout
+    as_csv = invoke("sql", "--db", sample_db, "--csv", "SELECT body FROM example_data WHERE id = 1").stdout
     assert as_csv == f"body\n{base64.b64encode(body).decode()}\n"
-    both = nanotasks("sql", "--db", sample_db, "--json", "--csv", query, check=False)
+    both = invoke("sql", "--db", sample_db, "--json", "--csv", query)
     assert both.returncode == 2 and "choose one" in both.stderr
-    bad = nanotasks("sql", "--db", sample_db, "SELECT nonsense FROM splits", check=False)
+    bad = invoke("sql", "--db", sample_db, "SELECT nonsense FROM splits")
     assert bad.returncode == 1 and "SQL error: no such column: nonsense" in bad.stderr
-    missing = nanotasks("sql", "--db", sample_db.with_name("absent.db"), "SELECT 1", check=False)
+    missing = invoke("sql", "--db", sample_db.with_name("absent.db"), "SELECT 1")
     assert missing.returncode == 1 and "no such file" in missing.stderr
-
-
-def test_export_jsonl_is_task_order(sample_db, tmp_path):
-    from nanotasks.tasks.gsm8k import GSM8K
-    expected = [json.loads(json.dumps(GSM8K("main", "train", db=sample_db)[i])) for i in range(8)]
-    lines = nanotasks("export", "--db", sample_db, "gsm8k", "train", "--subset", "main").stdout.splitlines()
-    assert [json.loads(line) for line in lines] == expected
-    out = tmp_path / "train.jsonl"
-    nanotasks("export", "--db", sample_db, "gsm8k", "train", "--subset", "main", "-o", out)
-    assert out.read_text().splitlines() == lines
-
-
-def test_export_parquet(sample_db, tmp_path):
-    pq = pytest.importorskip("pyarrow.parquet")
-    from nanotasks.tasks.smoltalk import SmolTalk
-    out = tmp_path / "smoltalk.parquet"
-    nanotasks("export", "--db", sample_db, "smoltalk", "train", "--format", "parquet", "-o", out)
-    table = pq.read_table(out)
-    assert table.column("position").to_pylist() == list(range(14))
-    task = SmolTalk("train", db=sample_db)
-    assert [json.loads(c) for c in table.column("conversation").to_pylist()] == [task[i] for i in range(14)]
-    to_stdout = nanotasks("export", "--db", sample_db, "smoltalk", "train", "--format", "parquet", check=False)
-    assert to_stdout.returncode == 2 and "give a file with -o" in to_stdout.stderr
-
-
-def test_export_names_a_missing_subset_or_split(sample_db):
-    several = nanotasks("export", "--db", sample_db, "gsm8k", "train", check=False)
-    assert several.returncode == 2 and "main, socratic" in several.stderr
-    missing = nanotasks("export", "--db", sample_db, "gsm8k", "dev", "--subset", "main", check=False)
-    assert missing.returncode == 2 and "gsm8k has no split 'dev': choose one of test, train" in missing.stderr
 
 
 def test_the_readme_shows_these_queries_with_this_output():
     readme = (REPO / "README.md").read_text()
     for title, sql, output in QUERIES:
         assert f'$ nanotasks sql --db demo.db "{sql}"\n{output}\n' in readme, title
+
+
+def running_sql(db, query, *options):
+    return subprocess.Popen([*NANOTASKS, "sql", "--db", str(db), *options, query],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def test_sql_stops_at_its_time_limit(sample_db):
+    result = nanotasks("sql", "--db", sample_db, "--timeout", "0.5", f"SELECT count(*) FROM ({ENDLESS})",
+                       check=False, timeout=60)
+    assert result.returncode == 1 and result.stderr.strip().splitlines() == [
+        "Error: stopped after 0.5 s, the time limit: give it longer with --timeout SECONDS, or ask for less"]
+
+
+def test_sql_stops_at_ctrl_c(sample_db):
+    process = running_sql(sample_db, f"SELECT count(*) FROM ({ENDLESS})", "--timeout", "600")
+    while not any(os.path.realpath(fd) == str(sample_db) for fd in glob.glob(f"/proc/{process.pid}/fd/*")):
+        time.sleep(0.05)  # until the command has started: its file is open
+    time.sleep(0.5)  # and the query most likely running (before it, Ctrl-C is the same one line)
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=30)  # no time limit reached: 600 s
+    assert process.returncode == 130 and err.strip().splitlines() == ["interrupted"]
+
+
+def test_sql_streams_its_rows(sample_db):
+    """An endless query prints its first rows at once, in every format."""
+    for options, first_line in ([], "x"), (["--csv"], "x"), (["--json"], "["):
+        process = running_sql(sample_db, ENDLESS, *options)
+        assert process.stdout.readline().strip() == first_line  # would wait forever if collected first
+        process.kill()
+        process.communicate()
+
+
+def test_sql_sorting_is_bounded_in_memory_not_spilled_to_disk(sample_db):
+    # 1.5 GB to sort (zeroblobs: cheap to make, as big in the sorter): spilled to a temporary
+    # file, it would complete
+    query = ("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 15000) "
+             "SELECT zeroblob(100000) FROM c ORDER BY 1")
+    result = nanotasks("sql", "--db", sample_db, query, check=False, timeout=120)
+    assert result.returncode == 1 and result.stderr.strip().splitlines() == [
+        "Error: stopped: it needs more than 1024 MiB of memory for sorting and temporary tables: "
+        "add a LIMIT, or select less"]
+
+
+def datasette_query(url, db, query):
+    params = urllib.parse.urlencode({"sql": query, "_shape": "objects"})
+    try:
+        with urllib.request.urlopen(f"{url}/{db.stem}.json?{params}", timeout=60) as response:
+            return json.load(response)
+    except urllib.error.HTTPError as error:
+        return json.load(error)
+
+
+def test_datasette_time_limit_holds_for_the_functions(copy):
+    """A body of 64 MiB (more than any conversation may be) is refused at once rather than
+    decompressed; the largest allowed takes a fraction of Datasette's 1 s limit per call, so
+    a query calling the function without end is stopped by that limit."""
+    _, first, _ = split_row(copy, "gsm8k", "main", "test")
+    compressor = body_compressor(None, 1)
+    for example_id, size in (first, 64 << 20), (first + 1, MAX_BODY_BYTES - 100):
+        data = json.dumps({"messages": [{"role": "user", "content": "a" * size}]}).encode()
+        with_body(copy, example_id, compressor.compress(data))
+    with serving(copy) as url:
+        refused = datasette_query(url, copy, f"SELECT length(conversation_text({first})) AS n")
+        assert not refused["ok"] and refused["error"] == "user-defined function raised exception"
+        endless = datasette_query(url, copy, f"SELECT count(conversation_text({first + 1})) FROM ({ENDLESS})")
+        assert not endless["ok"] and "took too long" in endless["error"], endless["error"]

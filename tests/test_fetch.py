@@ -1,12 +1,14 @@
-"""`nanotasks compile` from a hub: tests/fakehub.py serving data/sample (or a changed copy) on
-127.0.0.1, HF_ENDPOINT pointing at it, a fresh HF cache per test. Rate limits, server errors,
-a connection cut midway, a stopped server with a warm cache, damaged downloads, repositories
-without a configs block, broken READMEs. Each compile is a real CLI subprocess."""
+"""compiler/fetch.py: `nanotasks compile` from a hub: tests/fakehub.py serving data/sample (or a
+changed copy) on 127.0.0.1, HF_ENDPOINT pointing at it, a fresh HF cache per test. Rate limits,
+server errors, a connection cut midway, a stopped server with a warm cache, an unreachable hub,
+damaged downloads, repositories without a configs block, broken READMEs. Each compile is a real
+CLI subprocess."""
 
 import hashlib
 import logging
 import os
 import shutil
+import socket
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -16,6 +18,9 @@ from nanotasks.compiler.fetch import Fetcher, SourceError, data_files
 from nanotasks.store.reader import Store
 from tests.conftest import SAMPLE, nanotasks
 from tests.fakehub import FakeHub
+from tests.helpers import SPLIT_NAMES, sha256
+from tests.reference import SPLITS
+
 
 HUB_BENCHMARKS = ("arc", "mmlu", "gsm8k", "humaneval", "smoltalk")  # the word list comes from GitHub
 GSM8K_MAIN_TEST = "openai/gsm8k/main/test-00000-of-00001.parquet"
@@ -67,10 +72,6 @@ def blob(env, repo, path):
     return os.path.join(env["HF_HOME"], "hub", folder, "blobs", hashlib.sha256(content).hexdigest())
 
 
-# ------------------------------------------------------------------------------------------------
-# The happy path
-
-
 def test_cold_compile_equals_the_mirror_compile_except_revisions(hub, env, sample_db, tmp_path):
     result = compile_from_hub(env, tmp_path / "hub.db")
     assert result.returncode == 0, result.stderr
@@ -107,10 +108,6 @@ def test_a_pinned_commit_asks_the_hub_nothing_about_the_repository(hub, env, tmp
     result = compile_from_hub(env, tmp_path / "y.db", "--only", "gsm8k", "--revision", f"openai/gsm8k={commit}")
     assert result.returncode == 0, result.stderr
     assert hub.requests[asked:] == []
-
-
-# ------------------------------------------------------------------------------------------------
-# Rate limits, server errors, cut connections
 
 
 def test_rate_limits_on_metadata_are_waited_out_as_the_hub_asks(hub, env, sample_db, tmp_path):
@@ -177,10 +174,6 @@ def test_retry_after_zero_forever_still_runs_out(hub):
     assert len(hub.requests) <= 6  # 0.1 s at least each time
 
 
-# ------------------------------------------------------------------------------------------------
-# A warm cache
-
-
 def test_a_warm_cache_compiles_with_the_hub_stopped(hub, env, sample_db, tmp_path):
     assert compile_from_hub(env, tmp_path / "cold.db").returncode == 0
     hub.stop()
@@ -208,10 +201,6 @@ def test_a_cold_cache_with_hf_hub_offline_fails_once_per_repository(env, tmp_pat
     [line] = failures(result.stderr)
     assert line.endswith("cannot download openai/gsm8k from the Hugging Face Hub: HF_HUB_OFFLINE is set, and "
                          f"the cache ({env['HF_HOME']}/hub) has no commit of it to fall back on")
-
-
-# ------------------------------------------------------------------------------------------------
-# Damaged downloads
 
 
 def test_a_shard_damaged_in_transfer_is_downloaded_again(hub, env, sample_db, tmp_path):
@@ -248,10 +237,6 @@ def test_a_damaged_blob_left_in_the_cache_is_healed(hub, env, sample_db, tmp_pat
     assert "main/test-00000-of-00001.parquet does not match the hash the hub published" in result.stderr
     same_as_sample(tmp_path / "x.db", sample_db, hub, ("gsm8k",))
     assert hashlib.sha256(open(cached, "rb").read()).hexdigest() == os.path.basename(cached)
-
-
-# ------------------------------------------------------------------------------------------------
-# Repositories as the hub holds them: no configs block, READMEs that are odd or broken
 
 
 @pytest.fixture
@@ -402,3 +387,46 @@ def test_a_chat_dataset_from_the_hub_without_configs_and_rate_limited(changed_hu
     assert ours == contents(tmp_path / "mirror.db")[0]
     assert set(ours) == {("chat", "assistant", "train"), ("chat", "assistant", "test")}
     assert revisions == {"nanotasks/chat-openai": {hub.commit("nanotasks/chat-openai")}}
+
+
+@pytest.fixture
+def offline(tmp_path):
+    """Environment for a compile that reaches no network: the hub endpoint and any proxy are a
+    local port nothing listens on (refused at once), and no cache to fall back on."""
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))  # bound, not listening: connections are refused
+        url = f"http://127.0.0.1:{closed.getsockname()[1]}"
+        env = {k: v for k, v in os.environ.items() if not k.startswith("HF_") and "proxy" not in k.lower()}
+        env.update(HF_ENDPOINT=url, HF_HOME=str(tmp_path / "hf-home"), HF_HUB_ETAG_TIMEOUT="5",
+                   HF_HUB_DOWNLOAD_TIMEOUT="5", http_proxy=url, https_proxy=url, HTTP_PROXY=url, HTTPS_PROXY=url)
+        yield env
+
+
+def test_unreachable_hub_fails_each_source_by_name(offline, tmp_path):
+    db = tmp_path / "nanotasks.db"
+    result = nanotasks("compile", "--db", db, check=False, env=offline, timeout=120)
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    lines = failures(result.stderr)
+    repos = {repo for repo, *_ in SPLITS.values()}
+    assert len(lines) == len(repos) + 1  # one line per repository, not one per split
+    for repo in repos:
+        names = ", ".join(name for key, name in sorted(SPLIT_NAMES.items()) if SPLITS[key][0] == repo)
+        assert f"failed: {names}: cannot download {repo} from the Hugging Face Hub: " in result.stderr, repo
+    assert any(line.startswith("failed: words_alpha.txt: cannot download https://raw.githubusercontent.com/")
+               for line in lines)
+    assert "nothing was written" in result.stdout
+    assert not db.exists() and list(tmp_path.glob("nanotasks.db*")) == []
+
+
+def test_unreachable_hub_keeps_the_previous_file(offline, sample_db, tmp_path):
+    db = shutil.copy(sample_db, tmp_path / "nanotasks.db")
+    result = nanotasks("compile", "--only", "humaneval", "--revision", "openai/openai_humaneval=0123abc",
+                       "--db", db, check=False, env=offline, timeout=120)
+    assert result.returncode == 1
+    assert failures(result.stderr) == [
+        line for line in failures(result.stderr)
+        if line.startswith("failed: humaneval openai_humaneval/test (kept the previous copy): "
+                           "cannot download openai/openai_humaneval from the Hugging Face Hub")]
+    assert len(failures(result.stderr)) == 1
+    assert sha256(db) == sha256(sample_db)

@@ -1,0 +1,210 @@
+"""store/writer.py: a compile that cannot finish leaves the previous file byte-identical and no
+temporary file (a full disk, a file size limit, Ctrl-C, SIGTERM, kill -9), and kill -9 of a
+compile leaves no worker process behind."""
+
+import base64
+import json
+import os
+import random
+import resource
+import shutil
+import signal
+import string
+import subprocess
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.conftest import NANOTASKS, SAMPLE, nanotasks, small_tmpfs
+from tests.helpers import assert_one_clear_line, assert_untouched, mirror_copy, rewrite, sha256
+from tests.reference import shard
+
+
+def big_jsonl(path, rows, seed=0):
+    """Conversations of random words: they compress poorly, so they take room and time."""
+    rng = random.Random(seed)
+
+    def words(n):
+        return " ".join("".join(rng.choices(string.ascii_lowercase, k=rng.randint(2, 9))) for _ in range(n))
+
+    with open(path, "w") as f:
+        for _ in range(rows):
+            f.write(json.dumps([{"role": "user", "content": words(20)},
+                                {"role": "assistant", "content": words(60)}]) + "\n")
+    return path
+
+
+def huge_jsonl(path, rows=15, seed=0):
+    """A few 200 KB conversations of random base64: 3 MB that zstd cannot shrink, written in
+    the middle of the split (past SQLite's 2 MB page cache), not only at the final commit.
+    Fewer than 16 rows: no dictionary, so this is quick to compress."""
+    rng = random.Random(seed)
+    with open(path, "w") as f:
+        for _ in range(rows):
+            f.write(json.dumps([{"role": "user", "content": "Repeat this:"},
+                                {"role": "assistant", "content": base64.b64encode(rng.randbytes(150_000)).decode()}]) + "\n")
+    return path
+
+
+# Where the write fails: when the finished file is committed, or while a split is written.
+FILLERS = {"at commit": lambda path: big_jsonl(path, 600), "mid-split": huge_jsonl}
+
+
+def compile_big(db, jsonl, **kwargs):
+    return subprocess.run([*NANOTASKS, "compile", "--only", "gsm8k", "--mirror", SAMPLE,
+                           "--custom", f"big={jsonl}", "--db", db],
+                          capture_output=True, text=True, **kwargs)
+
+
+@pytest.fixture
+def small_filesystem(tmp_path):
+    with small_tmpfs(tmp_path / "small", "512k") as mountpoint:
+        yield mountpoint
+
+
+@pytest.mark.parametrize("where", FILLERS)
+def test_a_full_disk_leaves_the_previous_file_and_no_temporary_file(where, sample_db, small_filesystem, tmp_path):
+    db = small_filesystem / "tasks.db"
+    shutil.copyfile(sample_db, db)  # 229 KB of the 512 KiB
+    before = db.read_bytes()
+    result = compile_big(db, FILLERS[where](tmp_path / "big.jsonl"))
+    assert_one_clear_line(result, "database or disk is full")
+    assert_untouched(db, before)
+
+
+@pytest.mark.parametrize("where", FILLERS)
+def test_a_file_size_limit_leaves_the_previous_file_and_no_temporary_file(where, previous, tmp_path):
+    """The same without root: RLIMIT_FSIZE makes the writes past 150 KB fail with EFBIG
+    (SIGXFSZ ignored, so the write fails instead of killing the process)."""
+    db, before = previous
+
+    def limit_file_size():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (150_000, 150_000))
+
+    result = compile_big(db, FILLERS[where](tmp_path / "big.jsonl"), preexec_fn=limit_file_size)
+    assert_one_clear_line(result, "disk I/O error")
+    assert_untouched(db, before)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_an_interrupted_compile_leaves_the_previous_file_and_no_temporary_file(signum, previous, tmp_path):
+    db, before = previous
+    jsonl = big_jsonl(tmp_path / "big.jsonl", 4000)  # ~10 s of compression: stopped long before
+    process = subprocess.Popen(
+        [*NANOTASKS, "compile", "--only", "gsm8k", "--mirror", SAMPLE, "--custom", f"big={jsonl}",
+         "--db", db], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # as from a terminal
+    temporary = db.parent / f"{db.name}.tmp-{process.pid}"
+    try:
+        deadline = time.monotonic() + 60
+        while not temporary.exists() and process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        time.sleep(0.5)  # into the custom split, which is written first
+        assert sorted(p.name for p in db.parent.iterdir()) == [db.name, temporary.name]
+        process.send_signal(signum)
+        stderr = process.stderr.read()
+        assert process.wait(timeout=60) == 128 + signum  # 130 for Ctrl-C, 143 for a kill
+    finally:
+        process.kill()
+    assert "Traceback" not in stderr
+    assert stderr.strip().endswith(f"interrupted: nothing was written; {db} is as it was")
+    assert_untouched(db, before)
+
+
+def big_smoltalk_mirror(tmp_path, rows=3000):
+    """The sample with a SmolTalk train split big enough to take seconds to compress."""
+    mirror = mirror_copy(tmp_path, "big")
+    words = (SAMPLE / "dwyl/english-words/words_alpha.txt").read_text().split()
+    rng = np.random.default_rng(0)
+
+    def text(n):
+        return " ".join(rng.choice(words, n))
+    rewrite(shard(mirror, ("smoltalk", "default", "train")), lambda _: [
+        {"messages": [{"content": text(30), "role": "user"}, {"content": text(150), "role": "assistant"}],
+         "source": "generated"} for _ in range(rows)])
+    return mirror
+
+
+def test_killed_compile_leaves_the_previous_file_intact(sample_db, tmp_path):
+    mirror = big_smoltalk_mirror(tmp_path)
+    db = shutil.copy(sample_db, tmp_path / "nanotasks.db")
+    before = sha256(db)
+    compile_ = subprocess.Popen([*NANOTASKS, "compile", "--only", "smoltalk", "--mirror", mirror, "--db", db],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    tmp = tmp_path / f"nanotasks.db.tmp-{compile_.pid}"
+    deadline = time.monotonic() + 60
+    # Wait until the new file holds the splits kept from the old one and SmolTalk is being written.
+    while compile_.poll() is None and time.monotonic() < deadline:
+        if tmp.exists() and tmp.stat().st_size > 40_000:
+            break
+        time.sleep(0.005)
+    time.sleep(0.3)
+    assert compile_.poll() is None, "compile finished before it could be killed: make the source bigger"
+    compile_.send_signal(signal.SIGKILL)
+    compile_.wait()
+    assert tmp.exists()  # nothing can clean up after SIGKILL
+    assert sha256(db) == before
+    assert "smoltalk" in nanotasks("info", "--db", db).stdout
+    assert nanotasks("show", "smoltalk", "train", "0", "--db", db).stdout.startswith("[")
+    # The next compile removes what the killed one left behind.
+    nanotasks("compile", "--only", "humaneval", "--mirror", SAMPLE, "--db", db)
+    assert sorted(p.name for p in tmp_path.iterdir() if p.is_file()) == ["nanotasks.db"]
+    assert sha256(db) == before
+
+
+def test_a_running_compiles_temporary_file_is_left_alone(sample_db, tmp_path):
+    db = tmp_path / "nanotasks.db"
+    sleeper = subprocess.Popen(["sleep", "30"])
+    try:
+        running = tmp_path / f"nanotasks.db.tmp-{sleeper.pid}"
+        running.write_bytes(b"another compile's work")
+        nanotasks("compile", "--only", "humaneval", "--mirror", SAMPLE, "--db", db)
+        assert running.read_bytes() == b"another compile's work"
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+
+
+ROWS = 20_000  # a split of more than one chunk goes to the worker pool, at the slow level 19
+
+
+def session_processes(session):
+    """Live (not zombie) processes of that session, whoever their parent is now."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if fields[0] != "Z" and int(fields[3]) == session:
+            found.append(int(entry.name))
+    return found
+
+
+def wait_for(condition, seconds=60):
+    deadline = time.monotonic() + seconds
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return condition()
+
+
+def test_workers_die_with_a_killed_compile(tmp_path):
+    chats = tmp_path / "chats.jsonl"
+    with chats.open("w") as file:
+        for i in range(ROWS):
+            file.write(json.dumps([{"role": "user", "content": f"Question {i}: " + "why is the sky blue? " * (i % 13)},
+                                   {"role": "assistant", "content": f"Answer {i}: " + "light scatters. " * (i % 29)}]) + "\n")
+    command = [*NANOTASKS, "compile", "--only", "customjson", "--custom", f"chats={chats}", "--jobs", "2", "--db", tmp_path / "x.db"]
+    compile = subprocess.Popen(command, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        # the compile, its two workers and multiprocessing's resource tracker
+        assert wait_for(lambda: len(session_processes(compile.pid)) >= 4), "the worker pool never started"
+        compile.kill()
+        compile.wait()
+        assert wait_for(lambda: session_processes(compile.pid) == []), session_processes(compile.pid)
+    finally:
+        for pid in session_processes(compile.pid):
+            os.kill(pid, signal.SIGKILL)
