@@ -31,6 +31,12 @@ def parquet_bytes(table):
     return buffer.tell()
 
 
+def taken(table, order, rows=100_000):
+    """table.take(order), a slice of the order at a time, as one table of many chunks: one
+    take of a split of over 2 GB of text overflows Arrow's 32-bit string offsets."""
+    return pa.concat_tables(table.take(order[start:start + rows]) for start in range(0, len(order), rows))
+
+
 def sizes(db, mirror):
     """One dict per split and stored file, then the whole file: name, rows, parquet bytes,
     stored bytes, ratio."""
@@ -42,7 +48,7 @@ def sizes(db, mirror):
             "SELECT source_row FROM example_data WHERE id BETWEEN ? AND ? ORDER BY id",
             (split["first_example"], split["first_example"] + split["rows"] - 1))]
         result.append(_entry(f"{split['task']} {split['subset']}/{split['split']}", split["rows"],
-                             parquet_bytes(table.take(order)), split["stored_bytes"]))
+                             parquet_bytes(taken(table, order)), split["stored_bytes"]))
     for file in store.files():
         words = store.read_file(file["name"]).decode().split()
         result.append(_entry(file["name"], len(words), parquet_bytes(pa.table({"word": words})),

@@ -28,6 +28,7 @@ from nanotasks.tasks.mmlu import MMLU
 from nanotasks.tasks.smoltalk import SmolTalk
 from nanotasks.tasks.spellingbee import SimpleSpelling, SpellingBee
 from tests.conftest import SAMPLE, nanotasks
+from tests.test_dataloader import small_tasks
 from tests.helpers import CONVERSATIONS, write_jsonl
 from tests.reference import multiple_choice
 
@@ -362,3 +363,38 @@ line_text = st.text(st.characters(blacklist_characters="\n\r", blacklist_categor
 def test_render_mc_is_the_reference_for_any_question_and_choices(question, lettered):
     letters, choices = [pair[0] for pair in lettered], [pair[1] for pair in lettered]
     assert render_mc(question, letters, choices) == multiple_choice(question, letters, choices)
+
+
+# --- task.__getitems__: a DataLoader's batch at once, exactly what task[i] gives -----------
+
+def batches(task, seed=0):
+    """Index lists as a loader would ask for them, with repeats, negative indices, and the ends."""
+    rng = random.Random(seed)
+    n = len(task)
+    yield [rng.randrange(n) for _ in range(2 * n)]
+    yield [n - 1, 0, -1, -n, 0]
+    yield []
+
+
+def test_each_task_mixture_and_view_gives_what_indexing_gives(sample_db):
+    tasks = small_tasks(sample_db)
+    views = [GSM8K("main", "train", db=sample_db, start=1, stop=9, step=3), TaskMixture(tasks),
+             TaskSequence([TaskMixture(tasks[:3]), SmolTalk("test", db=sample_db, step=2)], start=5)]
+    for task in tasks + views:
+        for indices in batches(task):
+            assert task.__getitems__(indices) == [task[i] for i in indices], type(task).__name__
+
+
+def test_mmlu_batches_carry_the_letters_tuple(sample_db):
+    examples = MMLU("all", "test", db=sample_db).__getitems__([0, 1])
+    assert [example["letters"] for example in examples] == [("A", "B", "C", "D")] * 2
+
+
+@pytest.mark.parametrize("index, error", [(10**6, IndexError), (1.0, TypeError), (slice(0, 2), TypeError)])
+def test_a_bad_index_in_a_batch_is_refused_as_indexing_refuses_it(sample_db, index, error):
+    task = GSM8K("main", "train", db=sample_db)
+    with pytest.raises(error) as one:
+        task[index]
+    with pytest.raises(error) as batch:
+        task.__getitems__([0, index])
+    assert str(batch.value) == str(one.value)

@@ -16,7 +16,8 @@ import sys
 import pytest
 import zstandard
 
-from nanotasks.store.reader import Store, StoreError
+from nanotasks.store import reader as store_reader
+from nanotasks.store.reader import FileDamaged, Store, StoreError
 from nanotasks.store.schema import SCHEMA_VERSION
 from nanotasks.store.verify import verify
 from nanotasks.tasks.arc import ARC
@@ -403,3 +404,28 @@ def test_a_damaged_dictionary_is_a_verdict_not_a_traceback(copy):
     for result in (verified, *others):
         assert result.returncode == 1 and "Traceback" not in result.stderr
     assert "DAMAGED" in verified.stdout
+
+
+# --- read_many: the rows of a batch in one query per BATCH_ROWS ---------------------------
+
+def test_batches_of_more_rows_than_one_query_binds(sample_db, monkeypatch):
+    monkeypatch.setattr(store_reader, "BATCH_ROWS", 3)
+    task = GSM8K("main", "train", db=sample_db)
+    indices = list(range(len(task)))[::-1]
+    assert task.__getitems__(indices) == [task[i] for i in indices]
+
+
+def test_a_row_missing_from_a_split_is_reported_by_both_reads(sample_db, tmp_path):
+    copy = tmp_path / "missing.db"
+    shutil.copyfile(sample_db, copy)
+    task = GSM8K("main", "train", db=sample_db)
+    with sqlite3.connect(copy) as db:
+        db.execute("DELETE FROM example_data WHERE id = ?", (task.rows.first_example + 2,))
+    db.close()
+    damaged = GSM8K("main", "train", db=copy)
+    expected = f"{copy}: example 2 of gsm8k main/train is missing"
+    with pytest.raises(FileDamaged, match=expected):
+        damaged[2]
+    with pytest.raises(FileDamaged, match=expected):
+        damaged.__getitems__([0, 1, 2])
+    assert damaged.__getitems__([0, 1, 3]) == [task[0], task[1], task[3]]
