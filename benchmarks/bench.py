@@ -472,6 +472,7 @@ def measure_scales(args, work):
             figures[system] = probe("reads", system, config, env)
             figures[f"load_{system}"] = os.getloadavg()[0]
         figures["nanotasks"].update(probe("cold", "nanotasks", config, env))
+        log(json.dumps(figures))  # a long run's sizes so far survive a failure at the next
         scales.append(figures)
         shutil.rmtree(hub)
         db.unlink()

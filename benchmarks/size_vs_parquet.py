@@ -31,10 +31,24 @@ def parquet_bytes(table):
     return buffer.tell()
 
 
-def taken(table, order, rows=100_000):
-    """table.take(order), a slice of the order at a time, as one table of many chunks: one
-    take of a split of over 2 GB of text overflows Arrow's 32-bit string offsets."""
-    return pa.concat_tables(table.take(order[start:start + rows]) for start in range(0, len(order), rows))
+def taken(table, order):
+    """table.take(order). A take first joins the column's chunks into one array, whose 32-bit
+    offsets overflow past 2 GB of text (2M SmolTalk rows), so such a table is taken with
+    64-bit offsets; parquet stores the same values either way."""
+    if table.nbytes < 2**31:
+        return table.take(order)
+    return table.cast(pa.schema([field.with_type(_large(field.type)) for field in table.schema])).take(order)
+
+
+def _large(kind):
+    """`kind` with 64-bit offsets: large_string for string, large_list for list, within structs."""
+    if pa.types.is_string(kind):
+        return pa.large_string()
+    if pa.types.is_list(kind):
+        return pa.large_list(kind.value_field.with_type(_large(kind.value_type)))
+    if pa.types.is_struct(kind):
+        return pa.struct([field.with_type(_large(field.type)) for field in kind])
+    return kind
 
 
 def sizes(db, mirror):
