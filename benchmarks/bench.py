@@ -355,16 +355,12 @@ def measure(args, work):
     sys.path.insert(0, str(Path(__file__).parent))
     from size_vs_parquet import sizes
     from synthetic import make_snapshot
-    env = dict(os.environ, HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1",
-               HF_HOME=str(work / "hf-home"), TOKENIZERS_PARALLELISM="false")
-    write_bytecode(env)
+    env, words = prepared(args, work)
     hub = work / "hub"
-    words = next(p for p in (Path(args.mirror or REPO.parent / "shared" / "hub"), REPO / "data" / "sample")
-                 if (p / "dwyl" / "english-words" / "words_alpha.txt").is_file())
     log(f"making the snapshot in {hub}")
     shutil.rmtree(hub, ignore_errors=True)
     started = time.perf_counter()
-    origin = make_snapshot(hub, words / "dwyl" / "english-words" / "words_alpha.txt", args.train,
+    origin = make_snapshot(hub, words, args.train,
                            args.test, args.mmlu, args.gsm8k, mirror=args.mirror)
     report = {"machine": machine(), "origin": origin, "snapshot_s": time.perf_counter() - started,
               "options": {k: v for k, v in vars(args).items() if k != "json"}}
@@ -431,6 +427,18 @@ def measure(args, work):
     return report
 
 
+def prepared(args, work):
+    """The environment of the measured processes (offline, with nanotasks' bytecode written),
+    and the word list the synthetic text is drawn from: the mirror's, ../shared/hub's or the
+    sample's."""
+    env = dict(os.environ, HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1",
+               HF_HOME=str(work / "hf-home"), TOKENIZERS_PARALLELISM="false")
+    write_bytecode(env)
+    words = Path("dwyl") / "english-words" / "words_alpha.txt"
+    return env, next(p / words for p in (Path(args.mirror or REPO.parent / "shared" / "hub"), REPO / "data" / "sample")
+                     if (p / words).is_file())
+
+
 def write_bytecode(env):
     """Bytecode of nanotasks' modules, as installing a wheel writes it. Without it (an edited
     editable install, or PYTHONDONTWRITEBYTECODE set) each measured process would compile the
@@ -448,15 +456,12 @@ def measure_scales(args, work):
     sys.path.insert(0, str(Path(__file__).parent))
     from size_vs_parquet import sizes
     from synthetic import make_snapshot
-    env = dict(os.environ, HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", HF_HOME=str(work / "hf-home"))
-    write_bytecode(env)
-    words = next(p for p in (Path(args.mirror or REPO.parent / "shared" / "hub"), REPO / "data" / "sample")
-                 if (p / "dwyl" / "english-words" / "words_alpha.txt").is_file())
+    env, words = prepared(args, work)
     scales = []
     for rows in args.scales:
         hub, db = work / f"hub-{rows}", work / f"scale-{rows}.db"
         log(f"{rows:,} rows: making the snapshot")
-        make_snapshot(hub, words / "dwyl" / "english-words" / "words_alpha.txt", rows, SCALE_TEST, 100, 100)
+        make_snapshot(hub, words, rows, SCALE_TEST, 100, 100)
         log(f"{rows:,} rows: compiling")
         _, compile_s = run([sys.executable, "-m", "nanotasks", "compile", "--only", "smoltalk", "--mirror", hub,
                             "--db", db], env)

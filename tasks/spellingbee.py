@@ -104,7 +104,7 @@ class SpellingBee(WordListTask):
 
 def counting_parts(word, letter, count):
     lines = [f"Counting '{letter}' in '{word}'. First I spell the word out:",
-             f"{word}:{','.join(word)}", "", f"Then I go through it letter by letter:"]
+             f"{word}:{','.join(word)}", "", "Then I go through it letter by letter:"]
     running = 0
     for position, char in enumerate(word, 1):
         if char == letter:

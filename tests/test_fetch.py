@@ -181,7 +181,7 @@ def test_a_warm_cache_compiles_with_the_hub_stopped(hub, env, sample_db, tmp_pat
     assert result.returncode == 0, result.stderr
     same_as_sample(tmp_path / "warm.db", sample_db, hub)
     commit = hub.commit("openai/gsm8k")
-    assert (f"openai/gsm8k: the hub cannot be reached (ConnectError: ") in result.stderr
+    assert ("openai/gsm8k: the hub cannot be reached (ConnectError: ") in result.stderr
     assert f"; reading commit {commit} from the cache, as last resolved there" in result.stderr
 
 
@@ -207,8 +207,8 @@ def test_a_shard_damaged_in_transfer_is_downloaded_again(hub, env, sample_db, tm
     hub.corrupt(GSM8K_MAIN_TEST, times=1)
     result = compile_from_hub(env, tmp_path / "x.db", "--only", "gsm8k")
     assert result.returncode == 0, result.stderr
-    assert (f"openai/gsm8k: main/test-00000-of-00001.parquet does not match the hash the hub published for "
-            f"it; removed from the cache, downloading it again") in result.stderr
+    assert ("openai/gsm8k: main/test-00000-of-00001.parquet does not match the hash the hub published for "
+            "it; removed from the cache, downloading it again") in result.stderr
     same_as_sample(tmp_path / "x.db", sample_db, hub, ("gsm8k",))
 
 
