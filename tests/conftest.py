@@ -58,12 +58,18 @@ def nanotasks_each(*commands, timeout=60):
     return [subprocess.CompletedProcess(c, *result) for c, result in zip(commands, json.loads(process.stdout))]
 
 
-def invoke(*args, env=None):
-    """Run the CLI in this process with click's CliRunner, for argument checks and error
-    messages (a subprocess costs ~0.65 s); returns a CompletedProcess like nanotasks(...)."""
+def invoke(*args, env=None, check=False):
+    """Run the CLI in this process with click's CliRunner: the same commands without a new
+    interpreter importing pyarrow (a compile in a subprocess costs ~0.9 s of CPU, most of it
+    imports). Returns a CompletedProcess like nanotasks(...). What needs a process of its own
+    stays with nanotasks(...): signals, timeouts, the hub's environment variables (read when
+    huggingface_hub is imported), a terminal. Mostly used for errors, so a failure is
+    returned, not raised, unless `check`."""
     result = CliRunner().invoke(cli, list(map(str, args)), env=env, prog_name="nanotasks")
     if result.exception is not None and not isinstance(result.exception, SystemExit):
         raise result.exception  # a traceback the user would have seen
+    if check and result.exit_code != 0:
+        raise AssertionError(f"nanotasks {' '.join(map(str, args))} failed:\n{result.stdout}\n{result.stderr}")
     return subprocess.CompletedProcess(args, result.exit_code, result.stdout, result.stderr)
 
 

@@ -17,7 +17,7 @@ from nanotasks.store.verify import verify
 from nanotasks.tasks.gsm8k import GSM8K
 from nanotasks.tasks.humaneval import HumanEval
 from nanotasks.tasks.mmlu import MMLU
-from tests.conftest import SAMPLE, nanotasks
+from tests.conftest import SAMPLE, invoke, nanotasks
 from tests.helpers import (ENDLESS, NOT_OURS, SPLIT_NAMES, assert_one_clear_line, assert_untouched, column,
                          edit, failures, mirror_copy, rewrite, sha256, stored)
 from tests.reference import SPLITS, content_hash, expected, order, shard, stored_columns
@@ -62,7 +62,7 @@ def test_stored_order_is_the_reference_tasks_order(sample_db, key, tmp_path):
 
 def test_compiling_twice_gives_the_same_bytes(sample_db, tmp_path):
     db = tmp_path / "again.db"
-    nanotasks("compile", "--mirror", SAMPLE, "--db", db)
+    invoke("compile", "--mirror", SAMPLE, "--db", db, check=True)
     assert sha256(db) == sha256(sample_db)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["again.db"]  # no temporary or side files
 
@@ -81,9 +81,9 @@ def changed_gsm8k(tmp_path):
 def test_only_replaces_those_splits_and_keeps_the_rest(sample_db, tmp_path):
     mirror = changed_gsm8k(tmp_path)
     full = tmp_path / "full.db"
-    nanotasks("compile", "--mirror", mirror, "--db", full)
+    invoke("compile", "--mirror", mirror, "--db", full, check=True)
     partial = shutil.copy(sample_db, tmp_path / "partial.db")
-    result = nanotasks("compile", "--only", "gsm8k", "--mirror", mirror, "--db", partial)
+    result = invoke("compile", "--only", "gsm8k", "--mirror", mirror, "--db", partial, check=True)
     assert sha256(partial) == sha256(full)  # as if everything had been compiled from this mirror
     key = ("gsm8k", "main", "test")
     assert stored(partial, key) == expected(mirror, key)[1] != stored(sample_db, key)
@@ -102,7 +102,7 @@ def test_two_mirrors_with_the_same_repo_names_give_their_own_rows(tmp_path, monk
     key = ("gsm8k", "main", "test")
     for mirror in (first, second):
         db = tmp_path / f"{mirror.name}.db"
-        nanotasks("compile", "--only", "gsm8k", "--mirror", mirror, "--db", db)
+        invoke("compile", "--only", "gsm8k", "--mirror", mirror, "--db", db, check=True)
         assert stored(db, key) == expected(mirror, key)[1]
     assert stored(tmp_path / "first.db", key) != stored(tmp_path / "changed.db", key)
 
@@ -126,7 +126,7 @@ BROKEN = {("gsm8k", "socratic", "train"), ("mmlu", "all", "validation"), ("human
 
 def test_failing_sources_are_named_with_their_reason_and_the_rest_is_written(broken_mirror, sample_db, tmp_path):
     db = tmp_path / "nanotasks.db"
-    result = nanotasks("compile", "--mirror", broken_mirror, "--db", db, check=False)
+    result = invoke("compile", "--mirror", broken_mirror, "--db", db, check=False)
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
     gsm8k, humaneval, mmlu = failures(result.stderr)
@@ -138,13 +138,13 @@ def test_failing_sources_are_named_with_their_reason_and_the_rest_is_written(bro
     assert mmlu == "failed: mmlu all/validation: cais/mmlu: config 'all' has no split 'validation' (has auxiliary_train, dev, test)"
     assert {(s["task"], s["subset"], s["split"]) for s in Store(db).splits()} == set(SPLITS) - BROKEN
     # A rerun with --only fills in the rest: the same file as one full compile.
-    nanotasks("compile", *(f"--only={task}" for task, _, _ in BROKEN), "--mirror", SAMPLE, "--db", db)
+    invoke("compile", *(f"--only={task}" for task, _, _ in BROKEN), "--mirror", SAMPLE, "--db", db, check=True)
     assert sha256(db) == sha256(sample_db)
 
 
 def test_a_failing_source_keeps_its_previous_copy(broken_mirror, sample_db, tmp_path):
     db = shutil.copy(sample_db, tmp_path / "nanotasks.db")
-    result = nanotasks("compile", "--mirror", broken_mirror, "--db", db, check=False)
+    result = invoke("compile", "--mirror", broken_mirror, "--db", db, check=False)
     assert result.returncode == 1
     assert len(failures(result.stderr)) == len(BROKEN)
     assert all(" (kept the previous copy): " in line for line in failures(result.stderr))
@@ -153,14 +153,14 @@ def test_a_failing_source_keeps_its_previous_copy(broken_mirror, sample_db, tmp_
 
 @pytest.mark.parametrize("value", ["openai/gsm8k", "=abc"])
 def test_revision_must_be_repo_equals_sha(value, tmp_path):
-    result = nanotasks("compile", "--revision", value, "--mirror", SAMPLE, "--db", tmp_path / "x.db", check=False)
+    result = invoke("compile", "--revision", value, "--mirror", SAMPLE, "--db", tmp_path / "x.db", check=False)
     assert result.returncode == 2
     assert f"Invalid value for --revision: {value!r} is not of the form REPO=SHA" in result.stderr
     assert not (tmp_path / "x.db").exists()
 
 
 def test_revision_of_a_repo_nothing_comes_from_is_refused(tmp_path):
-    result = nanotasks("compile", "--only", "gsm8k", "--revision", "openai/gsm8kk=abc", "--db", tmp_path / "x.db",
+    result = invoke("compile", "--only", "gsm8k", "--revision", "openai/gsm8kk=abc", "--db", tmp_path / "x.db",
                        check=False)
     assert result.returncode == 2
     assert ("Error: no source compiled here comes from openai/gsm8kk; "
@@ -168,7 +168,7 @@ def test_revision_of_a_repo_nothing_comes_from_is_refused(tmp_path):
 
 
 def test_revision_with_a_mirror_is_refused(tmp_path):
-    result = nanotasks("compile", "--revision", "openai/gsm8k=abc", "--mirror", SAMPLE, "--db", tmp_path / "x.db",
+    result = invoke("compile", "--revision", "openai/gsm8k=abc", "--mirror", SAMPLE, "--db", tmp_path / "x.db",
                        check=False)
     assert result.returncode == 2
     assert "Error: a revision pins a commit on the hub; a mirror has no commits to pick from" in result.stderr
@@ -242,7 +242,7 @@ def test_dictionaries_are_trained_on_real_splits(real_db):
 
 def test_sources_missing_from_the_mirror_are_named_and_the_file_kept(real_db, shared_hub, tmp_path):
     db = shutil.copy(real_db, tmp_path / "real.db")
-    result = nanotasks("compile", "--only", "arc", "--only", "smoltalk", "--mirror", shared_hub, "--db", db, check=False)
+    result = invoke("compile", "--only", "arc", "--only", "smoltalk", "--mirror", shared_hub, "--db", db, check=False)
     assert result.returncode == 1
     failed = [line for line in result.stderr.splitlines() if line.startswith("failed: ")]
     assert len(failed) == 2  # one line per repository, naming its splits
@@ -316,7 +316,7 @@ def test_a_bad_source_row_stops_the_compile_and_is_named(case, previous, tmp_pat
     if row is None:  # every row is bad: the one named is the first the compile reads
         row = reference_order(pq.read_table(mirror / relative).num_rows)[0]
     db, before = previous
-    result = nanotasks("compile", "--mirror", mirror, "--db", db, check=False)
+    result = invoke("compile", "--mirror", mirror, "--db", db, check=False)
     assert_one_clear_line(result, f"bad source row: {source} row {row} ", reason)
     assert_untouched(db, before)
 
@@ -326,7 +326,7 @@ def test_a_bad_row_stops_the_compile_also_when_the_task_is_not_asked_for_first(p
     temporary file before it are thrown away with it."""
     mirror = mirror_with(tmp_path, SMOLTALK_TRAIN, with_row(4, swap_first_two_messages))
     db, before = previous
-    result = nanotasks("compile", "--mirror", mirror, "--db", db, check=False)
+    result = invoke("compile", "--mirror", mirror, "--db", db, check=False)
     assert result.returncode == 1 and "smol-smoltalk default/train row 4 " in result.stderr
     assert_untouched(db, before)
 
@@ -338,7 +338,7 @@ def test_a_shard_that_is_not_parquet_fails_its_source_by_name(previous, tmp_path
     shutil.copytree(SAMPLE, mirror)
     (mirror / GSM8K_MAIN_TRAIN).write_bytes(b"this is not parquet")
     db, _ = previous
-    result = nanotasks("compile", "--only", "gsm8k", "--mirror", mirror, "--db", db, check=False)
+    result = invoke("compile", "--only", "gsm8k", "--mirror", mirror, "--db", db, check=False)
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert ("failed: gsm8k main/train (kept the previous copy): openai/gsm8k: cannot read "
             "main/train-00000-of-00001.parquet (for main/train): ") in result.stderr
@@ -351,7 +351,7 @@ def test_compile_will_not_start_from_a_damaged_previous_file(copy):
     with open(copy, "r+b") as f:
         f.truncate(40_000)
     before = copy.read_bytes()
-    result = nanotasks("compile", "--only", "gsm8k", "--mirror", SAMPLE, "--db", copy, check=False)
+    result = invoke("compile", "--only", "gsm8k", "--mirror", SAMPLE, "--db", copy, check=False)
     assert result.returncode == 1 and "Traceback" not in result.stderr
     message = result.stderr.strip().splitlines()[-1]
     assert message.startswith(f"Error: nothing was written: {copy}: damaged: ") and \

@@ -48,7 +48,7 @@ def fails(*args, status=1):
 def chat_db(tmp_path_factory):
     """data/sample compiled with both sample chat datasets."""
     def build(directory):
-        nanotasks("compile", "--mirror", SAMPLE, *CHATS, "--db", directory / "chat.db")
+        invoke("compile", "--mirror", SAMPLE, *CHATS, "--db", directory / "chat.db", check=True)
     return built_once(tmp_path_factory, "chat", build) / "chat.db"
 
 
@@ -92,7 +92,7 @@ def test_provenance_in_splits_and_info(chat_db):
 
 def test_chat_shuffle_stores_the_seed_42_order(tmp_path):
     db = tmp_path / "shuffled.db"
-    nanotasks("compile", "--only", "chat", "--mirror", SAMPLE, *CHATS, "--chat-shuffle", "--db", db)
+    invoke("compile", "--only", "chat", "--mirror", SAMPLE, *CHATS, "--chat-shuffle", "--db", db, check=True)
     rows = source_rows(OPENAI, "data")
     assert stored(db, "assistant", "train") == [openai_conversation(rows[i]) for i in order(len(rows))]
 
@@ -126,18 +126,18 @@ def test_overlaps_find_a_gsm8k_test_question_in_a_chat_dataset(chat_db):
 def test_only_chat_leaves_everything_else_as_a_full_compile_would(sample_db, chat_db, tmp_path):
     db = tmp_path / "added.db"
     shutil.copyfile(sample_db, db)
-    result = nanotasks("compile", "--only", "chat", *CHATS, "--db", db, "--mirror", SAMPLE)
+    result = invoke("compile", "--only", "chat", *CHATS, "--db", db, "--mirror", SAMPLE, check=True)
     assert [line.split()[0] for line in result.stdout.splitlines()[2:-1]].count("chat") == 3
     assert db.read_bytes() == chat_db.read_bytes()  # the same file as compiling everything at once
     # Kept on recompiles that do not name them.
-    nanotasks("compile", "--only", "gsm8k", "--mirror", SAMPLE, "--db", db)
+    invoke("compile", "--only", "gsm8k", "--mirror", SAMPLE, "--db", db, check=True)
     assert db.read_bytes() == chat_db.read_bytes()
 
 
 def test_a_name_compiled_again_replaces_all_of_its_splits(chat_db, tmp_path):
     db = tmp_path / "renamed.db"
     shutil.copyfile(chat_db, db)
-    nanotasks("compile", "--only", "chat", "--chat", f"assistant={SHAREGPT}:fr", "--mirror", SAMPLE, "--db", db)
+    invoke("compile", "--only", "chat", "--chat", f"assistant={SHAREGPT}:fr", "--mirror", SAMPLE, "--db", db, check=True)
     splits = {(s["subset"], s["split"]): s["config"] for s in Store(db).splits() if s["task"] == "chat"}
     assert splits == {("assistant", "train"): "fr", ("tutor", "train"): "en"}  # no assistant/test left
 
@@ -199,7 +199,7 @@ def test_sharegpt_from_other_than_human_gpt_system_is_a_bad_row(tmp_path):
 
 def test_a_config_is_needed_where_there_are_several_and_no_default(tmp_path):
     db = tmp_path / "x.db"
-    result = nanotasks("compile", "--only", "chat", "--chat", f"t={SHAREGPT}", "--chat", f"a={OPENAI}",
+    result = invoke("compile", "--only", "chat", "--chat", f"t={SHAREGPT}", "--chat", f"a={OPENAI}",
                        "--mirror", SAMPLE, "--db", db, check=False)
     assert result.returncode == 1
     assert f"failed: chat t: {SHAREGPT} has configs en, fr: name one, as {SHAREGPT}:CONFIG" in result.stderr
@@ -239,7 +239,7 @@ def test_subject_is_the_one_obvious_column():
 def test_a_dataset_that_cannot_be_listed_keeps_its_previous_splits(chat_db, tmp_path):
     db = tmp_path / "kept.db"
     shutil.copyfile(chat_db, db)
-    result = nanotasks("compile", "--only", "chat", "--chat", "tutor=nanotasks/absent", "--mirror", SAMPLE,
+    result = invoke("compile", "--only", "chat", "--chat", "tutor=nanotasks/absent", "--mirror", SAMPLE,
                        "--db", db, check=False)
     assert result.returncode == 1
     assert "failed: chat tutor/train (kept the previous copy): mirror has no nanotasks/absent" in result.stderr

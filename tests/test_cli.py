@@ -155,7 +155,7 @@ def test_compile_replaces_a_file_of_another_format_version(sample_db, tmp_path, 
                           "this one: compile without --only to replace the whole file, or move it away.")
     assert "Recompile" not in error
     assert db.read_bytes() == before
-    nanotasks("compile", "--mirror", SAMPLE, "--db", db)
+    invoke("compile", "--mirror", SAMPLE, "--db", db, check=True)
     assert db.read_bytes() == sample_db.read_bytes()
 
 
@@ -168,7 +168,7 @@ def test_only_takes_benchmark_module_names(tmp_path):
 
 def test_only_spellingbee_stores_just_the_word_list(tmp_path):
     db = tmp_path / "words.db"
-    nanotasks("compile", "--only", "spellingbee", "--mirror", SAMPLE, "--db", db)
+    invoke("compile", "--only", "spellingbee", "--mirror", SAMPLE, "--db", db, check=True)
     store = Store(db)
     assert store.splits() == [] and [f["name"] for f in store.files()] == ["words_alpha.txt"]
 
@@ -204,7 +204,7 @@ def test_compile_json_reports_every_split_and_each_failure(tmp_path):
     mirror = tmp_path / "mirror"
     shutil.copytree(SAMPLE / "openai", mirror / "openai")
     (mirror / "openai/gsm8k/socratic/train-00000-of-00001.parquet").unlink()
-    result = nanotasks("compile", "--only", "gsm8k", "--mirror", mirror, "--db", tmp_path / "x.db",
+    result = invoke("compile", "--only", "gsm8k", "--mirror", mirror, "--db", tmp_path / "x.db",
                        "--json", check=False)
     assert result.returncode == 1
     report = json.loads(result.stdout)

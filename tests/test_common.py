@@ -27,7 +27,7 @@ from nanotasks.tasks.humaneval import HumanEval
 from nanotasks.tasks.mmlu import MMLU
 from nanotasks.tasks.smoltalk import SmolTalk
 from nanotasks.tasks.spellingbee import SimpleSpelling, SpellingBee
-from tests.conftest import SAMPLE, nanotasks
+from tests.conftest import SAMPLE, invoke
 from tests.test_dataloader import small_tasks
 from tests.helpers import CONVERSATIONS, write_jsonl
 from tests.reference import multiple_choice
@@ -205,7 +205,7 @@ def test_missing_file_names_path_and_compile_command(tmp_path, make):
 
 def test_file_without_the_split_names_path_split_and_command(tmp_path):
     db = tmp_path / "gsm8k-only.db"
-    nanotasks("compile", "--mirror", SAMPLE, "--only", "gsm8k", "--db", db)
+    invoke("compile", "--mirror", SAMPLE, "--only", "gsm8k", "--db", db, check=True)
     assert len(GSM8K("main", "test", db=db)) == 6
     cases = [(lambda: ARC("ARC-Challenge", "validation", db=db), "arc ARC-Challenge/validation", "arc"),
              (lambda: MMLU("auxiliary_train", "train", db=db), "mmlu all/auxiliary_train", "mmlu"),
@@ -278,7 +278,7 @@ def test_every_task_reads_with_sockets_disabled(sample_db, tmp_path):
     db = tmp_path / "offline.db"
     shutil.copy(sample_db, db)
     chat = write_jsonl(tmp_path / "chat.jsonl", [json.dumps(c) for c in CONVERSATIONS])
-    nanotasks("compile", "--mirror", SAMPLE, "--only", "humaneval", "--custom", f"mine={chat}", "--db", db)
+    invoke("compile", "--mirror", SAMPLE, "--only", "humaneval", "--custom", f"mine={chat}", "--db", db, check=True)
     result = subprocess.run([sys.executable, "-c", OFFLINE, str(chat)], capture_output=True, text=True,
                             env={"NANOTASKS_DB": str(db)})
     assert result.returncode == 0, result.stderr

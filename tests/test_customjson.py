@@ -9,7 +9,7 @@ import pytest
 from nanotasks.store.reader import MAX_BODY_BYTES, NotInStore
 from nanotasks.tasks.arc import ARC
 from nanotasks.tasks.customjson import CustomJSON
-from tests.conftest import nanotasks
+from tests.conftest import invoke, nanotasks
 from tests.helpers import CONVERSATIONS, assistant, user, write_jsonl
 
 
@@ -53,14 +53,14 @@ def test_customjson_compiled_into_the_file(sample_db, tmp_path):
     db = tmp_path / "custom.db"
     shutil.copy(sample_db, db)
     chat = write_jsonl(tmp_path / "chat.jsonl", [json.dumps(c, ensure_ascii=False) for c in CONVERSATIONS])
-    nanotasks("compile", "--only", "customjson", "--custom", f"mine={chat}", "--db", db)
+    invoke("compile", "--only", "customjson", "--custom", f"mine={chat}", "--db", db, check=True)
     assert list(CustomJSON(name="mine", db=db)) == list(CustomJSON(filepath=chat))
     assert list(CustomJSON(name="mine", db=db, start=2)) == [{"messages": CONVERSATIONS[2]}]
     assert list(ARC("ARC-Easy", "test", db=db)) == list(ARC("ARC-Easy", "test", db=sample_db))  # kept
 
     before = db.read_bytes()
     bad = write_jsonl(tmp_path / "bad.jsonl", [json.dumps(CONVERSATIONS[0]), json.dumps([user("x")])])
-    result = nanotasks("compile", "--only", "customjson", "--custom", f"other={bad}", "--db", db, check=False)
+    result = invoke("compile", "--only", "customjson", "--custom", f"other={bad}", "--db", db, check=False)
     assert result.returncode == 1 and f"{bad}, line 2" in result.stderr and "Traceback" not in result.stderr
     assert db.read_bytes() == before  # a bad file changes nothing
 
@@ -74,7 +74,7 @@ def test_json_that_orjson_refuses_reads_back_as_json_reads_it(sample_db, tmp_pat
     line = '[{"role": "user", "content": "a", "score": NaN}, {"role": "assistant", "content": "b", "id": %d}]' % 2**70
     chat = write_jsonl(tmp_path / "odd.jsonl", [line])
     db = tmp_path / "odd.db"
-    nanotasks("compile", "--only", "customjson", "--custom", f"odd={chat}", "--db", db)
+    invoke("compile", "--only", "customjson", "--custom", f"odd={chat}", "--db", db, check=True)
     conversation, = CustomJSON(name="odd", db=db)
     assert conversation["messages"][0]["score"] != conversation["messages"][0]["score"]  # NaN
     assert conversation["messages"][1]["id"] == 2**70

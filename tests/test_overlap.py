@@ -14,7 +14,7 @@ from nanotasks.compiler.overlap import BREAK, _words, find_overlaps
 from nanotasks.store import Example, Provenance
 from nanotasks.store.text import LINE_BREAKS, normalise_text, tokens
 from nanotasks.store.writer import Writer
-from tests.conftest import SAMPLE, built_once, nanotasks
+from tests.conftest import SAMPLE, built_once, invoke, nanotasks
 
 GSM8K_TRAIN = "openai/gsm8k/main/train-00000-of-00001.parquet"
 SMOLTALK_TRAIN = "HuggingFaceTB/smol-smoltalk/data/train-00000-of-00001.parquet"
@@ -60,7 +60,7 @@ def plant(root):
             {"role": "user", "content": f"My teacher asked: «{span}» — how do I start?"},
             {"role": "assistant", "content": "Work out the percentage first."}]
     smoltalk_row = append_rows(mirror / SMOLTALK_TRAIN, [{"messages": chat, "source": "planted"}])
-    nanotasks("compile", "--mirror", mirror, "--db", root / "planted.db")
+    invoke("compile", "--mirror", mirror, "--db", root / "planted.db", check=True)
     return test, gsm8k_row, smoltalk_row
 
 
@@ -112,7 +112,7 @@ def test_a_recompile_that_keeps_every_split_recomputes_the_same_overlaps(planted
     connection.close()
     assert overlaps(copy) == set()
     # the word list is not in tmp_path: it fails and is kept, like every split
-    nanotasks("compile", "--mirror", tmp_path, "--only", "spellingbee", "--db", copy, check=False)
+    invoke("compile", "--mirror", tmp_path, "--only", "spellingbee", "--db", copy, check=False)
     assert overlaps(copy) == overlaps(db) != set()
 
 
