@@ -55,7 +55,8 @@ class FakeHub:
     def start(cls, mirror):
         hub = cls(mirror)
         for server in hub._servers:
-            threading.Thread(target=server.serve_forever, daemon=True).start()
+            # stop() waits for the loop's next poll: 0.5 s away by default, a second per test
+            threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True).start()
         return hub
 
     def environ(self, hf_home):
