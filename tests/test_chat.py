@@ -15,7 +15,7 @@ from nanotasks.store.reader import NotInStore, Store
 from nanotasks.tasks.chat import Chat, columns
 from nanotasks.tasks.common import Source, TaskMixture, UnknownLayout
 from nanotasks.tasks.gsm8k import GSM8K
-from tests.conftest import SAMPLE, built_once, invoke, nanotasks
+from tests.conftest import SAMPLE, built_once, invoke
 from tests.reference import order
 
 OPENAI = "nanotasks/chat-openai"
@@ -38,7 +38,7 @@ def sharegpt_conversation(row):
 
 def fails(*args, status=1):
     """Run a command that must fail; returns its last line of error (there is no traceback)."""
-    result = nanotasks(*args, check=False)
+    result = invoke(*args)
     assert result.returncode == status, result
     assert "Traceback" not in result.stdout + result.stderr
     return result.stderr.strip().splitlines()[-1]

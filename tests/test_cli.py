@@ -175,29 +175,28 @@ def test_only_spellingbee_stores_just_the_word_list(tmp_path):
 
 @pytest.fixture
 def environment(tmp_path):
-    """The environment without NANOTASKS_DB, with HOME and XDG_CACHE_HOME under tmp_path."""
-    env = {k: v for k, v in os.environ.items() if k not in ("NANOTASKS_DB", "XDG_CACHE_HOME")}
-    env["HOME"] = str(tmp_path / "home")
-    return env
+    """The environment without NANOTASKS_DB and XDG_CACHE_HOME, with HOME under tmp_path (for
+    invoke: None unsets a variable)."""
+    return {"NANOTASKS_DB": None, "XDG_CACHE_HOME": None, "HOME": str(tmp_path / "home")}
 
 
 def test_nanotasks_db_environment_variable(environment, tmp_path):
     db = tmp_path / "from-env.db"
     environment["NANOTASKS_DB"] = str(db)
-    nanotasks("compile", "--only", "humaneval", "--mirror", SAMPLE, env=environment)
+    invoke("compile", "--only", "humaneval", "--mirror", SAMPLE, env=environment, check=True)
     assert [s["task"] for s in Store(db).splits()] == ["humaneval"]
-    assert "humaneval" in nanotasks("info", env=environment).stdout
-    assert nanotasks("show", "humaneval", "test", "0", env=environment).stdout.startswith("[user]")
+    assert "humaneval" in invoke("info", env=environment, check=True).stdout
+    assert invoke("show", "humaneval", "test", "0", env=environment, check=True).stdout.startswith("[user]")
 
 
 def test_default_file_is_in_the_users_cache_dir(environment, tmp_path):
-    nanotasks("compile", "--only", "humaneval", "--mirror", SAMPLE, env=environment)
+    invoke("compile", "--only", "humaneval", "--mirror", SAMPLE, env=environment, check=True)
     assert (tmp_path / "home/.cache/nanotasks/nanotasks.db").is_file()
     environment["XDG_CACHE_HOME"] = str(tmp_path / "cache")
-    nanotasks("compile", "--only", "gsm8k", "--mirror", SAMPLE, env=environment)
+    invoke("compile", "--only", "gsm8k", "--mirror", SAMPLE, env=environment, check=True)
     assert [s["task"] for s in Store(tmp_path / "cache/nanotasks/nanotasks.db").splits()] == ["gsm8k"] * 4
-    assert "gsm8k" in nanotasks("info", env=environment).stdout
-    assert "XDG_CACHE_HOME" in nanotasks("compile", "--help", env=environment).stdout
+    assert "gsm8k" in invoke("info", env=environment, check=True).stdout
+    assert "XDG_CACHE_HOME" in invoke("compile", "--help", env=environment, check=True).stdout
 
 
 def test_compile_json_reports_every_split_and_each_failure(tmp_path):
