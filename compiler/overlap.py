@@ -25,16 +25,15 @@ the words are split and looked up in Arrow, a batch at a time. A window whose nu
 is then compared word for word, so a hash collision never makes a match.
 """
 
-import json
 import string
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
-import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from nanotasks.store.reader import loads
 from nanotasks.store.schema import EVAL_SPLITS, body_decompressor
 from nanotasks.store.text import LINE_BREAKS as BREAK_CHARACTERS, RUN as N
 from nanotasks.store.text import message_text, normalise_text, prompt_of, tokens
@@ -72,11 +71,7 @@ def _bodies(db, first, rows):
 
 
 def _messages(decompressor, body):
-    data = decompressor.decompress(body)
-    try:
-        return orjson.loads(data)["messages"]
-    except orjson.JSONDecodeError:  # NaN or an int beyond 64 bits, in a custom file's messages
-        return json.loads(data)["messages"]
+    return loads(decompressor.decompress(body))["messages"]
 
 
 # For ASCII text, the same words as store.text.tokens without NFKC or a regex, several times
