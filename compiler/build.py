@@ -21,7 +21,7 @@ from nanotasks.compiler.fetch import MAX_WAIT, Fetcher, SourceError
 from nanotasks.compiler.overlap import find_overlaps
 from nanotasks.store import Provenance
 from nanotasks.store.reader import FileDamaged, FormatVersionError, Store
-from nanotasks.store.writer import SplitSummary, Writer
+from nanotasks.store.writer import SplitSummary, Writer, chunked
 from nanotasks.tasks import NAMES, benchmark, chat as chats, customjson
 from nanotasks.tasks.common import Source, UnknownLayout
 
@@ -83,8 +83,7 @@ def compile_file(db, only=(), mirror=None, revisions=None, custom=None, progress
     def write_custom(subset, path, examples):
         return lambda writer, name: writer.write_split(
             "customjson", subset, customjson.SPLIT, Provenance(repo=str(Path(path).resolve())),
-            _with_progress([examples[i:i + BATCH] for i in range(0, len(examples), BATCH)], name, progress,
-                           len(examples)), list)
+            _with_progress(chunked(examples), name, progress, len(examples)), list)
 
     def write_file(file):
         def write(writer, name):
@@ -176,8 +175,7 @@ def _previous(db, only):
         if not only:
             return None
         # the reader's advice, to recompile, is what the user just did: say why it was refused
-        reason = str(error).partition(" Recompile it")[0]
-        raise FormatVersionError(f"{reason} --only keeps the other splits of the file it replaces, "
+        raise FormatVersionError(f"{error.reason} --only keeps the other splits of the file it replaces, "
                                  f"and cannot read them from this one: compile without --only to "
                                  f"replace the whole file, or move it away.") from None
     except FileDamaged as error:

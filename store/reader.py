@@ -41,7 +41,12 @@ class StoreError(Exception):
 
 class FormatVersionError(StoreError):
     """A nanotasks file written in another format version, or with another schema: nothing of
-    it is read, and a full compile replaces it."""
+    it is read, and a full compile replaces it. `reason` is what is wrong, without the advice
+    to recompile (which a compile that was refused cannot follow)."""
+
+    def __init__(self, message, reason=None):
+        super().__init__(message)
+        self.reason = reason or message
 
 
 class StoreNotFound(StoreError, FileNotFoundError):
@@ -91,9 +96,8 @@ def check_header(path):
                          f"$NANOTASKS_DB): compile does not overwrite files it did not write.")
     version = int.from_bytes(header[60:64], "big")
     if version != SCHEMA_VERSION:
-        raise FormatVersionError(f"{path}: written in nanotasks file format {version}; this nanotasks reads "
-                         f"format {SCHEMA_VERSION}. Recompile it with this version: "
-                         f"`nanotasks compile --db {path}`.")
+        reason = f"{path}: written in nanotasks file format {version}; this nanotasks reads format {SCHEMA_VERSION}."
+        raise FormatVersionError(f"{reason} Recompile it with this version: `nanotasks compile --db {path}`.", reason)
     page_size = int.from_bytes(header[16:18], "big")
     page_size = 65536 if page_size == 1 else page_size
     expected = page_size * int.from_bytes(header[28:32], "big")
@@ -173,10 +177,10 @@ def check_schema(connection, path):
         differ = [row[1] for row in objects if expected.get(row[1]) != row]
         differ += [name for name in expected if name not in {row[1] for row in objects}]
         name = differ[0].decode(errors="replace") if differ else "the order of objects"
-        raise FormatVersionError(f"{path}: not a nanotasks file of this version: its schema is not "
-                                 f"the one nanotasks format {SCHEMA_VERSION} writes ({name!r} differs), so "
-                                 f"none of it is read. Recompile it: `nanotasks compile --db {path}`, or "
-                                 f"copy it again from a file nanotasks wrote.")
+        reason = (f"{path}: not a nanotasks file of this version: its schema is not the one nanotasks "
+                  f"format {SCHEMA_VERSION} writes ({name!r} differs), so none of it is read.")
+        raise FormatVersionError(f"{reason} Recompile it: `nanotasks compile --db {path}`, or copy it again "
+                                 f"from a file nanotasks wrote.", reason)
 
 
 def check_splits(connection, path):

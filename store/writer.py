@@ -142,7 +142,7 @@ class Writer:
         one). If iterating or converting them raises, nothing of this split is kept and the
         error propagates."""
         if to_examples is None:
-            examples, to_examples = _chunked(iter(examples)), list
+            examples, to_examples = chunked(examples), list
         batches = iter(examples)
         head, rows = [], 0
         while rows <= DICTIONARY_SAMPLES and (batch := next(batches, None)) is not None:
@@ -325,7 +325,9 @@ def _compressor(dictionary, level):
     return _compressors[key]
 
 
-def _chunked(examples):
+def chunked(examples):
+    """`examples` in lists of CHUNK: batches for write_split."""
+    examples = iter(examples)
     while chunk := list(itertools.islice(examples, CHUNK)):
         yield chunk
 
