@@ -18,7 +18,7 @@ from nanotasks.compiler.fetch import Fetcher, SourceError, data_files
 from nanotasks.store.reader import Store
 from tests.conftest import SAMPLE, nanotasks
 from tests.fakehub import FakeHub
-from tests.helpers import SPLIT_NAMES, sha256
+from tests.helpers import SPLIT_NAMES, failures, sha256
 from tests.reference import SPLITS
 
 
@@ -59,10 +59,6 @@ def same_as_sample(db, sample_db, hub, tasks=HUB_BENCHMARKS):
     theirs, _ = contents(sample_db)
     assert ours == {key: value for key, value in theirs.items() if key[0] in tasks}
     assert revisions == {repo: {hub.commit(repo)} for repo in revisions}
-
-
-def failures(stderr):
-    return [line for line in stderr.splitlines() if line.startswith("failed: ")]
 
 
 def blob(env, repo, path):
