@@ -17,15 +17,46 @@ The Tasks themselves are in nanotasks.tasks: `from nanotasks.tasks.arc import AR
 from pathlib import Path
 
 from nanotasks.store import default_path
-from nanotasks.store.reader import FileDamaged, FormatVersionError, NotInStore, Store, StoreError, StoreNotFound
+from nanotasks.store.reader import (
+    FileDamaged,
+    FormatVersionError,
+    NotInStore,
+    Store,
+    StoreError,
+    StoreNotFound,
+)
 from nanotasks.tasks import NAMES, UnknownName, find_split
 
-__all__ = ["compile", "open", "verify", "export", "find_split", "default_path", "Store", "NAMES",
-           "StoreError", "StoreNotFound", "NotInStore", "FileDamaged", "FormatVersionError", "UnknownName"]
+__all__ = [
+    "compile",
+    "open",
+    "verify",
+    "export",
+    "find_split",
+    "default_path",
+    "Store",
+    "NAMES",
+    "StoreError",
+    "StoreNotFound",
+    "NotInStore",
+    "FileDamaged",
+    "FormatVersionError",
+    "UnknownName",
+]
 
 
-def compile(db=None, only=(), mirror=None, revisions=None, custom=None, jobs=None, progress=None,
-            chat=None, chat_shuffle=False, max_wait=300):
+def compile(
+    db=None,
+    only=(),
+    mirror=None,
+    revisions=None,
+    custom=None,
+    jobs=None,
+    progress=None,
+    chat=None,
+    chat_shuffle=False,
+    max_wait=300,
+):
     """Compile the benchmarks named in `only` (all of NAMES when empty), the `custom` JSONL
     files ({name: path}) and the `chat` datasets ({name: "org/repo[:config]"}, every split, in
     source order unless `chat_shuffle`) into `db` (default_path() when None), from the Hugging
@@ -34,11 +65,15 @@ def compile(db=None, only=(), mirror=None, revisions=None, custom=None, jobs=Non
     5xx, a reset connection) are retried, waiting `max_wait` seconds at most in all; the waits
     are logged as warnings on the "nanotasks" logger. Returns one Outcome per split and file."""
     from nanotasks.compiler.build import compile_file  # needs the compile extra
+
     db = Path(db or default_path())
     if not db.parent.is_dir() and db != default_path():  # a typo should not grow directories
-        raise FileNotFoundError(f"{db.parent} does not exist: create it, or give another path for the file")
-    return compile_file(db, only, mirror, revisions, custom, progress, jobs, chat, chat_shuffle,
-                        max_wait)
+        raise FileNotFoundError(
+            f"{db.parent} does not exist: create it, or give another path for the file"
+        )
+    return compile_file(
+        db, only, mirror, revisions, custom, progress, jobs, chat, chat_shuffle, max_wait
+    )
 
 
 def open(db=None):
@@ -49,6 +84,7 @@ def open(db=None):
 def verify(db=None, quick=False, progress=None):
     """The checks `nanotasks verify` prints, as a list of store.verify.Check."""
     from nanotasks.store.verify import verify as verify_file
+
     return verify_file(db or default_path(), quick=quick, progress=progress)
 
 
@@ -59,6 +95,7 @@ def export(store, task, split, output, subset=None, format="jsonl"):
     Returns the split written (a store.reader.Split: its rows is how many)."""
     # imported here: what it imports (tempfile, shutil) would add to every reader's start-up
     from nanotasks.store.export import FORMATS, output_file, write_jsonl, write_parquet
+
     if format not in FORMATS:
         raise ValueError(f"unknown format {format!r}: choose one of {', '.join(FORMATS)}")
     store = store if isinstance(store, Store) else Store(store)

@@ -1,4 +1,4 @@
-from nanotasks.compiler.cli import main
+from nanotasks.cli import main
 
 if __name__ == "__main__":  # not when a worker process imports it
     main()

@@ -54,6 +54,7 @@ MIXTURE_SPELLING = {"SimpleSpelling": 200_000, "SpellingBee": 80_000}
 # ---------------------------------------------------------------------------------------------
 # What runs in the measured processes. Only the standard library is imported before timing.
 
+
 def peak_rss_mb():
     """This process's peak resident memory. Linux's ru_maxrss survives exec, so it would count
     the process that started this one: VmHWM does not."""
@@ -71,8 +72,10 @@ def memory_mb():
     if not rollup.exists():
         return {}
     fields = dict(line.split(":", 1) for line in rollup.read_text().splitlines()[1:])
-    return {key: int(fields[field].split()[0]) / 1024 for key, field in (("rss_now_mb", "Rss"),
-                                                                        ("anonymous_mb", "Anonymous"))}
+    return {
+        key: int(fields[field].split()[0]) / 1024
+        for key, field in (("rss_now_mb", "Rss"), ("anonymous_mb", "Anonymous"))
+    }
 
 
 def open_split(system, config):
@@ -80,6 +83,7 @@ def open_split(system, config):
     at i, as a DataLoader indexes it."""
     if system == "nanotasks":
         from nanotasks.tasks.smoltalk import SmolTalk
+
         task = SmolTalk("train", db=config["db"])
         return task, lambda: (task[i] for i in range(len(task)))
     if system == "hf":
@@ -106,9 +110,11 @@ class ArrowSplit:
 
 def hf_load(config, repo, name, split):
     import datasets
+
     datasets.disable_progress_bars()
-    return datasets.load_dataset(str(Path(config["hub"]) / repo), name, split=split,
-                                 cache_dir=config["hf_cache"]).shuffle(seed=42)
+    return datasets.load_dataset(
+        str(Path(config["hub"]) / repo), name, split=split, cache_dir=config["hf_cache"]
+    ).shuffle(seed=42)
 
 
 def arrow_load(config, repo, name, split):
@@ -116,10 +122,17 @@ def arrow_load(config, repo, name, split):
     import numpy as np
     import pyarrow as pa
     import pyarrow.parquet as pq
+
     from nanotasks.compiler.fetch import data_file_patterns
+
     directory = Path(config["hub"]) / repo
-    files = sorted({p for pattern in data_file_patterns(directory, repo, name, split)
-                    for p in directory.glob(pattern)})
+    files = sorted(
+        {
+            p
+            for pattern in data_file_patterns(directory, repo, name, split)
+            for p in directory.glob(pattern)
+        }
+    )
     table = pa.concat_tables(pq.read_table(path) for path in files)
     return table, np.random.default_rng(42).permutation(table.num_rows).tolist()
 
@@ -141,7 +154,11 @@ def timed_reads(get, length, reads, seed=1, passes=3):
             times.append(clock() - before)
         cpu.append(time.process_time() - started)
     times.sort()
-    return min(cpu) / reads * 1e6, sum(times) / len(times) / 1000, times[int(len(times) * 0.99)] / 1000
+    return (
+        min(cpu) / reads * 1e6,
+        sum(times) / len(times) / 1000,
+        times[int(len(times) * 0.99)] / 1000,
+    )
 
 
 def probe_reads(system, config):
@@ -150,7 +167,9 @@ def probe_reads(system, config):
     dataset[0]
     figures = {"open_ms": (time.perf_counter() - started) * 1000, "rss_open_mb": peak_rss_mb()}
     mean, _, p99 = timed_reads(dataset.__getitem__, len(dataset), config["reads"])
-    figures.update(random_mean_us=mean, random_p99_us=p99, rss_reads_mb=peak_rss_mb(), **memory_mb())
+    figures.update(
+        random_mean_us=mean, random_p99_us=p99, rss_reads_mb=peak_rss_mb(), **memory_mb()
+    )
     if not config.get("sequential", True):
         return figures
     started = time.perf_counter()
@@ -161,8 +180,11 @@ def probe_reads(system, config):
 
 
 # What each system reads with, imported before the clock starts in probe_open_imported
-LIBRARIES = {"nanotasks": ("orjson", "sqlite3", "zstandard"), "hf": ("datasets",),
-             "arrow": ("numpy", "pyarrow.parquet")}
+LIBRARIES = {
+    "nanotasks": ("orjson", "sqlite3", "zstandard"),
+    "hf": ("datasets",),
+    "arrow": ("numpy", "pyarrow.parquet"),
+}
 
 
 def probe_open_imported(system, config):
@@ -183,14 +205,21 @@ def probe_cold(system, config):
     evict once loaded: its cold cost is its open time."""
     if system == "arrow":
         return {}
-    files = ([config["db"]] if system == "nanotasks" else
-             [p for p in Path(config["hf_cache"]).rglob("*.arrow")])
+    files = (
+        [config["db"]]
+        if system == "nanotasks"
+        else [p for p in Path(config["hf_cache"]).rglob("*.arrow")]
+    )
     for path in files:
         fd = os.open(path, os.O_RDONLY)
-        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)  # only this file's clean pages: no root needed
+        os.posix_fadvise(
+            fd, 0, 0, os.POSIX_FADV_DONTNEED
+        )  # only this file's clean pages: no root needed
         os.close(fd)
     dataset, _ = open_split(system, config)
-    _, wall, _ = timed_reads(dataset.__getitem__, len(dataset), config["cold_reads"], seed=10, passes=1)
+    _, wall, _ = timed_reads(
+        dataset.__getitem__, len(dataset), config["cold_reads"], seed=10, passes=1
+    )
     return {"random_cold_us": wall}
 
 
@@ -198,6 +227,7 @@ def probe_parallel(system, config):
     """`workers` forked processes (as DataLoader workers are) read random examples of the
     opened split at once; examples per second over all of them."""
     import multiprocessing
+
     dataset, _ = open_split(system, config)
     get, length = dataset.__getitem__, len(dataset)
     get(0)
@@ -237,24 +267,35 @@ def probe_mixture(system, config):
         from nanotasks.tasks.mmlu import MMLU
         from nanotasks.tasks.smoltalk import SmolTalk
         from nanotasks.tasks.spellingbee import SimpleSpelling, SpellingBee
+
         db = config["db"]
-        tasks = [SmolTalk("train", db=db), MMLU("auxiliary_train", "train", db=db),
-                 GSM8K("main", "train", db=db), GSM8K("main", "train", db=db),
-                 SimpleSpelling(size=MIXTURE_SPELLING["SimpleSpelling"], db=db),
-                 SpellingBee(size=MIXTURE_SPELLING["SpellingBee"], db=db)]
+        tasks = [
+            SmolTalk("train", db=db),
+            MMLU("auxiliary_train", "train", db=db),
+            GSM8K("main", "train", db=db),
+            GSM8K("main", "train", db=db),
+            SimpleSpelling(size=MIXTURE_SPELLING["SimpleSpelling"], db=db),
+            SpellingBee(size=MIXTURE_SPELLING["SpellingBee"], db=db),
+        ]
         mixture = TaskMixture(tasks)
         for task in tasks:
             task[0]
         mixture[0]
     else:
         load = hf_load if system == "hf" else arrow_load
-        splits = [(SMOLTALK, "default", "train"), ("cais/mmlu", "auxiliary_train", "train"),
-                  ("openai/gsm8k", "main", "train")]
+        splits = [
+            (SMOLTALK, "default", "train"),
+            ("cais/mmlu", "auxiliary_train", "train"),
+            ("openai/gsm8k", "main", "train"),
+        ]
         loaded = {key: load(config, *key) for key in splits}
         lengths = [len(loaded[key] if system == "hf" else loaded[key][1]) for key in splits]
         lengths.insert(3, lengths[2])  # GSM8K twice
         words_path = Path(config["hub"]) / "dwyl" / "english-words" / "words_alpha.txt"
-        for name, size in MIXTURE_SPELLING.items():  # each spelling task loads the list, as nanochat's do
+        for (
+            name,
+            size,
+        ) in MIXTURE_SPELLING.items():  # each spelling task loads the list, as nanochat's do
             words = [w.strip() for w in words_path.read_text().splitlines() if w.strip()]
             if name == "SimpleSpelling":
                 random.Random(42).shuffle(words)
@@ -276,13 +317,20 @@ def probe_loader(system, config):
     import itertools
 
     import torch
+
     dataset, _ = open_split(system, config)
     dataset[0]
     figures = {}
     for context in ("fork", "spawn"):
-        loader = torch.utils.data.DataLoader(dataset, batch_size=64, shuffle=True, num_workers=2,
-                                             collate_fn=unchanged, multiprocessing_context=context,
-                                             generator=torch.Generator().manual_seed(0))
+        loader = torch.utils.data.DataLoader(
+            dataset,
+            batch_size=64,
+            shuffle=True,
+            num_workers=2,
+            collate_fn=unchanged,
+            multiprocessing_context=context,
+            generator=torch.Generator().manual_seed(0),
+        )
         started = time.perf_counter()
         batches = iter(loader)
         next(batches)
@@ -296,9 +344,11 @@ def probe_loader(system, config):
 
 # The small evaluation splits, read from the real sources in ../shared/hub when it is there:
 # (nanotasks Task, its arguments, hub repo, config, split)
-SMALL = [("gsm8k.GSM8K", ("main", "test"), "openai/gsm8k", "main", "test"),
-         ("mmlu.MMLU", ("all", "test"), "cais/mmlu", "all", "test"),
-         ("humaneval.HumanEval", (), "openai/openai_humaneval", "openai_humaneval", "test")]
+SMALL = [
+    ("gsm8k.GSM8K", ("main", "test"), "openai/gsm8k", "main", "test"),
+    ("mmlu.MMLU", ("all", "test"), "cais/mmlu", "all", "test"),
+    ("humaneval.HumanEval", (), "openai/openai_humaneval", "openai_humaneval", "test"),
+]
 
 
 def probe_small(system, config):
@@ -306,33 +356,47 @@ def probe_small(system, config):
     example over an in-memory Arrow table: the row as a dict, made into the conversation by
     the same conversion (the benchmark's normalise, which nanotasks runs at compile time)."""
     from nanotasks.tasks import benchmark
+
     figures = {}
     for task_name, arguments, repo, name, split in SMALL:
         module, cls = task_name.rsplit(".", 1)
         if system == "nanotasks":
-            task = getattr(importlib.import_module(f"nanotasks.tasks.{module}"), cls)(*arguments, db=config["small_db"])
+            task = getattr(importlib.import_module(f"nanotasks.tasks.{module}"), cls)(
+                *arguments, db=config["small_db"]
+            )
             get, length = task.__getitem__, len(task)
         else:
             table, order = arrow_load(dict(config, hub=config["small_hub"]), repo, name, split)
             columns = {column: table.column(column) for column in table.column_names}
             normalise = benchmark(module).normalise
-            source = next(s for s in benchmark(module).sources if (s.config, s.source_split) == (name, split))
+            source = next(
+                s for s in benchmark(module).sources if (s.config, s.source_split) == (name, split)
+            )
 
             def get(i, columns=columns, order=order, normalise=normalise, source=source):
                 row = {column: values[order[i]].as_py() for column, values in columns.items()}
                 return normalise(row, source).conversation
+
             length = len(order)
         get(0)
         figures[f"small_{repo}_us"] = timed_reads(get, length, config["reads"])[0]
     return figures
 
 
-PROBES = {"reads": probe_reads, "open": probe_open_imported, "cold": probe_cold, "parallel": probe_parallel, "loader": probe_loader,
-          "mixture": probe_mixture, "small": probe_small}
+PROBES = {
+    "reads": probe_reads,
+    "open": probe_open_imported,
+    "cold": probe_cold,
+    "parallel": probe_parallel,
+    "loader": probe_loader,
+    "mixture": probe_mixture,
+    "small": probe_small,
+}
 
 
 # ---------------------------------------------------------------------------------------------
 # The driver: makes the data, compiles it, runs each probe in a fresh process.
+
 
 def run(command, env, check=True):
     started = time.perf_counter()
@@ -348,29 +412,52 @@ def probe(kind, system, config, env):
 
 
 def directory_bytes(path):
-    return sum(p.stat().st_size for p in Path(path).rglob("*") if p.is_file() and not p.is_symlink())
+    return sum(
+        p.stat().st_size for p in Path(path).rglob("*") if p.is_file() and not p.is_symlink()
+    )
 
 
 def measure(args, work):
     sys.path.insert(0, str(Path(__file__).parent))
     from size_vs_parquet import sizes
     from synthetic import make_snapshot
+
     env, words = prepared(args, work)
     hub = work / "hub"
     log(f"making the snapshot in {hub}")
     shutil.rmtree(hub, ignore_errors=True)
     started = time.perf_counter()
-    origin = make_snapshot(hub, words, args.train,
-                           args.test, args.mmlu, args.gsm8k, mirror=args.mirror)
-    report = {"machine": machine(), "origin": origin, "snapshot_s": time.perf_counter() - started,
-              "options": {k: v for k, v in vars(args).items() if k != "json"}}
+    origin = make_snapshot(
+        hub, words, args.train, args.test, args.mmlu, args.gsm8k, mirror=args.mirror
+    )
+    report = {
+        "machine": machine(),
+        "origin": origin,
+        "snapshot_s": time.perf_counter() - started,
+        "options": {k: v for k, v in vars(args).items() if k != "json"},
+    }
 
     log("compiling SmolTalk with 1 job, then all cores")
     compile_rows = args.train + args.test
     compiled, loads = {}, {}
     for jobs, name in ((1, "one.db"), (os.cpu_count(), "nanotasks.db")):
-        _, seconds = run([sys.executable, "-m", "nanotasks", "compile", "--only", "smoltalk", "--mirror", hub,
-                          "--db", work / name, "--jobs", str(jobs)], env)
+        _, seconds = run(
+            [
+                sys.executable,
+                "-m",
+                "nanotasks",
+                "compile",
+                "--only",
+                "smoltalk",
+                "--mirror",
+                hub,
+                "--db",
+                work / name,
+                "--jobs",
+                str(jobs),
+            ],
+            env,
+        )
         compiled[jobs], loads[jobs] = seconds, os.getloadavg()[0]
     same_bytes = (work / "one.db").read_bytes() == (work / "nanotasks.db").read_bytes()
     log("timing the overlaps pass alone")
@@ -378,37 +465,93 @@ def measure(args, work):
     entries = {e["name"]: e for e in sizes(work / "one.db", hub)}
     size, whole = entries["smoltalk default/train"], entries["whole file"]
     overlaps_s = float(overlaps.stdout)
-    report["compile"] = {"rows": compile_rows, "rows_per_s_1_job": compile_rows / compiled[1],
-                         f"rows_per_s_{os.cpu_count()}_jobs": compile_rows / compiled[os.cpu_count()],
-                         f"rows_per_s_{os.cpu_count()}_jobs_without_overlaps":
-                             compile_rows / max(compiled[os.cpu_count()] - overlaps_s, 1e-3),
-                         "load_1_job": loads[1], f"load_{os.cpu_count()}_jobs": loads[os.cpu_count()],
-                         "overlaps_s": overlaps_s, "same_bytes_whatever_jobs": same_bytes,
-                         "train_stored_bytes": size["stored_bytes"], "train_parquet_zstd_bytes": size["parquet_bytes"],
-                         "bytes_vs_parquet": size["stored_bytes"] / size["parquet_bytes"],
-                         "file_bytes": whole["stored_bytes"], "file_parquet_zstd_bytes": whole["parquet_bytes"],
-                         "file_vs_parquet": whole["stored_bytes"] / whole["parquet_bytes"]}
+    report["compile"] = {
+        "rows": compile_rows,
+        "rows_per_s_1_job": compile_rows / compiled[1],
+        f"rows_per_s_{os.cpu_count()}_jobs": compile_rows / compiled[os.cpu_count()],
+        f"rows_per_s_{os.cpu_count()}_jobs_without_overlaps": compile_rows
+        / max(compiled[os.cpu_count()] - overlaps_s, 1e-3),
+        "load_1_job": loads[1],
+        f"load_{os.cpu_count()}_jobs": loads[os.cpu_count()],
+        "overlaps_s": overlaps_s,
+        "same_bytes_whatever_jobs": same_bytes,
+        "train_stored_bytes": size["stored_bytes"],
+        "train_parquet_zstd_bytes": size["parquet_bytes"],
+        "bytes_vs_parquet": size["stored_bytes"] / size["parquet_bytes"],
+        "file_bytes": whole["stored_bytes"],
+        "file_parquet_zstd_bytes": whole["parquet_bytes"],
+        "file_vs_parquet": whole["stored_bytes"] / whole["parquet_bytes"],
+    }
     db = work / "nanotasks.db"
-    result, _ = run([sys.executable, "-m", "nanotasks", "compile", "--only", "mmlu", "--only", "gsm8k",
-                     "--only", "spellingbee", "--mirror", hub, "--db", db], env, check=False)
+    result, _ = run(
+        [
+            sys.executable,
+            "-m",
+            "nanotasks",
+            "compile",
+            "--only",
+            "mmlu",
+            "--only",
+            "gsm8k",
+            "--only",
+            "spellingbee",
+            "--mirror",
+            hub,
+            "--db",
+            db,
+        ],
+        env,
+        check=False,
+    )
     if "wrote" not in result.stdout:  # the other MMLU and GSM8K splits are absent: expected
         sys.exit(f"compiling the mixture's sources failed:\n{result.stdout}\n{result.stderr}")
 
-    config = {"db": str(db), "hub": str(hub), "hf_cache": str(work / "hf-cache"), "reads": args.reads,
-              "cold_reads": max(args.reads // 10, 100), "workers": args.workers}
+    config = {
+        "db": str(db),
+        "hub": str(hub),
+        "hf_cache": str(work / "hf-cache"),
+        "reads": args.reads,
+        "cold_reads": max(args.reads // 10, 100),
+        "workers": args.workers,
+    }
     real = Path(args.mirror or REPO.parent / "shared" / "hub")
     if all((real / repo).is_dir() for _, _, repo, _, _ in SMALL):
         log(f"compiling the small splits from {real}")
         config.update(small_db=str(work / "small.db"), small_hub=str(real))
-        run([sys.executable, "-m", "nanotasks", "compile", "--only", "gsm8k", "--only", "mmlu", "--only",
-             "humaneval", "--mirror", real, "--db", config["small_db"]], env, check=False)
+        run(
+            [
+                sys.executable,
+                "-m",
+                "nanotasks",
+                "compile",
+                "--only",
+                "gsm8k",
+                "--only",
+                "mmlu",
+                "--only",
+                "humaneval",
+                "--mirror",
+                real,
+                "--db",
+                config["small_db"],
+            ],
+            env,
+            check=False,
+        )
     log("datasets: first load of each split (converting parquet into its cache)")
-    convert = ("import datasets, sys; datasets.disable_progress_bars(); "
-               "datasets.load_dataset(sys.argv[1], sys.argv[2], split=sys.argv[3], cache_dir=sys.argv[4])")
+    convert = (
+        "import datasets, sys; datasets.disable_progress_bars(); "
+        "datasets.load_dataset(sys.argv[1], sys.argv[2], split=sys.argv[3], cache_dir=sys.argv[4])"
+    )
     hf_first = {}
-    for repo, name, split in ((SMOLTALK, "default", "train"), ("cais/mmlu", "auxiliary_train", "train"),
-                              ("openai/gsm8k", "main", "train")):
-        _, hf_first[repo] = run([sys.executable, "-c", convert, hub / repo, name, split, config["hf_cache"]], env)
+    for repo, name, split in (
+        (SMOLTALK, "default", "train"),
+        ("cais/mmlu", "auxiliary_train", "train"),
+        ("openai/gsm8k", "main", "train"),
+    ):
+        _, hf_first[repo] = run(
+            [sys.executable, "-c", convert, hub / repo, name, split, config["hf_cache"]], env
+        )
     report["hf_first_load_s"] = hf_first[SMOLTALK]
 
     systems = {system: {} for system in SYSTEMS}
@@ -431,12 +574,20 @@ def prepared(args, work):
     """The environment of the measured processes (offline, with nanotasks' bytecode written),
     and the word list the synthetic text is drawn from: the mirror's, ../shared/hub's or the
     sample's."""
-    env = dict(os.environ, HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1",
-               HF_HOME=str(work / "hf-home"), TOKENIZERS_PARALLELISM="false")
+    env = dict(
+        os.environ,
+        HF_HUB_OFFLINE="1",
+        HF_DATASETS_OFFLINE="1",
+        HF_HOME=str(work / "hf-home"),
+        TOKENIZERS_PARALLELISM="false",
+    )
     write_bytecode(env)
     words = Path("dwyl") / "english-words" / "words_alpha.txt"
-    return env, next(p / words for p in (Path(args.mirror or REPO.parent / "shared" / "hub"), REPO / "data" / "sample")
-                     if (p / words).is_file())
+    return env, next(
+        p / words
+        for p in (Path(args.mirror or REPO.parent / "shared" / "hub"), REPO / "data" / "sample")
+        if (p / words).is_file()
+    )
 
 
 def write_bytecode(env):
@@ -444,8 +595,18 @@ def write_bytecode(env):
     editable install, or PYTHONDONTWRITEBYTECODE set) each measured process would compile the
     modules from source first, which costs more than opening the file."""
     package = importlib.util.find_spec("nanotasks").submodule_search_locations[0]
-    run([sys.executable, "-m", "compileall", "-q", "-x", r"[/\\](tests|benchmarks|data|build|\.venv)",
-         package], env)
+    run(
+        [
+            sys.executable,
+            "-m",
+            "compileall",
+            "-q",
+            "-x",
+            r"[/\\](tests|benchmarks|data|build|\.venv)",
+            package,
+        ],
+        env,
+    )
 
 
 def measure_scales(args, work):
@@ -456,6 +617,7 @@ def measure_scales(args, work):
     sys.path.insert(0, str(Path(__file__).parent))
     from size_vs_parquet import sizes
     from synthetic import make_snapshot
+
     env, words = prepared(args, work)
     scales = []
     for rows in args.scales:
@@ -463,17 +625,41 @@ def measure_scales(args, work):
         log(f"{rows:,} rows: making the snapshot")
         make_snapshot(hub, words, rows, SCALE_TEST, 100, 100)
         log(f"{rows:,} rows: compiling")
-        _, compile_s = run([sys.executable, "-m", "nanotasks", "compile", "--only", "smoltalk", "--mirror", hub,
-                            "--db", db], env)
-        figures = {"rows": rows + SCALE_TEST, "compile_s": compile_s, "load_compile": os.getloadavg()[0]}
+        _, compile_s = run(
+            [
+                sys.executable,
+                "-m",
+                "nanotasks",
+                "compile",
+                "--only",
+                "smoltalk",
+                "--mirror",
+                hub,
+                "--db",
+                db,
+            ],
+            env,
+        )
+        figures = {
+            "rows": rows + SCALE_TEST,
+            "compile_s": compile_s,
+            "load_compile": os.getloadavg()[0],
+        }
         overlaps, _ = run([sys.executable, "-c", OVERLAPS, db], env)
         figures["overlaps_s"] = float(overlaps.stdout)
         whole = next(e for e in sizes(db, hub) if e["name"] == "whole file")
         figures["file_vs_parquet"] = whole["stored_bytes"] / whole["parquet_bytes"]
-        config = {"db": str(db), "hub": str(hub), "reads": args.reads, "cold_reads": max(args.reads // 10, 100),
-                  "sequential": False}
+        config = {
+            "db": str(db),
+            "hub": str(hub),
+            "reads": args.reads,
+            "cold_reads": max(args.reads // 10, 100),
+            "sequential": False,
+        }
         for system in ("arrow", "nanotasks"):
-            if system == "nanotasks":  # warm: the file in the page cache, which the sizes and Arrow's load evict
+            if (
+                system == "nanotasks"
+            ):  # warm: the file in the page cache, which the sizes and Arrow's load evict
                 with open(db, "rb") as f:
                     while f.read(1 << 24):
                         pass
@@ -485,29 +671,57 @@ def measure_scales(args, work):
         scales.append(figures)
         shutil.rmtree(hub)
         db.unlink()
-    return {"machine": machine(), "options": {k: v for k, v in vars(args).items() if k != "json"},
-            "scales": scales}
+    return {
+        "machine": machine(),
+        "options": {k: v for k, v in vars(args).items() if k != "json"},
+        "scales": scales,
+    }
 
 
 def scale_table(report):
-    headers = ["rows", "compile (s)", "rows/s", "of which overlaps (s)", "rows/s without", "file vs parquet",
-               "open (ms)",
-               "nanotasks read (us)", "Arrow read (us)", "vs Arrow", "cold read (us)", "anonymous (MB)",
-               "load (compile / Arrow / nanotasks)"]
+    headers = [
+        "rows",
+        "compile (s)",
+        "rows/s",
+        "of which overlaps (s)",
+        "rows/s without",
+        "file vs parquet",
+        "open (ms)",
+        "nanotasks read (us)",
+        "Arrow read (us)",
+        "vs Arrow",
+        "cold read (us)",
+        "anonymous (MB)",
+        "load (compile / Arrow / nanotasks)",
+    ]
     rows = []
     for f in report["scales"]:
         ours, arrow = f["nanotasks"], f["arrow"]
-        rows.append([f"{f['rows']:,}", f"{f['compile_s']:.1f}", f"{f['rows'] / f['compile_s']:,.0f}",
-                     f"{f['overlaps_s']:.1f}", f"{f['rows'] / max(f['compile_s'] - f['overlaps_s'], 1e-3):,.0f}",
-                     f"{f['file_vs_parquet']:.2f}x", f"{ours['open_ms']:.0f}",
-                     f"{ours['random_mean_us']:.1f}", f"{arrow['random_mean_us']:.1f}",
-                     _ratio(ours["random_mean_us"], arrow["random_mean_us"], False),
-                     f"{ours['random_cold_us']:.0f}", f"{ours['anonymous_mb']:.0f}",
-                     f"{f['load_compile']:.1f} / {f['load_arrow']:.1f} / {f['load_nanotasks']:.1f}"])
+        rows.append(
+            [
+                f"{f['rows']:,}",
+                f"{f['compile_s']:.1f}",
+                f"{f['rows'] / f['compile_s']:,.0f}",
+                f"{f['overlaps_s']:.1f}",
+                f"{f['rows'] / max(f['compile_s'] - f['overlaps_s'], 1e-3):,.0f}",
+                f"{f['file_vs_parquet']:.2f}x",
+                f"{ours['open_ms']:.0f}",
+                f"{ours['random_mean_us']:.1f}",
+                f"{arrow['random_mean_us']:.1f}",
+                _ratio(ours["random_mean_us"], arrow["random_mean_us"], False),
+                f"{ours['random_cold_us']:.0f}",
+                f"{ours['anonymous_mb']:.0f}",
+                f"{f['load_compile']:.1f} / {f['load_arrow']:.1f} / {f['load_nanotasks']:.1f}",
+            ]
+        )
     m = report["machine"]
-    return "\n".join(markdown(headers, rows) + [
-        f"\nSmolTalk train, synthetic, plus {SCALE_TEST:,} test rows; {report['options']['reads']:,} random reads "
-        f"(mean CPU time; cold: wall time, page cache evicted); {m['cores']} x {m['cpu']}, Python {m['python']}"])
+    return "\n".join(
+        markdown(headers, rows)
+        + [
+            f"\nSmolTalk train, synthetic, plus {SCALE_TEST:,} test rows; {report['options']['reads']:,} random reads "
+            f"(mean CPU time; cold: wall time, page cache evicted); {m['cores']} x {m['cpu']}, Python {m['python']}"
+        ]
+    )
 
 
 def markdown(headers, rows):
@@ -517,9 +731,16 @@ def markdown(headers, rows):
 
     def cell(column, value):
         value = str(value)
-        return value.rjust(widths[column]) if column and value[:1].isdigit() else value.ljust(widths[column])
-    return ["| " + " | ".join(cell(column, value) for column, value in enumerate(row)) + " |"
-            for row in [headers, ["-" * w for w in widths], *rows]]
+        return (
+            value.rjust(widths[column])
+            if column and value[:1].isdigit()
+            else value.ljust(widths[column])
+        )
+
+    return [
+        "| " + " | ".join(cell(column, value) for column, value in enumerate(row)) + " |"
+        for row in [headers, ["-" * w for w in widths], *rows]
+    ]
 
 
 OVERLAPS = """
@@ -533,72 +754,197 @@ print(time.perf_counter() - started)
 
 
 def machine():
-    model = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo")
-                  if line.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() else platform.processor()
-    return {"cpu": model, "cores": os.cpu_count(), "python": platform.python_version(),
-            "load_average": [round(x, 1) for x in os.getloadavg()]}
+    model = (
+        next(
+            (
+                line.split(":", 1)[1].strip()
+                for line in open("/proc/cpuinfo")
+                if line.startswith("model name")
+            ),
+            platform.processor(),
+        )
+        if Path("/proc/cpuinfo").exists()
+        else platform.processor()
+    )
+    return {
+        "cpu": model,
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "load_average": [round(x, 1) for x in os.getloadavg()],
+    }
 
 
 # Each figure: (label, key, format, better when higher, the probe that measures it)
-FIGURES = [("open + first example, fresh process (ms)", "open_ms", "{:.0f}", False, "reads"),
-           ("open + first example, libraries already imported (ms)", "open_imported_ms", "{:.1f}", False, "open"),
-           ("peak RSS after open (MB)", "rss_open_mb", "{:.0f}", False, "reads"),
-           ("peak RSS after open + random reads (MB)", "rss_reads_mb", "{:.0f}", False, "reads"),
-           ("RSS after open + random reads (MB)", "rss_now_mb", "{:.0f}", False, "reads"),
-           ("anonymous memory after open + random reads (MB)", "anonymous_mb", "{:.0f}", False, "reads"),
-           ("random example, warm, mean CPU time (us)", "random_mean_us", "{:.1f}", False, "reads"),
-           ("random example, warm, p99 (us)", "random_p99_us", "{:.1f}", False, "reads"),
-           ("random example, cold page cache, mean wall time (us)", "random_cold_us", "{:.1f}", False, "cold"),
-           ("sequential pass (examples/s)", "sequential_per_s", "{:,.0f}", True, "reads"),
-           ("{workers} processes reading at random (examples/s)", "parallel_per_s", "{:,.0f}", True, "parallel"),
-           ("DataLoader, 2 workers, fork: first batch (s)", "loader_fork_first_s", "{:.2f}", False, "loader"),
-           ("DataLoader, 2 workers, fork (examples/s)", "loader_fork_per_s", "{:,.0f}", True, "loader"),
-           ("DataLoader, 2 workers, spawn: first batch (s)", "loader_spawn_first_s", "{:.2f}", False, "loader"),
-           ("DataLoader, 2 workers, spawn (examples/s)", "loader_spawn_per_s", "{:,.0f}", True, "loader"),
-           ("build the SFT TaskMixture (s)", "mixture_s", "{:.2f}", False, "mixture"),
-           ("peak RSS of the mixture (MB)", "mixture_rss_mb", "{:.0f}", False, "mixture"),
-           ("bytes on disk (SmolTalk train+test)", "disk_bytes", "{:,}", False, None)]
-FIGURES += [(f"random example, {repo} {name}/{split}, mean CPU time (us)", f"small_{repo}_us", "{:.1f}", False, "small")
-            for _, _, repo, name, split in SMALL]
+FIGURES = [
+    ("open + first example, fresh process (ms)", "open_ms", "{:.0f}", False, "reads"),
+    (
+        "open + first example, libraries already imported (ms)",
+        "open_imported_ms",
+        "{:.1f}",
+        False,
+        "open",
+    ),
+    ("peak RSS after open (MB)", "rss_open_mb", "{:.0f}", False, "reads"),
+    ("peak RSS after open + random reads (MB)", "rss_reads_mb", "{:.0f}", False, "reads"),
+    ("RSS after open + random reads (MB)", "rss_now_mb", "{:.0f}", False, "reads"),
+    ("anonymous memory after open + random reads (MB)", "anonymous_mb", "{:.0f}", False, "reads"),
+    ("random example, warm, mean CPU time (us)", "random_mean_us", "{:.1f}", False, "reads"),
+    ("random example, warm, p99 (us)", "random_p99_us", "{:.1f}", False, "reads"),
+    (
+        "random example, cold page cache, mean wall time (us)",
+        "random_cold_us",
+        "{:.1f}",
+        False,
+        "cold",
+    ),
+    ("sequential pass (examples/s)", "sequential_per_s", "{:,.0f}", True, "reads"),
+    (
+        "{workers} processes reading at random (examples/s)",
+        "parallel_per_s",
+        "{:,.0f}",
+        True,
+        "parallel",
+    ),
+    (
+        "DataLoader, 2 workers, fork: first batch (s)",
+        "loader_fork_first_s",
+        "{:.2f}",
+        False,
+        "loader",
+    ),
+    ("DataLoader, 2 workers, fork (examples/s)", "loader_fork_per_s", "{:,.0f}", True, "loader"),
+    (
+        "DataLoader, 2 workers, spawn: first batch (s)",
+        "loader_spawn_first_s",
+        "{:.2f}",
+        False,
+        "loader",
+    ),
+    ("DataLoader, 2 workers, spawn (examples/s)", "loader_spawn_per_s", "{:,.0f}", True, "loader"),
+    ("build the SFT TaskMixture (s)", "mixture_s", "{:.2f}", False, "mixture"),
+    ("peak RSS of the mixture (MB)", "mixture_rss_mb", "{:.0f}", False, "mixture"),
+    ("bytes on disk (SmolTalk train+test)", "disk_bytes", "{:,}", False, None),
+]
+FIGURES += [
+    (
+        f"random example, {repo} {name}/{split}, mean CPU time (us)",
+        f"small_{repo}_us",
+        "{:.1f}",
+        False,
+        "small",
+    )
+    for _, _, repo, name, split in SMALL
+]
 
 
 def table(report):
     systems, options, loads = report["systems"], report["options"], report["loads"]
-    headers = ["figure", "in-memory Arrow", "HF datasets (cached)", "nanotasks", "vs Arrow", "vs HF",
-               "load (Arrow / HF / nanotasks)"]
+    headers = [
+        "figure",
+        "in-memory Arrow",
+        "HF datasets (cached)",
+        "nanotasks",
+        "vs Arrow",
+        "vs HF",
+        "load (Arrow / HF / nanotasks)",
+    ]
     rows = []
     for label, key, form, higher, kind in FIGURES:
         if key not in systems["nanotasks"]:
             continue  # the small splits, without ../shared/hub
         values = [systems[s].get(key) for s in SYSTEMS]
         ratios = [_ratio(systems["nanotasks"][key], systems[b].get(key), higher) for b in BASELINES]
-        load = " / ".join(f"{loads[kind][s]:.1f}" if s in loads.get(kind, {}) else "-" for s in SYSTEMS)
-        rows.append([label.format(**options), *("-" if v is None else form.format(v) for v in values),
-                     *ratios, load])
+        load = " / ".join(
+            f"{loads[kind][s]:.1f}" if s in loads.get(kind, {}) else "-" for s in SYSTEMS
+        )
+        rows.append(
+            [
+                label.format(**options),
+                *("-" if v is None else form.format(v) for v in values),
+                *ratios,
+                load,
+            ]
+        )
     c = report["compile"]
     jobs = report["machine"]["cores"]
-    rows.append([f"compile SmolTalk, rows/s, 1 job / {jobs} jobs (overlaps pass included)", "-", "-",
-                 f"{c['rows_per_s_1_job']:,.0f} / {c[f'rows_per_s_{jobs}_jobs']:,.0f}", "", "",
-                 f"{c['load_1_job']:.1f} / {c[f'load_{jobs}_jobs']:.1f}"])
-    rows.append([f"compile SmolTalk, rows/s, {jobs} jobs, without the overlaps pass", "-", "-",
-                 f"{c[f'rows_per_s_{jobs}_jobs_without_overlaps']:,.0f}", "", "", ""])
+    rows.append(
+        [
+            f"compile SmolTalk, rows/s, 1 job / {jobs} jobs (overlaps pass included)",
+            "-",
+            "-",
+            f"{c['rows_per_s_1_job']:,.0f} / {c[f'rows_per_s_{jobs}_jobs']:,.0f}",
+            "",
+            "",
+            f"{c['load_1_job']:.1f} / {c[f'load_{jobs}_jobs']:.1f}",
+        ]
+    )
+    rows.append(
+        [
+            f"compile SmolTalk, rows/s, {jobs} jobs, without the overlaps pass",
+            "-",
+            "-",
+            f"{c[f'rows_per_s_{jobs}_jobs_without_overlaps']:,.0f}",
+            "",
+            "",
+            "",
+        ]
+    )
     rows.append(["the overlaps pass alone (s)", "-", "-", f"{c['overlaps_s']:.1f}", "", "", ""])
-    rows.append([f"the same bytes with 1 and {jobs} jobs", "-", "-", "yes" if c["same_bytes_whatever_jobs"] else "NO",
-                 "", "", ""])
-    rows.append(["SmolTalk train bytes (rows + dictionary) vs zstd parquet of the same rows", "-", "-",
-                 f"{c['train_stored_bytes']:,} / {c['train_parquet_zstd_bytes']:,} = {c['bytes_vs_parquet']:.2f}x",
-                 "", "", ""])
-    rows.append(["the whole file vs zstd parquet of its rows", "-", "-",
-                 f"{c['file_bytes']:,} / {c['file_parquet_zstd_bytes']:,} = {c['file_vs_parquet']:.2f}x",
-                 "", "", ""])
-    rows.append(["first load (conversion into the cache) (s)", "-", f"{report['hf_first_load_s']:.1f}", "", "", "", ""])
+    rows.append(
+        [
+            f"the same bytes with 1 and {jobs} jobs",
+            "-",
+            "-",
+            "yes" if c["same_bytes_whatever_jobs"] else "NO",
+            "",
+            "",
+            "",
+        ]
+    )
+    rows.append(
+        [
+            "SmolTalk train bytes (rows + dictionary) vs zstd parquet of the same rows",
+            "-",
+            "-",
+            f"{c['train_stored_bytes']:,} / {c['train_parquet_zstd_bytes']:,} = {c['bytes_vs_parquet']:.2f}x",
+            "",
+            "",
+            "",
+        ]
+    )
+    rows.append(
+        [
+            "the whole file vs zstd parquet of its rows",
+            "-",
+            "-",
+            f"{c['file_bytes']:,} / {c['file_parquet_zstd_bytes']:,} = {c['file_vs_parquet']:.2f}x",
+            "",
+            "",
+            "",
+        ]
+    )
+    rows.append(
+        [
+            "first load (conversion into the cache) (s)",
+            "-",
+            f"{report['hf_first_load_s']:.1f}",
+            "",
+            "",
+            "",
+            "",
+        ]
+    )
     lines = markdown(headers, rows)
     m = report["machine"]
-    lines.append(f"\n{options['train']:,} train / {options['test']:,} test conversations ({report['origin']}); "
-                 f"{options['reads']:,} random reads; {m['cores']} x {m['cpu']}, Python {m['python']}, "
-                 f"load average at the end {m['load_average']}")
-    lines.append("vs X: how many times better nanotasks is than X (above 1: nanotasks wins; 1.7x for a time "
-                 "is 0.6x of X's). load: the 1-minute load average as each measured process ended.")
+    lines.append(
+        f"\n{options['train']:,} train / {options['test']:,} test conversations ({report['origin']}); "
+        f"{options['reads']:,} random reads; {m['cores']} x {m['cpu']}, Python {m['python']}, "
+        f"load average at the end {m['load_average']}"
+    )
+    lines.append(
+        "vs X: how many times better nanotasks is than X (above 1: nanotasks wins; 1.7x for a time "
+        "is 0.6x of X's). load: the 1-minute load average as each measured process ended."
+    )
     return "\n".join(lines)
 
 
@@ -619,14 +965,25 @@ def main():
     parser.add_argument("--mmlu", type=int, default=99_842, help="MMLU auxiliary_train rows")
     parser.add_argument("--gsm8k", type=int, default=7_473, help="GSM8K main train rows")
     parser.add_argument("--reads", type=int, default=20_000, help="random reads per process")
-    parser.add_argument("--workers", type=int, default=os.cpu_count(), help="processes reading at once")
-    parser.add_argument("--mirror", help="use the sources this mirror has (e.g. ../shared/hub) instead "
-                                         "of synthetic ones")
+    parser.add_argument(
+        "--workers", type=int, default=os.cpu_count(), help="processes reading at once"
+    )
+    parser.add_argument(
+        "--mirror",
+        help="use the sources this mirror has (e.g. ../shared/hub) instead of synthetic ones",
+    )
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    parser.add_argument("--keep", help="work in this directory and keep it (default: a temporary one)")
-    parser.add_argument("--scales", type=int, nargs="+", metavar="ROWS",
-                        help="instead: compile and random reads at each of these train sizes, e.g. "
-                             "50000 460000 2000000 (nanotasks and in-memory Arrow only)")
+    parser.add_argument(
+        "--keep", help="work in this directory and keep it (default: a temporary one)"
+    )
+    parser.add_argument(
+        "--scales",
+        type=int,
+        nargs="+",
+        metavar="ROWS",
+        help="instead: compile and random reads at each of these train sizes, e.g. "
+        "50000 460000 2000000 (nanotasks and in-memory Arrow only)",
+    )
     parser.add_argument("--probe", help=argparse.SUPPRESS)  # internal: one measured process
     args = parser.parse_args()
     if args.probe:

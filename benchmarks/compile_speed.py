@@ -54,7 +54,9 @@ def main():
     parser.add_argument("--train", type=int, default=460_000, help="SmolTalk train conversations")
     parser.add_argument("--test", type=int, default=24_000, help="SmolTalk test conversations")
     parser.add_argument("--jobs", type=int, default=os.cpu_count(), help="compressing processes")
-    parser.add_argument("--keep", help="work in this directory and keep it; a snapshot already there is reused")
+    parser.add_argument(
+        "--keep", help="work in this directory and keep it; a snapshot already there is reused"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         measure(Path(args.keep or tmp), args)
@@ -63,27 +65,43 @@ def main():
 def measure(work, args):
     hub, db = work / "hub", work / "smoltalk.db"
     if not (hub / "HuggingFaceTB" / "smol-smoltalk").is_dir():
-        words = next(p / WORDS_PATH for p in (REPO.parent / "shared" / "hub", REPO / "data" / "sample")
-                     if (p / WORDS_PATH).is_file())
+        words = next(
+            p / WORDS_PATH
+            for p in (REPO.parent / "shared" / "hub", REPO / "data" / "sample")
+            if (p / WORDS_PATH).is_file()
+        )
         make_snapshot(hub, words, args.train, args.test, mmlu_train=100, gsm8k_train=100)
     db.unlink(missing_ok=True)
     load, before = os.getloadavg()[0], cpu_seconds(resource.RUSAGE_SELF)
     started = time.perf_counter()
     outcomes, overlaps = compile_timed(hub, db, args.jobs)
     wall = time.perf_counter() - started
-    parent, workers = cpu_seconds(resource.RUSAGE_SELF) - before, cpu_seconds(resource.RUSAGE_CHILDREN)
+    parent, workers = (
+        cpu_seconds(resource.RUSAGE_SELF) - before,
+        cpu_seconds(resource.RUSAGE_CHILDREN),
+    )
     rows = sum(o.rows for o in outcomes)
-    print(f"compile --only smoltalk --jobs {args.jobs}: {rows:,} rows, load average {load:.1f} before, "
-          f"{os.getloadavg()[0]:.1f} after")
+    print(
+        f"compile --only smoltalk --jobs {args.jobs}: {rows:,} rows, load average {load:.1f} before, "
+        f"{os.getloadavg()[0]:.1f} after"
+    )
     for o in outcomes:
-        print(f"  {o.name}: {o.rows:,} rows in {o.seconds:.1f} s ({o.rows / o.seconds:,.0f} rows/s)")
+        print(
+            f"  {o.name}: {o.rows:,} rows in {o.seconds:.1f} s ({o.rows / o.seconds:,.0f} rows/s)"
+        )
     print(f"  overlaps pass: {overlaps:.1f} s")
-    print(f"without the overlaps pass: {wall - overlaps:.1f} s wall, {rows / (wall - overlaps):,.0f} rows/s")
-    print(f"CPU, overlaps pass included: {parent:.1f} s here + {workers:.1f} s in the workers "
-          f"= {(parent + workers) / rows * 1e6:.0f} us a row")
+    print(
+        f"without the overlaps pass: {wall - overlaps:.1f} s wall, {rows / (wall - overlaps):,.0f} rows/s"
+    )
+    print(
+        f"CPU, overlaps pass included: {parent:.1f} s here + {workers:.1f} s in the workers "
+        f"= {(parent + workers) / rows * 1e6:.0f} us a row"
+    )
     whole = sizes(db, hub)[-1]
-    print(f"file {whole['stored_bytes']:,} bytes, zstd parquet of the same rows {whole['parquet_bytes']:,}: "
-          f"{whole['ratio']}x")
+    print(
+        f"file {whole['stored_bytes']:,} bytes, zstd parquet of the same rows {whole['parquet_bytes']:,}: "
+        f"{whole['ratio']}x"
+    )
 
 
 if __name__ == "__main__":

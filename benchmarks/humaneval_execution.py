@@ -19,16 +19,23 @@ import pyarrow.parquet as pq
 
 REPO = Path(__file__).resolve().parents[1]
 from nanotasks.tasks.execution import execute, execute_many
-from nanotasks.tasks.humaneval import normalise, program_for, problem_test
+from nanotasks.tasks.humaneval import normalise, problem_test, program_for
 
 HUMANEVAL = Path("openai") / "openai_humaneval" / "openai_humaneval" / "test-00000-of-00001.parquet"
 
 
 def canonical_solutions(root):
     """(program, test) for the canonical solution of each problem, from the mirror at `root`."""
-    conversations = [normalise(row, None).conversation for row in pq.read_table(root / HUMANEVAL).to_pylist()]
-    return [(program_for(conversation, conversation["messages"][1]["content"]), problem_test(conversation))
-            for conversation in conversations]
+    conversations = [
+        normalise(row, None).conversation for row in pq.read_table(root / HUMANEVAL).to_pylist()
+    ]
+    return [
+        (
+            program_for(conversation, conversation["messages"][1]["content"]),
+            problem_test(conversation),
+        )
+        for conversation in conversations
+    ]
 
 
 def report(label, solutions, run):
@@ -36,21 +43,36 @@ def report(label, solutions, run):
     results = run([program for program, _ in solutions], [test for _, test in solutions])
     elapsed = time.perf_counter() - started
     passed = sum(result.passed for result in results)
-    print(f"{label}: {len(solutions) / elapsed:.1f} evaluations/s ({len(solutions)} programs, {passed} passed, {elapsed:.2f} s)")
+    print(
+        f"{label}: {len(solutions) / elapsed:.1f} evaluations/s ({len(solutions)} programs, {passed} passed, {elapsed:.2f} s)"
+    )
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
-    parser.add_argument("--mirror", type=Path, default=REPO / "data" / "sample",
-                        help="a hub-layout directory with openai/openai_humaneval (default: data/sample's 5 problems)")
+    parser.add_argument(
+        "--mirror",
+        type=Path,
+        default=REPO / "data" / "sample",
+        help="a hub-layout directory with openai/openai_humaneval (default: data/sample's 5 problems)",
+    )
     parser.add_argument("--count", type=int, default=None, help="use only the first N problems")
     parser.add_argument("--workers", type=int, default=os.cpu_count())
     args = parser.parse_args()
     if not (args.mirror / HUMANEVAL).exists():
         sys.exit(f"no HumanEval in {args.mirror}: expected {args.mirror / HUMANEVAL}")
-    solutions = canonical_solutions(args.mirror)[:args.count]
+    solutions = canonical_solutions(args.mirror)[: args.count]
     print(f"{len(solutions)} canonical solutions from {args.mirror}")
     print(f"network isolation: {execute('pass').network_isolated}")
-    report("serial", solutions, lambda programs, tests: [execute(program, test=test) for program, test in zip(programs, tests)])
-    report(f"batched ({args.workers} workers)", solutions,
-           lambda programs, tests: execute_many(programs, workers=args.workers, tests=tests))
+    report(
+        "serial",
+        solutions,
+        lambda programs, tests: [
+            execute(program, test=test) for program, test in zip(programs, tests)
+        ],
+    )
+    report(
+        f"batched ({args.workers} workers)",
+        solutions,
+        lambda programs, tests: execute_many(programs, workers=args.workers, tests=tests),
+    )

@@ -26,8 +26,10 @@ from nanotasks.store import Example, Provenance
 from nanotasks.store.writer import Writer
 
 PLANTED = 200
-CONSTRAINT = ("Your response should contain at least three sentences and the word example should "
-              "appear at least twice in your answer.")
+CONSTRAINT = (
+    "Your response should contain at least three sentences and the word example should "
+    "appear at least twice in your answer."
+)
 
 
 def vocabulary(rng, size=40_000):
@@ -47,7 +49,9 @@ class Text:
 
     def __init__(self, rng, words):
         self.rng = rng
-        self.words = np.array(words + [w + "." for w in words] + [w + ".\n" for w in words], dtype=object)
+        self.words = np.array(
+            words + [w + "." for w in words] + [w + ".\n" for w in words], dtype=object
+        )
         self.size = len(words)
         self.frequencies = 1 / (np.arange(self.size) + 3)
         self.frequencies /= self.frequencies.sum()
@@ -57,12 +61,12 @@ class Text:
         if self.used + count > len(self.buffer):
             n = 1_000_000
             picks = self.rng.choice(self.size, n, p=self.frequencies)
-            ends = np.cumsum(self.rng.integers(8, 21, n // 8)) 
+            ends = np.cumsum(self.rng.integers(8, 21, n // 8))
             ends = ends[ends < n]
             picks[ends] += self.size * np.where(self.rng.random(len(ends)) < 0.2, 2, 1)
             self.buffer, self.used = self.words[picks].tolist(), 0
         self.used += count
-        return " ".join(self.buffer[self.used - count:self.used])
+        return " ".join(self.buffer[self.used - count : self.used])
 
 
 def chat(rng, text, prompt):
@@ -84,7 +88,9 @@ def build(path, train, test, seed=0):
     text = Text(rng, vocabulary(rng))
     tests = [chat(rng, text, prompt(rng, text)) for _ in range(test)]
     long_enough = [i for i, t in enumerate(tests) if len(t[0]["content"].split()) >= 13]
-    exact = {int(i): tests[i][0]["content"] for i in rng.choice(long_enough, PLANTED // 2, replace=False)}
+    exact = {
+        int(i): tests[i][0]["content"] for i in rng.choice(long_enough, PLANTED // 2, replace=False)
+    }
     spans = {}
     for i in rng.choice(test, PLANTED, replace=False):
         if int(i) not in exact and len(spans) < PLANTED // 2:
@@ -94,8 +100,13 @@ def build(path, train, test, seed=0):
     planted_rows = rng.choice(train, len(exact) + len(spans), replace=False).tolist()
 
     def training():
-        plants = dict(zip(planted_rows, [("exact", i, p) for i, p in exact.items()] +
-                                        [("span", i, s) for i, s in spans.items()]))
+        plants = dict(
+            zip(
+                planted_rows,
+                [("exact", i, p) for i, p in exact.items()]
+                + [("span", i, s) for i, s in spans.items()],
+            )
+        )
         for row in range(train):
             plant = plants.get(row)
             if plant and plant[0] == "exact":
@@ -103,14 +114,23 @@ def build(path, train, test, seed=0):
             else:
                 messages = chat(rng, text, prompt(rng, text))
                 if plant:  # in a later user turn, inside other text
-                    messages += [{"role": "user", "content": f"Also: {text(15)} {plant[2]} thanks"},
-                                 {"role": "assistant", "content": "Sure."}]
+                    messages += [
+                        {"role": "user", "content": f"Also: {text(15)} {plant[2]} thanks"},
+                        {"role": "assistant", "content": "Sure."},
+                    ]
             yield Example({"messages": messages}, source_row=row)
 
-    nanotasks.store.writer.LEVEL = 3  # the compile uses 19; reading speed is the same, writing much faster
+    nanotasks.store.writer.LEVEL = (
+        3  # the compile uses 19; reading speed is the same, writing much faster
+    )
     with Writer(path) as writer:
-        writer.write_split("synthetic", "default", "test", Provenance(),
-                           (Example({"messages": m}, source_row=i) for i, m in enumerate(tests)))
+        writer.write_split(
+            "synthetic",
+            "default",
+            "test",
+            Provenance(),
+            (Example({"messages": m}, source_row=i) for i, m in enumerate(tests)),
+        )
         writer.write_split("synthetic", "default", "train", Provenance(), training())
         writer.commit()
     return set(exact), set(spans), planted_rows
@@ -125,23 +145,32 @@ def main():
         path = Path(tmp) / "synthetic.db"
         started = time.monotonic()
         exact, spans, _ = build(path, args.train, args.test)
-        print(f"built {args.train:,} train + {args.test:,} test chats in {time.monotonic() - started:.0f} s, "
-              f"{path.stat().st_size / 1e6:.0f} MB")
+        print(
+            f"built {args.train:,} train + {args.test:,} test chats in {time.monotonic() - started:.0f} s, "
+            f"{path.stat().st_size / 1e6:.0f} MB"
+        )
         db = sqlite3.connect(path)
-        characters, = db.execute("SELECT sum(characters) FROM example_data").fetchone()
+        (characters,) = db.execute("SELECT sum(characters) FROM example_data").fetchone()
         load = os.getloadavg()[0]  # other work on the machine slows this down
         started = time.monotonic()
         overlaps = find_overlaps(db)
         seconds = time.monotonic() - started
-        print(f"find_overlaps: {seconds:.1f} s for {characters / 1e6:.0f} M characters "
-              f"({args.train / seconds:,.0f} training chats/s); load average before: {load:.1f}")
+        print(
+            f"find_overlaps: {seconds:.1f} s for {characters / 1e6:.0f} M characters "
+            f"({args.train / seconds:,.0f} training chats/s); load average before: {load:.1f}"
+        )
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         test_first = 1  # the test split is written first
-        found = {kind: {e - test_first for e, _, k in overlaps if k == kind} for kind in ("exact", "ngram")}
+        found = {
+            kind: {e - test_first for e, _, k in overlaps if k == kind}
+            for kind in ("exact", "ngram")
+        }
         print(f"peak RSS {peak:.0f} MB (whole process, the synthetic data included)")
-        print(f"pairs: {len(overlaps):,}; planted exact {len(exact)}, found {len(found['exact'] & exact)}; "
-              f"planted 20-word spans {len(spans)}, found {len(found['ngram'] & spans)}; "
-              f"other eval examples matched: {len((found['exact'] | found['ngram']) - exact - spans)}")
+        print(
+            f"pairs: {len(overlaps):,}; planted exact {len(exact)}, found {len(found['exact'] & exact)}; "
+            f"planted 20-word spans {len(spans)}, found {len(found['ngram'] & spans)}; "
+            f"other eval examples matched: {len((found['exact'] | found['ngram']) - exact - spans)}"
+        )
 
 
 if __name__ == "__main__":

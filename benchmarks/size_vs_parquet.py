@@ -21,7 +21,7 @@ import pyarrow.parquet as pq
 
 REPO = Path(__file__).resolve().parents[1]
 from nanotasks.compiler.fetch import Fetcher
-from nanotasks.compiler.output import count, echo_json, echo_table, split_fields
+from nanotasks.output import count, echo_json, echo_table, split_fields
 from nanotasks.store.reader import Store
 
 
@@ -37,7 +37,9 @@ def taken(table, order):
     64-bit offsets; parquet stores the same values either way."""
     if table.nbytes < 2**31:
         return table.take(order)
-    return table.cast(pa.schema([field.with_type(_large(field.type)) for field in table.schema])).take(order)
+    return table.cast(
+        pa.schema([field.with_type(_large(field.type)) for field in table.schema])
+    ).take(order)
 
 
 def _large(kind):
@@ -58,23 +60,46 @@ def sizes(db, mirror):
     result = []
     for split in store.splits():
         table, _ = fetcher.split_table(split["repo"], split["config"], split["source_split"])
-        order = [row for (row,) in store.db.execute(
-            "SELECT source_row FROM example_data WHERE id BETWEEN ? AND ? ORDER BY id",
-            (split["first_example"], split["first_example"] + split["rows"] - 1))]
-        result.append(_entry(f"{split['task']} {split['subset']}/{split['split']}", split["rows"],
-                             parquet_bytes(taken(table, order)), split["stored_bytes"]))
+        order = [
+            row
+            for (row,) in store.db.execute(
+                "SELECT source_row FROM example_data WHERE id BETWEEN ? AND ? ORDER BY id",
+                (split["first_example"], split["first_example"] + split["rows"] - 1),
+            )
+        ]
+        result.append(
+            _entry(
+                f"{split['task']} {split['subset']}/{split['split']}",
+                split["rows"],
+                parquet_bytes(taken(table, order)),
+                split["stored_bytes"],
+            )
+        )
     for file in store.files():
         words = store.read_file(file["name"]).decode().split()
-        result.append(_entry(file["name"], len(words), parquet_bytes(pa.table({"word": words})),
-                             file["stored_bytes"]))
+        result.append(
+            _entry(
+                file["name"],
+                len(words),
+                parquet_bytes(pa.table({"word": words})),
+                file["stored_bytes"],
+            )
+        )
     total = sum(entry["parquet_bytes"] for entry in result)
-    result.append(_entry("whole file", sum(entry["rows"] for entry in result), total, os.path.getsize(db)))
+    result.append(
+        _entry("whole file", sum(entry["rows"] for entry in result), total, os.path.getsize(db))
+    )
     return result
 
 
 def _entry(name, rows, parquet, stored):
-    return {"name": name, "rows": rows, "parquet_bytes": parquet, "stored_bytes": stored,
-            "ratio": round(stored / parquet, 3)}
+    return {
+        "name": name,
+        "rows": rows,
+        "parquet_bytes": parquet,
+        "stored_bytes": stored,
+        "ratio": round(stored / parquet, 3),
+    }
 
 
 if __name__ == "__main__":
@@ -88,9 +113,25 @@ if __name__ == "__main__":
         whole = entries[-1]
         parts = [{**split_fields(e.pop("name")), **e} for e in entries[:-1]]
         whole.pop("name")
-        echo_json({"path": args.db, "splits": [p for p in parts if "task" in p],
-                   "files": [p for p in parts if "file" in p], "whole_file": whole})
+        echo_json(
+            {
+                "path": args.db,
+                "splits": [p for p in parts if "task" in p],
+                "files": [p for p in parts if "file" in p],
+                "whole_file": whole,
+            }
+        )
         sys.exit()
-    echo_table(["split", "rows", "zstd parquet", "nanotasks", "ratio"],
-               [[e["name"], count(e["rows"]), count(e["parquet_bytes"]), count(e["stored_bytes"]), f"{e['ratio']:.2f}"]
-                for e in entries])
+    echo_table(
+        ["split", "rows", "zstd parquet", "nanotasks", "ratio"],
+        [
+            [
+                e["name"],
+                count(e["rows"]),
+                count(e["parquet_bytes"]),
+                count(e["stored_bytes"]),
+                f"{e['ratio']:.2f}",
+            ]
+            for e in entries
+        ],
+    )

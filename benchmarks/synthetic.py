@@ -29,9 +29,20 @@ at not but an they which you one we all were can there has their more if will so
 about been who some into its them do only other than then also these two may first could any my
 like over such our most very after your how should where just those me each how well much make
 because good through does used many before here between both under same while new""".split()
-SOURCES = ["smol-magpie-ultra", "smol-constraints", "smol-rewrite", "smol-summarize",
-           "everyday-conversations", "apigen-80k", "metamathqa-50k", "longalign", "openhermes-100k",
-           "self-oss-instruct", "explore-instruct-rewriting", "systemchats-30k"]
+SOURCES = [
+    "smol-magpie-ultra",
+    "smol-constraints",
+    "smol-rewrite",
+    "smol-summarize",
+    "everyday-conversations",
+    "apigen-80k",
+    "metamathqa-50k",
+    "longalign",
+    "openhermes-100k",
+    "self-oss-instruct",
+    "explore-instruct-rewriting",
+    "systemchats-30k",
+]
 # user/assistant exchanges per conversation: mostly one, some multi-turn (2 to 12 messages)
 EXCHANGES, EXCHANGE_WEIGHTS = [1, 2, 3, 4, 5, 6], [0.55, 0.15, 0.2, 0.05, 0.03, 0.02]
 SYSTEM_SHARE = 0.15
@@ -52,21 +63,30 @@ class Corpus:
     def __init__(self, words, characters, rng):
         # half of the words are function words, the rest Zipf-distributed over a vocabulary
         # of common-length words from the list
-        content = rng.permutation(np.array([w for w in words if 2 < len(w) < 11], dtype=object))[:VOCABULARY]
+        content = rng.permutation(np.array([w for w in words if 2 < len(w) < 11], dtype=object))[
+            :VOCABULARY
+        ]
         vocabulary = np.concatenate([np.array(FUNCTION_WORDS, dtype=object), content])
-        weights = np.concatenate([np.full(len(FUNCTION_WORDS), 1.0 / len(FUNCTION_WORDS)),
-                                  1.0 / np.arange(1, 1 + len(content)) / np.sum(1.0 / np.arange(1, 1 + len(content)))])
+        weights = np.concatenate(
+            [
+                np.full(len(FUNCTION_WORDS), 1.0 / len(FUNCTION_WORDS)),
+                1.0 / np.arange(1, 1 + len(content)) / np.sum(1.0 / np.arange(1, 1 + len(content))),
+            ]
+        )
         ids = rng.choice(len(vocabulary), size=characters // 6, p=weights / 2)
         # sentences of 4-27 words: capitalise the first word, end the last with . or ?
         last = np.cumsum(rng.integers(4, 28, size=len(ids) // 4)) - 1
         last = last[last < len(ids)]
         chosen = vocabulary[ids]
-        chosen[0], chosen[last[:-1] + 1] = chosen[0].capitalize(), [w.capitalize() for w in chosen[last[:-1] + 1]]
+        chosen[0], chosen[last[:-1] + 1] = (
+            chosen[0].capitalize(),
+            [w.capitalize() for w in chosen[last[:-1] + 1]],
+        )
         marks = np.where(rng.random(len(last)) < 0.1, "?", ".").astype(object)
         chosen[last] = chosen[last] + marks
-        chosen = chosen[:last[-1] + 1]
+        chosen = chosen[: last[-1] + 1]
         self.text = " ".join(chosen.tolist())
-        sizes = np.array([len(w) for w in vocabulary])[ids[:len(chosen)]] + 1  # with the space
+        sizes = np.array([len(w) for w in vocabulary])[ids[: len(chosen)]] + 1  # with the space
         sizes[last] += 1  # the mark
         word_ends = np.cumsum(sizes) - 1
         self.ends = word_ends[last]  # offset just past each sentence
@@ -76,7 +96,9 @@ class Corpus:
         """Pieces that start at a sentence and end at the first sentence end past `lengths`."""
         first = self.rng.integers(0, len(self.ends) // 2, size=len(lengths))
         starts = np.where(first > 0, self.ends[first - 1] + 1, 0)
-        stops = self.ends[np.minimum(np.searchsorted(self.ends, starts + lengths), len(self.ends) - 1)]
+        stops = self.ends[
+            np.minimum(np.searchsorted(self.ends, starts + lengths), len(self.ends) - 1)
+        ]
         text = self.text
         return [text[a:b] for a, b in zip(starts.tolist(), stops.tolist())]
 
@@ -97,15 +119,22 @@ def smoltalk_table(corpus, rng, rows):
     is_system = np.repeat(system, counts) & (position == 0)
     turn = position - np.repeat(system, counts)
     roles = np.where(is_system, "system", np.where(turn % 2 == 0, "user", "assistant"))
-    size = np.where(is_system, lengths(rng, total, 160, 0.5, 40, 600),
-                    np.where(turn % 2 == 0, lengths(rng, total, 260, 1.0, 10, 8000),
-                             lengths(rng, total, 800, 0.8, 20, 12000)))
+    size = np.where(
+        is_system,
+        lengths(rng, total, 160, 0.5, 40, 600),
+        np.where(
+            turn % 2 == 0,
+            lengths(rng, total, 260, 1.0, 10, 8000),
+            lengths(rng, total, 800, 0.8, 20, 12000),
+        ),
+    )
     contents = corpus.take(size)
     system_prompts = corpus.take(np.full(40, 200))  # few distinct system prompts, as in SmolTalk
     for i in np.flatnonzero(is_system).tolist():
         contents[i] = system_prompts[i % len(system_prompts)]
-    message = pa.StructArray.from_arrays([pa.array(contents, pa.string()), pa.array(roles, pa.string())],
-                                         names=["content", "role"])
+    message = pa.StructArray.from_arrays(
+        [pa.array(contents, pa.string()), pa.array(roles, pa.string())], names=["content", "role"]
+    )
     messages = pa.ListArray.from_arrays(pa.array(offsets, pa.int32()), message)
     source = pa.array(np.array(SOURCES)[rng.integers(0, len(SOURCES), size=rows)], pa.string())
     return pa.table({"messages": messages, "source": source})
@@ -116,10 +145,16 @@ def mmlu_table(corpus, rng, rows):
     questions = corpus.take(lengths(rng, rows, 900, 0.7, 60, 6000))
     choices = corpus.take(lengths(rng, rows * 4, 30, 0.6, 3, 300))
     train = pa.StructArray.from_arrays(
-        [pa.array(rng.integers(0, 4, size=rows)),
-         pa.ListArray.from_arrays(pa.array(np.arange(0, 4 * rows + 1, 4), pa.int32()), pa.array(choices)),
-         pa.array(questions), pa.array([""] * rows)],
-        names=["answer", "choices", "question", "subject"])
+        [
+            pa.array(rng.integers(0, 4, size=rows)),
+            pa.ListArray.from_arrays(
+                pa.array(np.arange(0, 4 * rows + 1, 4), pa.int32()), pa.array(choices)
+            ),
+            pa.array(questions),
+            pa.array([""] * rows),
+        ],
+        names=["answer", "choices", "question", "subject"],
+    )
     return pa.table({"train": train})
 
 
@@ -130,9 +165,12 @@ def gsm8k_table(corpus, rng, rows):
     a, b = rng.integers(2, 99, size=(2, rows * 3)).tolist()
     answers = []
     for i in range(rows):
-        lines = [f"{steps[3 * i + j]} {a[3 * i + j]}*{b[3 * i + j]} = "
-                 f"<<{a[3 * i + j]}*{b[3 * i + j]}={a[3 * i + j] * b[3 * i + j]}>>"
-                 f"{a[3 * i + j] * b[3 * i + j]}" for j in range(3)]
+        lines = [
+            f"{steps[3 * i + j]} {a[3 * i + j]}*{b[3 * i + j]} = "
+            f"<<{a[3 * i + j]}*{b[3 * i + j]}={a[3 * i + j] * b[3 * i + j]}>>"
+            f"{a[3 * i + j] * b[3 * i + j]}"
+            for j in range(3)
+        ]
         answers.append("\n".join(lines) + f"\n#### {a[3 * i + 2] * b[3 * i + 2]}")
     return pa.table({"question": questions, "answer": answers})
 
@@ -147,8 +185,10 @@ def write_repo(root, repo, splits):
             path.parent.mkdir(parents=True, exist_ok=True)
             pq.write_table(table, path, use_dictionary=False, write_statistics=False)
         configs.setdefault(config, []).append(f"  - split: {split}\n    path: {folder}/{split}-*\n")
-    text = "".join(f"- config_name: {config}\n  data_files:\n{''.join(entries)}"
-                   for config, entries in configs.items())
+    text = "".join(
+        f"- config_name: {config}\n  data_files:\n{''.join(entries)}"
+        for config, entries in configs.items()
+    )
     (root / repo / "README.md").write_text(README.format(configs=text))
 
 
@@ -160,15 +200,26 @@ def has_split(mirror, repo, config, split):
     return any(path for pattern in patterns for path in (mirror / repo).glob(pattern))
 
 
-def make_snapshot(root, words_file, smoltalk_train=460_000, smoltalk_test=24_000,
-                  mmlu_train=99_842, gsm8k_train=7_473, mirror=None, seed=0):
+def make_snapshot(
+    root,
+    words_file,
+    smoltalk_train=460_000,
+    smoltalk_test=24_000,
+    mmlu_train=99_842,
+    gsm8k_train=7_473,
+    mirror=None,
+    seed=0,
+):
     """Write the synthetic snapshot to `root`; returns {repo: "synthetic" or "mirror"}."""
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
     words = [w for w in Path(words_file).read_text().split() if w.isalpha()]
-    wanted = {"HuggingFaceTB/smol-smoltalk": [("default", "train"), ("default", "test")],
-              "cais/mmlu": [("auxiliary_train", "train")], "openai/gsm8k": [("main", "train")]}
+    wanted = {
+        "HuggingFaceTB/smol-smoltalk": [("default", "train"), ("default", "test")],
+        "cais/mmlu": [("auxiliary_train", "train")],
+        "openai/gsm8k": [("main", "train")],
+    }
     origin = {}
     for repo, splits in wanted.items():
         if mirror and all(has_split(Path(mirror), repo, *s) for s in splits):
@@ -183,13 +234,22 @@ def make_snapshot(root, words_file, smoltalk_train=460_000, smoltalk_test=24_000
         corpus = Corpus(words, 64_000_000, rng)
     if origin["HuggingFaceTB/smol-smoltalk"] == "synthetic":
         shards = np.array_split(np.arange(smoltalk_train), SHARDS)
-        write_repo(root, "HuggingFaceTB/smol-smoltalk", {
-            ("default", "train"): [smoltalk_table(corpus, rng, len(s)) for s in shards],
-            ("default", "test"): [smoltalk_table(corpus, rng, smoltalk_test)]})
+        write_repo(
+            root,
+            "HuggingFaceTB/smol-smoltalk",
+            {
+                ("default", "train"): [smoltalk_table(corpus, rng, len(s)) for s in shards],
+                ("default", "test"): [smoltalk_table(corpus, rng, smoltalk_test)],
+            },
+        )
     if origin["cais/mmlu"] == "synthetic":
-        write_repo(root, "cais/mmlu", {("auxiliary_train", "train"): [mmlu_table(corpus, rng, mmlu_train)]})
+        write_repo(
+            root, "cais/mmlu", {("auxiliary_train", "train"): [mmlu_table(corpus, rng, mmlu_train)]}
+        )
     if origin["openai/gsm8k"] == "synthetic":
-        write_repo(root, "openai/gsm8k", {("main", "train"): [gsm8k_table(corpus, rng, gsm8k_train)]})
+        write_repo(
+            root, "openai/gsm8k", {("main", "train"): [gsm8k_table(corpus, rng, gsm8k_train)]}
+        )
     (root / WORDS_PATH).parent.mkdir(parents=True, exist_ok=True)
     os.symlink(Path(words_file).resolve(), root / WORDS_PATH)
     return origin

@@ -22,7 +22,8 @@ from nanotasks.compiler.overlap import find_overlaps
 from nanotasks.store import Provenance
 from nanotasks.store.reader import FileDamaged, FormatVersionError, Store
 from nanotasks.store.writer import SplitSummary, Writer, chunked
-from nanotasks.tasks import NAMES, benchmark, chat as chats, customjson
+from nanotasks.tasks import NAMES, benchmark, customjson
+from nanotasks.tasks import chat as chats
 from nanotasks.tasks.common import Source, UnknownLayout
 
 BATCH = 1024  # rows normalised at a time, by one worker process
@@ -41,6 +42,7 @@ class BadRow(ValueError):
 @dataclass
 class Outcome:
     """What happened to one split or file: written, kept from the previous file, or failed."""
+
     name: str  # "task subset/split", or a file's name
     rows: int | None
     stored_bytes: int | None
@@ -54,8 +56,18 @@ def reference_order(n):
     return np.random.default_rng(42).permutation(n)
 
 
-def compile_file(db, only=(), mirror=None, revisions=None, custom=None, progress=None, jobs=None,
-                 chat=None, chat_shuffle=False, max_wait=MAX_WAIT):
+def compile_file(
+    db,
+    only=(),
+    mirror=None,
+    revisions=None,
+    custom=None,
+    progress=None,
+    jobs=None,
+    chat=None,
+    chat_shuffle=False,
+    max_wait=MAX_WAIT,
+):
     """Compile the sources of the benchmarks named in `only` (all when empty), the `custom`
     JSONL files ({name: path}) and every split of the `chat` datasets ({name: "org/repo[:config]"},
     in source order unless `chat_shuffle`) into `db`, from the hub (`revisions`: {repo: commit
@@ -78,27 +90,48 @@ def compile_file(db, only=(), mirror=None, revisions=None, custom=None, progress
         chat_sources, chat_failures = _chat_sources(fetcher, chat or {}, chat_shuffle)
 
     def write_source(benchmark, source):
-        return lambda writer, name: _write_source(writer, fetcher, benchmark, source, progress, name)
+        return lambda writer, name: _write_source(
+            writer, fetcher, benchmark, source, progress, name
+        )
 
     def write_custom(subset, path, examples):
         return lambda writer, name: writer.write_split(
-            "customjson", subset, customjson.SPLIT, Provenance(repo=str(Path(path).resolve())),
-            _with_progress(chunked(examples), name, progress, len(examples)), list)
+            "customjson",
+            subset,
+            customjson.SPLIT,
+            Provenance(repo=str(Path(path).resolve())),
+            _with_progress(chunked(examples), name, progress, len(examples)),
+            list,
+        )
 
     def write_file(file):
         def write(writer, name):
             content, revision = fetcher.file(file.url, file.mirror_path)
             return writer.write_file(name, content, Provenance(repo=file.repo, revision=revision))
+
         return write
 
-    splits = {(s.task, s.subset, s.split): write_source(b, s) for b in benchmarks for s in b.sources}
-    splits.update({("customjson", name, customjson.SPLIT): write_custom(name, *c) for name, c in custom.items()})
-    splits.update({(s.task, s.subset, s.split): write_source(chats.BENCHMARK, s) for s in chat_sources})
+    splits = {
+        (s.task, s.subset, s.split): write_source(b, s) for b in benchmarks for s in b.sources
+    }
+    splits.update(
+        {
+            ("customjson", name, customjson.SPLIT): write_custom(name, *c)
+            for name, c in custom.items()
+        }
+    )
+    splits.update(
+        {(s.task, s.subset, s.split): write_source(chats.BENCHMARK, s) for s in chat_sources}
+    )
     files = {f.name: write_file(f) for b in benchmarks for f in b.files}
-    kept_splits = {(s["task"], s["subset"], s["split"]) for s in previous.splits()} if previous else set()
+    kept_splits = (
+        {(s["task"], s["subset"], s["split"]) for s in previous.splits()} if previous else set()
+    )
     kept_files = {f["name"] for f in previous.files()} if previous else set()
     listed = set(chat or {}) - set(chat_failures)
-    kept_splits -= {key for key in kept_splits if key[0] == "chat" and key[1] in listed and key not in splits}
+    kept_splits -= {
+        key for key in kept_splits if key[0] == "chat" and key[1] in listed and key not in splits
+    }
     outcomes = []
     for name, error in chat_failures.items():  # its splits are unknown: keep those stored before
         stored = [key for key in kept_splits if key[:2] == ("chat", name)]
@@ -107,8 +140,14 @@ def compile_file(db, only=(), mirror=None, revisions=None, custom=None, progress
             outcomes.append(Outcome(f"chat {name}", None, None, 0.0, "failed", str(error)))
     with fetcher, Writer(db, jobs, previous) as writer:
         for key in sorted(set(splits) | kept_splits):
-            copy = (lambda key=key: writer.copy_split(previous.split(*key))) if key in kept_splits else None
-            outcomes.append(_compile_one(writer, f"{key[0]} {key[1]}/{key[2]}", splits.get(key), copy))
+            copy = (
+                (lambda key=key: writer.copy_split(previous.split(*key)))
+                if key in kept_splits
+                else None
+            )
+            outcomes.append(
+                _compile_one(writer, f"{key[0]} {key[1]}/{key[2]}", splits.get(key), copy)
+            )
         for name in sorted(set(files) | kept_files):
             copy = (lambda name=name: writer.copy_file(name)) if name in kept_files else None
             outcomes.append(_compile_one(writer, name, files.get(name), copy))
@@ -127,10 +166,14 @@ def check_request(only, mirror, revisions, chat=None):
     cannot apply or a `chat` dataset ({name: "org/repo[:config]"}) that is not named so."""
     benchmarks = [benchmark(name) for name in (only or NAMES)]
     if revisions and mirror:
-        raise BadRequest("a revision pins a commit on the hub; a mirror has no commits to pick from")
+        raise BadRequest(
+            "a revision pins a commit on the hub; a mirror has no commits to pick from"
+        )
     if chats.BENCHMARK in benchmarks and only and not chat:
-        raise BadRequest("--only chat compiles the --chat datasets, and none is given: add "
-                         "--chat NAME=org/repo[:config]")
+        raise BadRequest(
+            "--only chat compiles the --chat datasets, and none is given: add "
+            "--chat NAME=org/repo[:config]"
+        )
     try:
         chat_repos = {chats.parse(spec)[0] for spec in (chat or {}).values()}
     except ValueError as error:
@@ -138,8 +181,10 @@ def check_request(only, mirror, revisions, chat=None):
     repos = {source.repo for b in benchmarks for source in b.sources} | chat_repos
     unknown = sorted(set(revisions) - repos)
     if unknown:
-        raise BadRequest(f"no source compiled here comes from {', '.join(unknown)}; "
-                         f"they come from {', '.join(sorted(repos)) or 'no repository'}")
+        raise BadRequest(
+            f"no source compiled here comes from {', '.join(unknown)}; "
+            f"they come from {', '.join(sorted(repos)) or 'no repository'}"
+        )
     return benchmarks
 
 
@@ -161,6 +206,7 @@ def _chat_sources(fetcher, chat, shuffle):
 def _failing(error):
     def write(writer, name):
         raise error
+
     return write
 
 
@@ -175,13 +221,17 @@ def _previous(db, only):
         if not only:
             return None
         # the reader's advice, to recompile, is what the user just did: say why it was refused
-        raise FormatVersionError(f"{error.reason} --only keeps the other splits of the file it replaces, "
-                                 f"and cannot read them from this one: compile without --only to "
-                                 f"replace the whole file, or move it away.") from None
+        raise FormatVersionError(
+            f"{error.reason} --only keeps the other splits of the file it replaces, "
+            f"and cannot read them from this one: compile without --only to "
+            f"replace the whole file, or move it away."
+        ) from None
     except FileDamaged as error:
-        raise FileDamaged(f"{error} (compile keeps what it is not asked to rebuild from the file "
-                          f"it replaces, so it will not start from a damaged one: move it away to "
-                          f"compile afresh)") from None
+        raise FileDamaged(
+            f"{error} (compile keeps what it is not asked to rebuild from the file "
+            f"it replaces, so it will not start from a damaged one: move it away to "
+            f"compile afresh)"
+        ) from None
 
 
 def _compile_one(writer, name, write, copy):
@@ -191,7 +241,9 @@ def _compile_one(writer, name, write, copy):
     failure = None
     if write:
         try:
-            return Outcome(name, *_sizes(write(writer, name)), time.monotonic() - started, "written")
+            return Outcome(
+                name, *_sizes(write(writer, name)), time.monotonic() - started, "written"
+            )
         except SourceError as error:
             failure = str(error)
     if copy:
@@ -201,7 +253,11 @@ def _compile_one(writer, name, write, copy):
 
 def _sizes(written):
     """(rows, stored bytes) of a written split's summary, or of a file's stored bytes."""
-    return (written.rows, written.stored_bytes) if isinstance(written, SplitSummary) else (None, written)
+    return (
+        (written.rows, written.stored_bytes)
+        if isinstance(written, SplitSummary)
+        else (None, written)
+    )
 
 
 def _write_source(writer, fetcher, benchmark, source, progress, name):
@@ -213,8 +269,14 @@ def _write_source(writer, fetcher, benchmark, source, progress, name):
         raise _bad_row(source, *null)
     provenance = Provenance(source.repo, source.config, source.source_split, revision)
     batches = _with_progress(_batches(table, source), name, progress, table.num_rows)
-    return writer.write_split(source.task, source.subset, source.split, provenance, batches,
-                              functools.partial(normalised, benchmark.normalise, source))
+    return writer.write_split(
+        source.task,
+        source.subset,
+        source.split,
+        provenance,
+        batches,
+        functools.partial(normalised, benchmark.normalise, source),
+    )
 
 
 class SourceRows:
@@ -234,7 +296,7 @@ def _batches(table, source):
     batches = table.to_batches()
     starts = np.cumsum([0] + [len(batch) for batch in batches])
     for start in range(0, len(order), BATCH):
-        rows = order[start:start + BATCH]
+        rows = order[start : start + BATCH]
         yield SourceRows(_take(batches, starts, rows), rows.tolist())
 
 
@@ -267,12 +329,20 @@ def narrowed(table, wanted, source):
             kind = column.type
             large = pa.types.is_large_list(kind)
             item = kind.value_type if large or pa.types.is_list(kind) else None
-            if item is None or not pa.types.is_struct(item) or any(item.get_field_index(f) < 0 for f in fields):
-                raise UnknownLayout(f"{source.repo} {source.config}/{source.source_split}: column {name} "
-                                    f"is {kind}, not a list of {{{', '.join(fields)}}}")
+            if (
+                item is None
+                or not pa.types.is_struct(item)
+                or any(item.get_field_index(f) < 0 for f in fields)
+            ):
+                raise UnknownLayout(
+                    f"{source.repo} {source.config}/{source.source_split}: column {name} "
+                    f"is {kind}, not a list of {{{', '.join(fields)}}}"
+                )
             item = pa.struct([item.field(f) for f in fields])
             list_type = pa.large_list(item) if large else pa.list_(item)
-            column = pa.chunked_array([_list_fields(chunk, fields) for chunk in column.chunks], list_type)
+            column = pa.chunked_array(
+                [_list_fields(chunk, fields) for chunk in column.chunks], list_type
+            )
         columns[name] = column
     return pa.table(columns)
 
@@ -281,16 +351,22 @@ def _list_fields(lists, fields):
     """A list-of-structs array with only the struct fields named."""
     start, end = lists.offsets[0].as_py(), lists.offsets[-1].as_py()
     items = lists.values.slice(start, end - start)
-    kept = pa.StructArray.from_arrays([items.field(f) for f in fields], names=fields, mask=items.is_null())
-    offsets = pc.subtract(lists.offsets, pa.scalar(start, lists.offsets.type))  # from 0: not a slice
+    kept = pa.StructArray.from_arrays(
+        [items.field(f) for f in fields], names=fields, mask=items.is_null()
+    )
+    offsets = pc.subtract(
+        lists.offsets, pa.scalar(start, lists.offsets.type)
+    )  # from 0: not a slice
     return type(lists).from_arrays(offsets, kept, mask=lists.is_null())
 
 
 def _bad_row(source, row, reason):
-    return BadRow(f"bad source row: {source.repo} {source.config}/{source.source_split} row {row} "
-                  f"(for {source.task} {source.subset}/{source.split}): {reason}. The source is not "
-                  f"what nanotasks expects: check the mirror, or pin a good revision with "
-                  f"--revision {source.repo}=SHA")
+    return BadRow(
+        f"bad source row: {source.repo} {source.config}/{source.source_split} row {row} "
+        f"(for {source.task} {source.subset}/{source.split}): {reason}. The source is not "
+        f"what nanotasks expects: check the mirror, or pin a good revision with "
+        f"--revision {source.repo}=SHA"
+    )
 
 
 def _take(batches, starts, rows):

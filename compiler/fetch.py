@@ -30,10 +30,18 @@ import yaml
 log = logging.getLogger("nanotasks")
 
 MAX_WAIT = 300.0  # seconds a compile may spend waiting on the hub in all, by default
-FIRST_BACKOFF, LONGEST_BACKOFF = 1.0, 30.0  # seconds: doubling from the first, never beyond the longest
+FIRST_BACKOFF, LONGEST_BACKOFF = (
+    1.0,
+    30.0,
+)  # seconds: doubling from the first, never beyond the longest
 SHORTEST_WAIT = 0.1  # seconds, whatever Retry-After says
-RETRIED_STATUS = {429: "rate limited (429)", 500: "server error (500)", 502: "bad gateway (502)",
-                  503: "unavailable (503)", 504: "gateway timeout (504)"}
+RETRIED_STATUS = {
+    429: "rate limited (429)",
+    500: "server error (500)",
+    502: "bad gateway (502)",
+    503: "unavailable (503)",
+    504: "gateway timeout (504)",
+}
 
 
 class SourceError(Exception):
@@ -57,13 +65,17 @@ class Patience:
         """Sleep before retry number `attempt` (1, 2, ...): what the server asked for, else an
         exponential backoff with jitter so that many ranks do not come back at once."""
         if retry_after is None:
-            delay = min(LONGEST_BACKOFF, FIRST_BACKOFF * 2 ** (attempt - 1)) * random.uniform(0.5, 1)
+            delay = min(LONGEST_BACKOFF, FIRST_BACKOFF * 2 ** (attempt - 1)) * random.uniform(
+                0.5, 1
+            )
         else:
             delay = max(retry_after, SHORTEST_WAIT)  # "Retry-After: 0" forever must still run out
         with self.lock:
             if delay > self.left:
-                raise GaveUp(f"{why} at {url}, and waiting {delay:.0f} s more would pass the limit of "
-                             f"{self.max_wait:g} s on waiting for the hub (--max-wait)")
+                raise GaveUp(
+                    f"{why} at {url}, and waiting {delay:.0f} s more would pass the limit of "
+                    f"{self.max_wait:g} s on waiting for the hub (--max-wait)"
+                )
             self.left -= delay
         asked = " as the server asked" if retry_after is not None else ""
         log.warning(f"hub: {why} at {url}: waiting {delay:.1f} s{asked} before retry {attempt}")
@@ -80,8 +92,15 @@ def patient(send, patience):
     """`send` (an httpx2.Client's) retrying what is transient. A connection that cannot be made
     at all is not retried: the hub is unreachable, and the cache is the answer to that."""
     import httpx2
-    transient = (httpx2.ReadError, httpx2.WriteError, httpx2.RemoteProtocolError, httpx2.ReadTimeout,
-                 httpx2.WriteTimeout, httpx2.PoolTimeout)
+
+    transient = (
+        httpx2.ReadError,
+        httpx2.WriteError,
+        httpx2.RemoteProtocolError,
+        httpx2.ReadTimeout,
+        httpx2.WriteTimeout,
+        httpx2.PoolTimeout,
+    )
 
     def patient_send(request, **kwargs):
         attempt = 0
@@ -95,7 +114,10 @@ def patient(send, patience):
             if response.status_code not in RETRIED_STATUS:
                 return response
             response.close()
-            patience.wait(attempt, request.url, RETRIED_STATUS[response.status_code], _retry_after(response))
+            patience.wait(
+                attempt, request.url, RETRIED_STATUS[response.status_code], _retry_after(response)
+            )
+
     return patient_send
 
 
@@ -104,12 +126,14 @@ def patient_hub(patience):
     """huggingface_hub's shared HTTP client, made patient for as long as the block runs."""
     from huggingface_hub import set_client_factory
     from huggingface_hub.utils import _http
+
     previous = _http._GLOBAL_CLIENT_FACTORY  # no public getter; restored below
 
     def factory():
         client = previous()
         client.send = patient(client.send, patience)
         return client
+
     set_client_factory(factory)
     try:
         yield
@@ -149,7 +173,9 @@ class Fetcher:
         try:
             return pa.concat_tables(tables), self.resolved[repo]
         except pa.ArrowException as error:  # shards that disagree
-            raise SourceError(f"{repo}: the shards of {config}/{split} do not fit together: {error}") from None
+            raise SourceError(
+                f"{repo}: the shards of {config}/{split} do not fit together: {error}"
+            ) from None
 
     def splits(self, repo, config=None):
         """`config` and the names of its splits, in the order `repo`'s README declares them (or
@@ -163,7 +189,9 @@ class Fetcher:
         configs = _configs(front["configs"], repo)
         if config is None:
             if len(configs) != 1 and "default" not in configs:
-                raise SourceError(f"{repo} has configs {', '.join(configs)}: name one, as {repo}:CONFIG")
+                raise SourceError(
+                    f"{repo} has configs {', '.join(configs)}: name one, as {repo}:CONFIG"
+                )
             config = next(iter(configs)) if len(configs) == 1 else "default"
         if config not in configs:
             raise SourceError(f"{repo}: no config {config!r} (has {', '.join(configs) or 'none'})")
@@ -177,6 +205,7 @@ class Fetcher:
                 raise SourceError(f"mirror has no {mirror_path} (looked for {path})")
             return path.read_bytes(), None
         import httpx2
+
         client = httpx2.Client(follow_redirects=True, timeout=60)
         client.send = patient(client.send, self.patience)
         try:
@@ -194,7 +223,9 @@ class Fetcher:
             raise self.unreachable[repo]
         if repo not in self.listings:
             try:
-                self.listings[repo] = self._mirror_listing(repo) if self.mirror else self._hub_listing(repo)
+                self.listings[repo] = (
+                    self._mirror_listing(repo) if self.mirror else self._hub_listing(repo)
+                )
             except SourceError as failure:
                 self.unreachable[repo] = failure
                 raise
@@ -210,13 +241,18 @@ class Fetcher:
     def _hub_listing(self, repo):
         from huggingface_hub import get_cached_repo_tree
         from huggingface_hub.errors import CachedRepoTreeNotFoundError
+
         commit = self.resolved[repo] = self._commit(repo)
         directory = self._snapshot(repo, ["README.md"])  # also lists the repository into the cache
         try:
-            tree = get_cached_repo_tree(repo, repo_type="dataset", revision=commit, cache_dir=self.cache_dir)
+            tree = get_cached_repo_tree(
+                repo, repo_type="dataset", revision=commit, cache_dir=self.cache_dir
+            )
         except CachedRepoTreeNotFoundError:
-            raise SourceError(f"{repo}: the cache holds no file list of commit {commit}, and the hub "
-                              f"cannot be asked for one") from None
+            raise SourceError(
+                f"{repo}: the cache holds no file list of commit {commit}, and the hub "
+                f"cannot be asked for one"
+            ) from None
         listing = sorted(f.path for f in tree)
         if "README.md" in listing:
             directory = self._download(repo, ["README.md"])  # checked, from the cache
@@ -229,6 +265,7 @@ class Fetcher:
         from huggingface_hub import HfApi, constants
         from huggingface_hub.errors import HfHubHTTPError, RevisionResolutionError
         from huggingface_hub.file_download import REGEX_COMMIT_HASH
+
         revision = self.revisions.get(repo)
         if revision and REGEX_COMMIT_HASH.fullmatch(revision):
             return revision  # a full commit needs no question to the hub
@@ -243,14 +280,25 @@ class Fetcher:
             except (httpx2.TransportError, GaveUp) as error:
                 why = f"the hub cannot be reached ({type(error).__name__}: {error})"
             except HfHubHTTPError as error:
-                raise SourceError(f"cannot download {repo} from the Hugging Face Hub: {_first_line(error)}") from None
+                raise SourceError(
+                    f"cannot download {repo} from the Hugging Face Hub: {_first_line(error)}"
+                ) from None
         try:
-            commit = api.resolve_revision(repo, repo_type="dataset", revision=revision, cache_dir=self.cache_dir,
-                                          local_files_only=True).resolved
+            commit = api.resolve_revision(
+                repo,
+                repo_type="dataset",
+                revision=revision,
+                cache_dir=self.cache_dir,
+                local_files_only=True,
+            ).resolved
         except RevisionResolutionError:
-            raise SourceError(f"cannot download {repo} from the Hugging Face Hub: {why}, and the cache "
-                              f"({self._cache()}) has no commit of it to fall back on") from None
-        log.warning(f"{repo}: {why}; reading commit {commit} from the cache, as last resolved there")
+            raise SourceError(
+                f"cannot download {repo} from the Hugging Face Hub: {why}, and the cache "
+                f"({self._cache()}) has no commit of it to fall back on"
+            ) from None
+        log.warning(
+            f"{repo}: {why}; reading commit {commit} from the cache, as last resolved there"
+        )
         return commit
 
     def _remember(self, repo, revision, commit):
@@ -258,8 +306,13 @@ class Fetcher:
         compile with no network later reads the same commit."""
         from huggingface_hub import constants
         from huggingface_hub.file_download import repo_folder_name
-        ref = Path(self._cache()) / repo_folder_name(repo_id=repo, repo_type="dataset") / "refs" / (
-            revision or constants.DEFAULT_REVISION)
+
+        ref = (
+            Path(self._cache())
+            / repo_folder_name(repo_id=repo, repo_type="dataset")
+            / "refs"
+            / (revision or constants.DEFAULT_REVISION)
+        )
         with contextlib.suppress(OSError):  # a read-only cache still compiles
             ref.parent.mkdir(parents=True, exist_ok=True)
             temporary = ref.with_name(f"{ref.name}.tmp-{os.getpid()}")  # ranks may compile at once
@@ -268,6 +321,7 @@ class Fetcher:
 
     def _cache(self):
         from huggingface_hub import constants
+
         return self.cache_dir or constants.HF_HUB_CACHE
 
     def _download(self, repo, paths):
@@ -278,25 +332,42 @@ class Fetcher:
         damaged = [path for path in paths if not intact(directory / path)]
         if damaged:
             for path in damaged:
-                log.warning(f"{repo}: {path} does not match the hash the hub published for it; "
-                            f"removed from the cache, downloading it again")
+                log.warning(
+                    f"{repo}: {path} does not match the hash the hub published for it; "
+                    f"removed from the cache, downloading it again"
+                )
                 remove_from_cache(directory / path)
             directory = self._snapshot(repo, damaged)
             for path in damaged:
                 if not intact(directory / path):
                     remove_from_cache(directory / path)
-                    raise SourceError(f"{repo}: {path} does not match the hash the hub published for it, "
-                                      f"also when downloaded again (removed from the cache)")
+                    raise SourceError(
+                        f"{repo}: {path} does not match the hash the hub published for it, "
+                        f"also when downloaded again (removed from the cache)"
+                    )
         return directory
 
     def _snapshot(self, repo, paths):
         from huggingface_hub import snapshot_download
+
         try:
-            return Path(snapshot_download(repo, repo_type="dataset", revision=self.resolved[repo],
-                                          allow_patterns=paths, cache_dir=self.cache_dir, tqdm_class=_silent_tqdm()))
-        except Exception as error:  # network, auth, missing revision, gave up waiting: reported per source
-            raise SourceError(f"cannot download {repo} from the Hugging Face Hub: "
-                              f"{type(error).__name__}: {_first_line(error)}") from None
+            return Path(
+                snapshot_download(
+                    repo,
+                    repo_type="dataset",
+                    revision=self.resolved[repo],
+                    allow_patterns=paths,
+                    cache_dir=self.cache_dir,
+                    tqdm_class=_silent_tqdm(),
+                )
+            )
+        except (
+            Exception
+        ) as error:  # network, auth, missing revision, gave up waiting: reported per source
+            raise SourceError(
+                f"cannot download {repo} from the Hugging Face Hub: "
+                f"{type(error).__name__}: {_first_line(error)}"
+            ) from None
 
 
 def _first_line(error):
@@ -312,6 +383,7 @@ def _silent_tqdm():
 
         def __init__(self, *args, **kwargs):
             super().__init__(*args, **{**kwargs, "disable": True})
+
     return Silent
 
 
@@ -326,7 +398,9 @@ def intact(path):
     elif re.fullmatch(r"[0-9a-f]{40}", blob.name):
         digest = hashlib.sha1(b"blob %d\0" % blob.stat().st_size)
     else:
-        raise SourceError(f"{path.name}: the hub published no hash to check it against (cache entry {blob})")
+        raise SourceError(
+            f"{path.name}: the hub published no hash to check it against (cache entry {blob})"
+        )
     with open(blob, "rb") as f:
         while chunk := f.read(1 << 20):
             digest.update(chunk)
@@ -372,8 +446,10 @@ def front_matter(directory, repo):
     except yaml.YAMLError as error:
         where = getattr(error, "problem_mark", None)
         at = f" at line {where.line + 2}" if where else ""  # +2: 0-based, after the opening ---
-        raise SourceError(f"{repo}: README.md front matter is not valid YAML{at}: "
-                          f"{getattr(error, 'problem', None) or error}") from None
+        raise SourceError(
+            f"{repo}: README.md front matter is not valid YAML{at}: "
+            f"{getattr(error, 'problem', None) or error}"
+        ) from None
     if not isinstance(front or {}, dict):
         raise SourceError(f"{repo}: README.md front matter is not a mapping of keys to values")
     return front or {}
@@ -386,7 +462,9 @@ def local_listing(directory):
 def data_file_patterns(directory, repo, config, split):
     """The files of `config`/`split` in a local repository directory, as paths relative to it
     (each a glob pattern matching only itself)."""
-    return data_files(front_matter(directory, repo), local_listing(directory), repo, config, split, directory)
+    return data_files(
+        front_matter(directory, repo), local_listing(directory), repo, config, split, directory
+    )
 
 
 def data_files(front, listing, repo, config, split, directory):
@@ -414,29 +492,39 @@ def _configs(block, repo):
             files = config["data_files"]
             if isinstance(files, (str, list)) and not (files and isinstance(files[0], dict)):
                 files = [{"split": "train", "path": files}]
-            configs[config["config_name"]] = [{"split": entry["split"], "path": entry["path"]} for entry in files]
+            configs[config["config_name"]] = [
+                {"split": entry["split"], "path": entry["path"]} for entry in files
+            ]
         return configs
     except (KeyError, TypeError, AttributeError, IndexError) as error:
-        raise SourceError(f"{repo}: the configs block of README.md is not what the hub reads "
-                          f"({type(error).__name__}: {error})") from None
+        raise SourceError(
+            f"{repo}: the configs block of README.md is not what the hub reads "
+            f"({type(error).__name__}: {error})"
+        ) from None
 
 
 def _configured_patterns(block, repo, config, split):
     configs = _configs(block, repo)
     if config not in configs:
-        raise SourceError(f"{repo}: no config {config!r} (has {', '.join(map(str, configs)) or 'none'})")
+        raise SourceError(
+            f"{repo}: no config {config!r} (has {', '.join(map(str, configs)) or 'none'})"
+        )
     for entry in configs[config]:
         if entry["split"] == split:
             return [entry["path"]] if isinstance(entry["path"], str) else list(entry["path"])
-    raise SourceError(f"{repo}: config {config!r} has no split {split!r} "
-                      f"(has {', '.join(str(e['split']) for e in configs[config])})")
+    raise SourceError(
+        f"{repo}: config {config!r} has no split {split!r} "
+        f"(has {', '.join(str(e['split']) for e in configs[config])})"
+    )
 
 
 def _default_patterns(listing, repo, config, split):
     splits = _default_splits(listing, repo, config)
     if split not in splits:
-        raise SourceError(f"{repo}: no split {split!r} in the {config!r} layout "
-                          f"(has {', '.join(map(str, splits)) or 'none'}; README.md has no configs block)")
+        raise SourceError(
+            f"{repo}: no split {split!r} in the {config!r} layout "
+            f"(has {', '.join(map(str, splits)) or 'none'}; README.md has no configs block)"
+        )
     return splits[split]
 
 
@@ -446,24 +534,36 @@ def _default_splits(listing, repo, config):
     when there is a block. The splits come from `datasets`' own rules
     (data/train-00000-of-00001.parquet, train/..., test.parquet, ...)."""
     from datasets.data_files import _get_data_files_patterns
+
     base = f"{config}/" if any(path.startswith(f"{config}/") for path in listing) else ""
     if not base and config != "default":
-        raise SourceError(f"{repo}: no config {config!r} (README.md has no configs block, and there "
-                          f"is no {config}/ directory)")
-    inside = [path[len(base):] for path in listing if path.startswith(base)]
+        raise SourceError(
+            f"{repo}: no config {config!r} (README.md has no configs block, and there "
+            f"is no {config}/ directory)"
+        )
+    inside = [path[len(base) :] for path in listing if path.startswith(base)]
     try:
-        splits = _get_data_files_patterns(lambda pattern: [p for p in inside if _glob(pattern).match(p)])
+        splits = _get_data_files_patterns(
+            lambda pattern: [p for p in inside if _glob(pattern).match(p)]
+        )
     except (FileNotFoundError, ValueError):
         return {}
-    return {str(split): [base + pattern for pattern in patterns] for split, patterns in splits.items()}
+    return {
+        str(split): [base + pattern for pattern in patterns] for split, patterns in splits.items()
+    }
 
 
 def _without_metadata(listing):
     """Not the README, other metadata or hidden files, which the default patterns never mean.
     (datasets takes a second or more to import: only repositories without configs need it.)"""
     from datasets.data_files import FILES_TO_IGNORE
-    return [path for path in listing if path.split("/")[-1] not in FILES_TO_IGNORE
-            and not any(part.startswith(".") for part in path.split("/"))]
+
+    return [
+        path
+        for path in listing
+        if path.split("/")[-1] not in FILES_TO_IGNORE
+        and not any(part.startswith(".") for part in path.split("/"))
+    ]
 
 
 def _glob(pattern):
@@ -480,10 +580,14 @@ def _glob(pattern):
         elif pattern[i] in "*?":
             out.append("[^/]*" if pattern[i] == "*" else "[^/]")
             i += 1
-        elif pattern[i] == "[" and "]" in pattern[i + 2:]:
+        elif pattern[i] == "[" and "]" in pattern[i + 2 :]:
             end = pattern.index("]", i + 2)
-            members = pattern[i + 1:end]
-            out.append("[" + ("^" + members[1:] if members.startswith("!") else members).replace("\\", "\\\\") + "]")
+            members = pattern[i + 1 : end]
+            out.append(
+                "["
+                + ("^" + members[1:] if members.startswith("!") else members).replace("\\", "\\\\")
+                + "]"
+            )
             i = end + 1
         else:
             out.append(re.escape(pattern[i]))

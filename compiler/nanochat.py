@@ -11,7 +11,7 @@ from pathlib import Path
 # The modules of nanochat's tasks/ that its scripts import, each served by nanotasks.tasks.<name>
 MODULES = ("common", "arc", "mmlu", "gsm8k", "humaneval", "smoltalk", "spellingbee", "customjson")
 
-STAND_IN = '''\
+STAND_IN = """\
 # Switched by `nanotasks switch-nanochat`: this module is nanotasks.tasks.{name}, which serves
 # the same classes from the compiled file ($NANOTASKS_DB) offline. Undo: git checkout tasks/
 import sys
@@ -19,7 +19,7 @@ import sys
 import nanotasks.tasks.{name}
 
 sys.modules[__name__] = nanotasks.tasks.{name}
-'''
+"""
 
 
 class NotNanochat(ValueError):
@@ -31,10 +31,14 @@ def switch(checkout):
     switched, left alone) lists of paths relative to the checkout."""
     checkout = Path(checkout)
     tasks = checkout / "tasks"
-    missing = [name for name in ("nanochat", "tasks", "tasks/common.py") if not (checkout / name).exists()]
+    missing = [
+        name for name in ("nanochat", "tasks", "tasks/common.py") if not (checkout / name).exists()
+    ]
     if missing:
-        raise NotNanochat(f"{checkout} does not look like a nanochat checkout: it has no "
-                          f"{', '.join(missing)}. Give the directory that holds nanochat/ and tasks/.")
+        raise NotNanochat(
+            f"{checkout} does not look like a nanochat checkout: it has no "
+            f"{', '.join(missing)}. Give the directory that holds nanochat/ and tasks/."
+        )
     switched, already = [], []
     for name in MODULES:
         module = tasks / f"{name}.py"
@@ -46,6 +50,9 @@ def switch(checkout):
         else:
             module.write_text(text, encoding="utf-8")
             switched.append(module.relative_to(checkout))
-    others = sorted(path.relative_to(checkout) for path in tasks.glob("*.py")
-                    if path.stem not in MODULES and path.stem != "__init__")
+    others = sorted(
+        path.relative_to(checkout)
+        for path in tasks.glob("*.py")
+        if path.stem not in MODULES and path.stem != "__init__"
+    )
     return switched, already, others

@@ -35,7 +35,8 @@ import pyarrow.compute as pc
 
 from nanotasks.store.reader import loads
 from nanotasks.store.schema import EVAL_SPLITS, body_decompressor
-from nanotasks.store.text import LINE_BREAKS as BREAK_CHARACTERS, RUN as N
+from nanotasks.store.text import LINE_BREAKS as BREAK_CHARACTERS
+from nanotasks.store.text import RUN as N
 from nanotasks.store.text import message_text, normalise_text, prompt_of, tokens
 
 MAX_EVAL_PROMPTS = 10
@@ -46,7 +47,9 @@ BASE = np.uint64(0x9E3779B97F4A7C15)  # odd, with well-mixed bits
 def find_overlaps(db, progress=None):
     """Every (eval_id, train_id, kind) of the nanotasks file open on sqlite3 connection `db`,
     sorted. `progress(length, label)` is an optional click-style progress bar factory."""
-    splits = db.execute("SELECT first_example, rows, dictionary, split FROM splits ORDER BY id").fetchall()
+    splits = db.execute(
+        "SELECT first_example, rows, dictionary, split FROM splits ORDER BY id"
+    ).fetchall()
     evals = EvalPrompts()
     for first, rows, dictionary, split in splits:
         if split in EVAL_SPLITS:
@@ -66,8 +69,10 @@ def find_overlaps(db, progress=None):
 
 
 def _bodies(db, first, rows):
-    return db.execute("SELECT id, prompt_hash, body FROM example_data WHERE id BETWEEN ? AND ? "
-                      "ORDER BY id", (first, first + rows - 1))
+    return db.execute(
+        "SELECT id, prompt_hash, body FROM example_data WHERE id BETWEEN ? AND ? ORDER BY id",
+        (first, first + rows - 1),
+    )
 
 
 def _messages(decompressor, body):
@@ -76,8 +81,14 @@ def _messages(decompressor, body):
 
 # For ASCII text, the same words as store.text.tokens without NFKC or a regex, several times
 # faster: lower case, every byte but a letter or digit a space, every line break a word "\0".
-_ASCII_WORDS = bytes(c if chr(c) in string.ascii_lowercase + string.digits else
-                     0 if chr(c) in BREAK_CHARACTERS else 32 for c in range(256))
+_ASCII_WORDS = bytes(
+    c
+    if chr(c) in string.ascii_lowercase + string.digits
+    else 0
+    if chr(c) in BREAK_CHARACTERS
+    else 32
+    for c in range(256)
+)
 BREAK, END = "\0", "\1"  # the words that stand for a line break and for the end of a message
 
 
@@ -109,6 +120,7 @@ def _batched(rows):
 @dataclass
 class EvalPrompts:
     """The evaluation prompts: their exact texts, and their 13-word windows by hash."""
+
     exact: dict = field(default_factory=dict)  # prompt_hash -> [(normalised prompt, eval id)]
     texts: list = field(default_factory=list)  # every eval prompt's words (see _words)
     examples: list = field(default_factory=list)  # the eval example id of each prompt
@@ -132,7 +144,9 @@ class EvalPrompts:
         self.words, index = words.dictionary, words.indices.to_numpy()
         self.word_ids = np.arange(1, len(self.words) + 2, dtype=np.uint64)
         self.word_ids[-1] = 0
-        self.word_ids[:-1][pc.is_in(self.words, pa.array([BREAK, END])).to_numpy(zero_copy_only=False)] = 0
+        self.word_ids[:-1][
+            pc.is_in(self.words, pa.array([BREAK, END])).to_numpy(zero_copy_only=False)
+        ] = 0
         self.end = pc.index(self.words, END).as_py()
         self.ids = self.word_ids[index]
         self.starts = np.concatenate([[0], np.flatnonzero(index == self.end)[:-1] + 1])
@@ -147,8 +161,9 @@ class EvalPrompts:
         shared, counts = np.unique(hashes_[first], return_counts=True)
         boilerplate = positions[np.isin(hashes, shared[counts > MAX_EVAL_PROMPTS])]
         covered = np.bincount(boilerplate, minlength=len(self.ids) + N) - np.bincount(
-            boilerplate + N, minlength=len(self.ids) + N)
-        self.ids[np.cumsum(covered)[:len(self.ids)] > 0] = 0
+            boilerplate + N, minlength=len(self.ids) + N
+        )
+        self.ids[np.cumsum(covered)[: len(self.ids)] > 0] = 0
         hashes, positions = window_hashes(self.ids)
         order = np.argsort(hashes, kind="stable")
         self.hashes, self.positions = hashes[order], positions[order]
@@ -183,7 +198,9 @@ class EvalPrompts:
         if not texts or not len(self.hashes):
             return
         # Every message's words, split and looked up in one go
-        index = pc.index_in(_split(texts), value_set=self.words).fill_null(len(self.words)).to_numpy()
+        index = (
+            pc.index_in(_split(texts), value_set=self.words).fill_null(len(self.words)).to_numpy()
+        )
         ids = self.word_ids[index]
         starts = np.concatenate([[0], np.flatnonzero(index == self.end)[:-1] + 1])
         hashes, positions = window_hashes(ids)
@@ -199,10 +216,14 @@ class EvalPrompts:
         # Every (training window, eval window) pair of equal hashes, compared word for word
         counts = last - first
         window = np.repeat(np.arange(len(counts)), counts)
-        match = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts) + first[window]
+        match = (
+            np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts) + first[window]
+        )
         words = np.arange(N)
-        same = (ids[positions[hit][window][:, None] + words] ==
-                self.ids[self.positions[match][:, None] + words]).all(axis=1)
+        same = (
+            ids[positions[hit][window][:, None] + words]
+            == self.ids[self.positions[match][:, None] + words]
+        ).all(axis=1)
         pairs = np.unique((self.owners[match[same]] << 32) | owners[window[same]])  # ids < 2**32
         for eval_id, train_id in zip((pairs >> 32).tolist(), (pairs & 0xFFFFFFFF).tolist()):
             found.setdefault((eval_id, train_id), "ngram")
@@ -216,7 +237,7 @@ def window_hashes(ids):
     hashes = np.zeros(count, np.uint64)
     with np.errstate(over="ignore"):
         for k in range(N):
-            hashes = hashes * BASE + ids[k:k + count]
+            hashes = hashes * BASE + ids[k : k + count]
     zeros = np.concatenate([[0], np.cumsum(ids == 0)])
     valid = np.flatnonzero(zeros[N:] == zeros[:count])
     return hashes[valid], valid

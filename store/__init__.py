@@ -20,6 +20,7 @@ class Example:
 
 class Provenance(NamedTuple):
     """Where a split or file came from."""
+
     repo: str | None = None
     config: str | None = None
     source_split: str | None = None

@@ -30,7 +30,9 @@ def output_file(path, binary=False, never=None):
         with open(path, mode, encoding=encoding) as f:
             yield f
         return
-    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    descriptor, temporary = tempfile.mkstemp(
+        dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"
+    )
     try:
         with open(descriptor, mode, encoding=encoding) as f:
             yield f
@@ -62,9 +64,12 @@ def write_parquet(store, split, f):
     """Every conversation of `split` into binary file `f` as parquet; needs pyarrow."""
     import pyarrow as pa
     import pyarrow.parquet as pq
+
     schema = pa.schema([("position", pa.int64()), ("conversation", pa.string())])
     with pq.ParquetWriter(f, schema) as writer:
         for start in range(0, split.rows, PARQUET_BATCH):
             positions = list(range(start, min(start + PARQUET_BATCH, split.rows)))
             texts = [json.dumps(store.read(split, p), ensure_ascii=False) for p in positions]
-            writer.write_table(pa.table({"position": positions, "conversation": texts}, schema=schema))
+            writer.write_table(
+                pa.table({"position": positions, "conversation": texts}, schema=schema)
+            )

@@ -17,7 +17,13 @@ from urllib.parse import quote
 import orjson
 import zstandard
 
-from nanotasks.store.schema import APPLICATION_ID, EVAL_SPLITS, SCHEMA, SCHEMA_VERSION, body_decompressor
+from nanotasks.store.schema import (
+    APPLICATION_ID,
+    EVAL_SPLITS,
+    SCHEMA,
+    SCHEMA_VERSION,
+    body_decompressor,
+)
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
 # No conversation is this big (the writer refuses one that is): a larger size in a body's
@@ -75,9 +81,11 @@ def check_header(path):
     """The cheap checks, from the first 100 bytes: is this a whole nanotasks file of our version?"""
     path = Path(path)
     if not path.exists():
-        raise StoreNotFound(f"{path}: no such file. If you have the file elsewhere, point --db or "
-                            f"$NANOTASKS_DB at it; to build it, `nanotasks compile --db {path}` (add "
-                            f"`--mirror DIR` to read local snapshots instead of the hub).")
+        raise StoreNotFound(
+            f"{path}: no such file. If you have the file elsewhere, point --db or "
+            f"$NANOTASKS_DB at it; to build it, `nanotasks compile --db {path}` (add "
+            f"`--mirror DIR` to read local snapshots instead of the hub)."
+        )
     try:
         with open(path, "rb") as f:
             header = f.read(100)
@@ -88,16 +96,22 @@ def check_header(path):
         raise FileDamaged(_cut_short(path, f"only {size} bytes"))
     if header[:16] != SQLITE_MAGIC:
         empty = " It is empty: if it was copied, copy it again." if not header else ""
-        raise StoreError(f"{path}: not a nanotasks file (not SQLite). Check --db (or $NANOTASKS_DB): "
-                         f"compile does not overwrite files it did not write.{empty}")
+        raise StoreError(
+            f"{path}: not a nanotasks file (not SQLite). Check --db (or $NANOTASKS_DB): "
+            f"compile does not overwrite files it did not write.{empty}"
+        )
     application_id = int.from_bytes(header[68:72], "big")
     if application_id != APPLICATION_ID:
-        raise StoreError(f"{path}: an SQLite file, but not one nanotasks wrote. Check --db (or "
-                         f"$NANOTASKS_DB): compile does not overwrite files it did not write.")
+        raise StoreError(
+            f"{path}: an SQLite file, but not one nanotasks wrote. Check --db (or "
+            f"$NANOTASKS_DB): compile does not overwrite files it did not write."
+        )
     version = int.from_bytes(header[60:64], "big")
     if version != SCHEMA_VERSION:
         reason = f"{path}: written in nanotasks file format {version}; this nanotasks reads format {SCHEMA_VERSION}."
-        raise FormatVersionError(f"{reason} Recompile it with this version: `nanotasks compile --db {path}`.", reason)
+        raise FormatVersionError(
+            f"{reason} Recompile it with this version: `nanotasks compile --db {path}`.", reason
+        )
     page_size = int.from_bytes(header[16:18], "big")
     page_size = 65536 if page_size == 1 else page_size
     expected = page_size * int.from_bytes(header[28:32], "big")
@@ -117,17 +131,21 @@ def verify_advice(path):
 def _damage_reported(method):
     """SQLite's own errors on reading (a damaged page, a table missing) become a StoreError
     that names the file and the fix."""
+
     @functools.wraps(method)
     def wrapper(self, *args, **kwargs):
         try:
             return method(self, *args, **kwargs)
         except sqlite3.DatabaseError as error:
             raise _damaged(self.path, error) from None
+
     return wrapper
 
 
 def _damaged(path, error):
-    return FileDamaged(f"{path}: damaged: SQLite says: {error}. Copy it again.{verify_advice(path)}")
+    return FileDamaged(
+        f"{path}: damaged: SQLite says: {error}. Copy it again.{verify_advice(path)}"
+    )
 
 
 def connect(path):
@@ -155,8 +173,10 @@ def connect(path):
 
 # Every object of the schema, its SQL as bytes: a name or statement that is not UTF-8 is just
 # another difference rather than a decoding error.
-SCHEMA_QUERY = ("SELECT CAST(type AS BLOB), CAST(name AS BLOB), CAST(tbl_name AS BLOB), rootpage, "
-                "CAST(sql AS BLOB) FROM sqlite_master ORDER BY rowid")
+SCHEMA_QUERY = (
+    "SELECT CAST(type AS BLOB), CAST(name AS BLOB), CAST(tbl_name AS BLOB), rootpage, "
+    "CAST(sql AS BLOB) FROM sqlite_master ORDER BY rowid"
+)
 
 
 @functools.cache
@@ -171,16 +191,23 @@ def expected_schema():
 
 def check_schema(connection, path):
     """FormatVersionError unless sqlite_master of the connection's file is exactly expected_schema()."""
-    objects = [tuple(row) for row in connection.execute(SCHEMA_QUERY)]  # Datasette's are sqlite3.Row
+    objects = [
+        tuple(row) for row in connection.execute(SCHEMA_QUERY)
+    ]  # Datasette's are sqlite3.Row
     if objects != expected_schema():
         expected = {row[1]: row for row in expected_schema()}
         differ = [row[1] for row in objects if expected.get(row[1]) != row]
         differ += [name for name in expected if name not in {row[1] for row in objects}]
         name = differ[0].decode(errors="replace") if differ else "the order of objects"
-        reason = (f"{path}: not a nanotasks file of this version: its schema is not the one nanotasks "
-                  f"format {SCHEMA_VERSION} writes ({name!r} differs), so none of it is read.")
-        raise FormatVersionError(f"{reason} Recompile it: `nanotasks compile --db {path}`, or copy it again "
-                                 f"from a file nanotasks wrote.", reason)
+        reason = (
+            f"{path}: not a nanotasks file of this version: its schema is not the one nanotasks "
+            f"format {SCHEMA_VERSION} writes ({name!r} differs), so none of it is read."
+        )
+        raise FormatVersionError(
+            f"{reason} Recompile it: `nanotasks compile --db {path}`, or copy it again "
+            f"from a file nanotasks wrote.",
+            reason,
+        )
 
 
 def check_splits(connection, path):
@@ -188,33 +215,63 @@ def check_splits(connection, path):
     example_data, and their dictionaries blobs or NULL: what reading an example relies on.
     (Store.splits checks the other columns, for those who show them.) Neither values nor
     dictionaries are read beyond that, so this costs the same whatever the file holds."""
-    last, = connection.execute("SELECT max(id) FROM example_data").fetchone()
+    (last,) = connection.execute("SELECT max(id) FROM example_data").fetchone()
     end = 0  # the last rowid of the splits so far
     for split_id, first, rows, dictionary in connection.execute(
-            "SELECT id, first_example, rows, typeof(dictionary) FROM splits ORDER BY first_example"):
-        wrong = [f"{name} is {type(value).__name__}" for name, value in
-                 (("id", split_id), ("first_example", first), ("rows", rows)) if type(value) is not int]
-        problem = (wrong[0] if wrong
-                   else f"dictionary is {dictionary}" if dictionary not in ("blob", "null")
-                   else f"its rows start at rowid {first}, not after rowid {end}" if first <= end
-                   else f"it has {rows} rows" if rows < 0
-                   else f"its rows end at rowid {first + rows - 1}, after the last row of example_data "
-                        f"({last})" if first + rows - 1 > (last or 0)
-                   else None)
+        "SELECT id, first_example, rows, typeof(dictionary) FROM splits ORDER BY first_example"
+    ):
+        wrong = [
+            f"{name} is {type(value).__name__}"
+            for name, value in (("id", split_id), ("first_example", first), ("rows", rows))
+            if type(value) is not int
+        ]
+        problem = (
+            wrong[0]
+            if wrong
+            else f"dictionary is {dictionary}"
+            if dictionary not in ("blob", "null")
+            else f"its rows start at rowid {first}, not after rowid {end}"
+            if first <= end
+            else f"it has {rows} rows"
+            if rows < 0
+            else f"its rows end at rowid {first + rows - 1}, after the last row of example_data "
+            f"({last})"
+            if first + rows - 1 > (last or 0)
+            else None
+        )
         if problem:
-            raise FileDamaged(f"{path}: damaged: row {split_id!r} of its splits table is not sane "
-                              f"({problem}). Copy it again, or check it with "
-                              f"`nanotasks verify --db {path}`.")
+            raise FileDamaged(
+                f"{path}: damaged: row {split_id!r} of its splits table is not sane "
+                f"({problem}). Copy it again, or check it with "
+                f"`nanotasks verify --db {path}`."
+            )
         end = first + rows - 1
 
 
 # column -> the Python types its value may have, as Store.splits and Store.files return them
-SPLIT_COLUMNS = {"id": int, "task": str, "subset": str, "split": str, "first_example": int,
-                 "rows": int, "repo": (str, type(None)), "config": (str, type(None)),
-                 "source_split": (str, type(None)), "revision": (str, type(None)), "sha256": str,
-                 "stored_bytes": int, "dictionary": (bytes, type(None))}
-FILE_COLUMNS = {"name": str, "repo": (str, type(None)), "revision": (str, type(None)), "sha256": str,
-                "size": int, "stored_bytes": int}
+SPLIT_COLUMNS = {
+    "id": int,
+    "task": str,
+    "subset": str,
+    "split": str,
+    "first_example": int,
+    "rows": int,
+    "repo": (str, type(None)),
+    "config": (str, type(None)),
+    "source_split": (str, type(None)),
+    "revision": (str, type(None)),
+    "sha256": str,
+    "stored_bytes": int,
+    "dictionary": (bytes, type(None)),
+}
+FILE_COLUMNS = {
+    "name": str,
+    "repo": (str, type(None)),
+    "revision": (str, type(None)),
+    "sha256": str,
+    "size": int,
+    "stored_bytes": int,
+}
 
 
 class Store:
@@ -249,33 +306,45 @@ class Store:
     def splits(self):
         """Every split in the file with its provenance, as dicts, in file order."""
         cursor = self.db.execute(f"SELECT {', '.join(SPLIT_COLUMNS)} FROM splits ORDER BY id")
-        return self._checked([dict(zip(SPLIT_COLUMNS, row)) for row in cursor], SPLIT_COLUMNS, "splits")
+        return self._checked(
+            [dict(zip(SPLIT_COLUMNS, row)) for row in cursor], SPLIT_COLUMNS, "splits"
+        )
 
     @_damage_reported
     def files(self):
         """Every stored file, without its content."""
-        cursor = self.db.execute("SELECT name, repo, revision, sha256, size, length(body) AS stored_bytes "
-                                 "FROM files ORDER BY name")
-        return self._checked([dict(zip(FILE_COLUMNS, row)) for row in cursor], FILE_COLUMNS, "files")
+        cursor = self.db.execute(
+            "SELECT name, repo, revision, sha256, size, length(body) AS stored_bytes "
+            "FROM files ORDER BY name"
+        )
+        return self._checked(
+            [dict(zip(FILE_COLUMNS, row)) for row in cursor], FILE_COLUMNS, "files"
+        )
 
     def _checked(self, rows, columns, table):
         """`rows` (dicts), once each value is of its column's type."""
         for row in rows:
             wrong = [k for k, v in row.items() if not isinstance(v, columns[k])]
             if wrong:
-                raise FileDamaged(f"{self.path}: damaged: in its {table} table, {wrong[0]} is "
-                                  f"{type(row[wrong[0]]).__name__} in row {tuple(row.values())[0]!r}. "
-                                  f"Copy it again, or check it with `nanotasks verify --db {self.path}`.")
+                raise FileDamaged(
+                    f"{self.path}: damaged: in its {table} table, {wrong[0]} is "
+                    f"{type(row[wrong[0]]).__name__} in row {tuple(row.values())[0]!r}. "
+                    f"Copy it again, or check it with `nanotasks verify --db {self.path}`."
+                )
         return rows
 
     @_damage_reported
     def split(self, task, subset, split):
         row = self.db.execute(
             "SELECT id, task, subset, split, first_example, rows, dictionary FROM splits "
-            "WHERE task = ? AND subset = ? AND split = ?", (task, subset, split)).fetchone()
+            "WHERE task = ? AND subset = ? AND split = ?",
+            (task, subset, split),
+        ).fetchone()
         if row is None:
-            raise NotInStore(f"{self.path} has no {task} {subset}/{split}. Add it with "
-                             f"`nanotasks compile --only {task} --db {self.path}`.")
+            raise NotInStore(
+                f"{self.path} has no {task} {subset}/{split}. Add it with "
+                f"`nanotasks compile --only {task} --db {self.path}`."
+            )
         return Split(*row)
 
     def read(self, split, position):
@@ -286,7 +355,11 @@ class Store:
         if not 0 <= position < split.rows:
             raise self._out_of_range(split, position)
         try:
-            row = (self._db or self._connect()).execute(BODY, (split.first_example + position,)).fetchone()
+            row = (
+                (self._db or self._connect())
+                .execute(BODY, (split.first_example + position,))
+                .fetchone()
+            )
         except sqlite3.DatabaseError as error:
             raise _damaged(self.path, error) from None
         return self._decoded(split, position, row and row[0])
@@ -303,39 +376,52 @@ class Store:
         bodies = {}
         try:
             for start in range(0, len(ids), BATCH_ROWS):
-                batch = ids[start:start + BATCH_ROWS]
+                batch = ids[start : start + BATCH_ROWS]
                 bodies.update(db.execute(f"{BODIES}({','.join('?' * len(batch))})", batch))
         except sqlite3.DatabaseError as error:
             raise _damaged(self.path, error) from None
         return [self._decoded(split, p, bodies.get(split.first_example + p)) for p in positions]
 
     def _out_of_range(self, split, position):
-        return IndexError(f"{split.task} {split.subset}/{split.split} has {split.rows} examples, "
-                          f"no index {position}")
+        return IndexError(
+            f"{split.task} {split.subset}/{split.split} has {split.rows} examples, "
+            f"no index {position}"
+        )
 
     def _decoded(self, split, position, body):
         """The conversation in a stored body; FileDamaged if it is missing or fails a check."""
         try:
             decompressor = self._decompressors.get(split.id) or self._decompressor(split)
             return loads(decompress_body(decompressor, body))
-        except (zstandard.ZstdError, TypeError, ValueError, IndexError) as error:  # IndexError: an empty body
+        except (
+            zstandard.ZstdError,
+            TypeError,
+            ValueError,
+            IndexError,
+        ) as error:  # IndexError: an empty body
             problem = "missing" if body is None else f"damaged ({error})"
-            raise FileDamaged(f"{self.path}: example {position} of {split.task} "
-                              f"{split.subset}/{split.split} is {problem}. Copy the file "
-                              f"again.{verify_advice(self.path)}") from None
+            raise FileDamaged(
+                f"{self.path}: example {position} of {split.task} "
+                f"{split.subset}/{split.split} is {problem}. Copy the file "
+                f"again.{verify_advice(self.path)}"
+            ) from None
 
     @_damage_reported
     def read_file(self, name):
         """The content of a stored file, e.g. a word list."""
         row = self.db.execute("SELECT body FROM files WHERE name = ?", (name,)).fetchone()
         if row is None:
-            raise NotInStore(f"{self.path} has no file {name!r}. Add it with "
-                             f"`nanotasks compile --db {self.path}`.")
+            raise NotInStore(
+                f"{self.path} has no file {name!r}. Add it with "
+                f"`nanotasks compile --db {self.path}`."
+            )
         try:
             return zstandard.ZstdDecompressor().decompress(row[0])
         except (zstandard.ZstdError, TypeError) as error:
-            raise FileDamaged(f"{self.path}: stored file {name!r} is damaged ({error}). Copy the file "
-                             f"again.{verify_advice(self.path)}") from None
+            raise FileDamaged(
+                f"{self.path}: stored file {name!r} is damaged ({error}). Copy the file "
+                f"again.{verify_advice(self.path)}"
+            ) from None
 
     @_damage_reported
     def overlap_summary(self):
@@ -346,22 +432,48 @@ class Store:
             "SELECT o.eval_id, e.id, t.id, MIN(o.kind) FROM overlaps o "
             "JOIN splits e ON o.eval_id BETWEEN e.first_example AND e.first_example + e.rows - 1 "
             "JOIN splits t ON o.train_id BETWEEN t.first_example AND t.first_example + t.rows - 1 "
-            "GROUP BY o.eval_id, t.id ORDER BY t.id").fetchall()
+            "GROUP BY o.eval_id, t.id ORDER BY t.id"
+        ).fetchall()
         splits = {s["id"]: s for s in self.splits()}
-        summary = {split_id: {"task": s["task"], "subset": s["subset"], "split": s["split"],
-                              "examples": s["rows"], "overlapping": set(), "found_in": {}}
-                   for split_id, s in splits.items() if s["split"] in EVAL_SPLITS}
+        summary = {
+            split_id: {
+                "task": s["task"],
+                "subset": s["subset"],
+                "split": s["split"],
+                "examples": s["rows"],
+                "overlapping": set(),
+                "found_in": {},
+            }
+            for split_id, s in splits.items()
+            if s["split"] in EVAL_SPLITS
+        }
         for eval_id, eval_split, train_split, kind in pairs:
             if eval_split not in summary or kind not in ("exact", "ngram"):
-                raise FileDamaged(f"{self.path}: damaged: its overlaps table pairs example {eval_id!r} "
-                                  f"as {kind!r}. Check it with `nanotasks verify --db {self.path}`.")
+                raise FileDamaged(
+                    f"{self.path}: damaged: its overlaps table pairs example {eval_id!r} "
+                    f"as {kind!r}. Check it with `nanotasks verify --db {self.path}`."
+                )
             summary[eval_split]["overlapping"].add(eval_id)
             t = splits[train_split]
             found = summary[eval_split]["found_in"].setdefault(
-                train_split, {"task": t["task"], "subset": t["subset"], "split": t["split"], "exact": 0, "ngram": 0})
+                train_split,
+                {
+                    "task": t["task"],
+                    "subset": t["subset"],
+                    "split": t["split"],
+                    "exact": 0,
+                    "ngram": 0,
+                },
+            )
             found[kind] += 1
-        return [{**item, "overlapping": len(item["overlapping"]), "found_in": list(item["found_in"].values())}
-                for item in summary.values()]
+        return [
+            {
+                **item,
+                "overlapping": len(item["overlapping"]),
+                "found_in": list(item["found_in"].values()),
+            }
+            for item in summary.values()
+        ]
 
     def _decompressor(self, split):
         decompressor = self._decompressors[split.id] = body_decompressor(split.dictionary)
@@ -395,7 +507,9 @@ def decompress_body(decompressor, body):
     byte says how many bytes hold the size: with 0 to 2 (flag < 2) it is under 64 KB, and
     only a 4- or 8-byte size needs reading."""
     if body[0] >= 0x80:
-        size = zstandard.get_frame_parameters(body, format=zstandard.FORMAT_ZSTD1_MAGICLESS).content_size
+        size = zstandard.get_frame_parameters(
+            body, format=zstandard.FORMAT_ZSTD1_MAGICLESS
+        ).content_size
         if size > MAX_BODY_BYTES:
             raise ValueError(f"its frame header claims {size} bytes")
     return decompressor.decompress(body)

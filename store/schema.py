@@ -94,7 +94,8 @@ def hashed_row(data, columns):
 def body_compressor(dictionary, level):
     """Compresses example bodies in the frame format above; `dictionary` is bytes or None."""
     params = zstandard.ZstdCompressionParameters.from_level(
-        level, format=zstandard.FORMAT_ZSTD1_MAGICLESS, write_checksum=True, write_dict_id=False)
+        level, format=zstandard.FORMAT_ZSTD1_MAGICLESS, write_checksum=True, write_dict_id=False
+    )
     dict_data = zstandard.ZstdCompressionDict(dictionary) if dictionary else None
     return zstandard.ZstdCompressor(dict_data=dict_data, compression_params=params)
 

@@ -18,7 +18,14 @@ import time
 
 import zstandard
 
-from nanotasks.store.reader import FileDamaged, StoreError, check_schema, check_splits, connect, decompress_body
+from nanotasks.store.reader import (
+    FileDamaged,
+    StoreError,
+    check_schema,
+    check_splits,
+    connect,
+    decompress_body,
+)
 from nanotasks.store.schema import body_decompressor
 from nanotasks.store.text import message_text
 
@@ -30,16 +37,31 @@ STEPS = 10_000  # SQLite instructions between checks of the time limit and of Ct
 
 # What a read may do, by sqlite3 authorizer action: everything else (INSERT, CREATE, ATTACH,
 # BEGIN, a PRAGMA that sets something, ...) is refused before it runs.
-READS = {sqlite3.SQLITE_SELECT, sqlite3.SQLITE_READ, sqlite3.SQLITE_FUNCTION, sqlite3.SQLITE_RECURSIVE}
-PRAGMAS_WITH_ARGUMENT = {"table_info", "table_xinfo", "index_list", "index_info", "index_xinfo",
-                         "foreign_key_list"}
+READS = {
+    sqlite3.SQLITE_SELECT,
+    sqlite3.SQLITE_READ,
+    sqlite3.SQLITE_FUNCTION,
+    sqlite3.SQLITE_RECURSIVE,
+}
+PRAGMAS_WITH_ARGUMENT = {
+    "table_info",
+    "table_xinfo",
+    "index_list",
+    "index_info",
+    "index_xinfo",
+    "foreign_key_list",
+}
 SCHEMA_TABLES = {"sqlite_master", "sqlite_temp_master"}  # checked when a pragma table is first read
-ACTIONS = {getattr(sqlite3, f"SQLITE_{name}"): name.replace("_", " ") for name in (
-    "CREATE_INDEX CREATE_TABLE CREATE_TEMP_INDEX CREATE_TEMP_TABLE CREATE_TEMP_TRIGGER "
-    "CREATE_TEMP_VIEW CREATE_TRIGGER CREATE_VIEW DELETE DROP_INDEX DROP_TABLE DROP_TEMP_INDEX "
-    "DROP_TEMP_TABLE DROP_TEMP_TRIGGER DROP_TEMP_VIEW DROP_TRIGGER DROP_VIEW INSERT PRAGMA "
-    "TRANSACTION UPDATE ATTACH DETACH ALTER_TABLE REINDEX ANALYZE CREATE_VTABLE DROP_VTABLE "
-    "SAVEPOINT").split()}
+ACTIONS = {
+    getattr(sqlite3, f"SQLITE_{name}"): name.replace("_", " ")
+    for name in (
+        "CREATE_INDEX CREATE_TABLE CREATE_TEMP_INDEX CREATE_TEMP_TABLE CREATE_TEMP_TRIGGER "
+        "CREATE_TEMP_VIEW CREATE_TRIGGER CREATE_VIEW DELETE DROP_INDEX DROP_TABLE DROP_TEMP_INDEX "
+        "DROP_TEMP_TABLE DROP_TEMP_TRIGGER DROP_TEMP_VIEW DROP_TRIGGER DROP_VIEW INSERT PRAGMA "
+        "TRANSACTION UPDATE ATTACH DETACH ALTER_TABLE REINDEX ANALYZE CREATE_VTABLE DROP_VTABLE "
+        "SAVEPOINT"
+    ).split()
+}
 
 
 class WriteRefused(Exception):
@@ -56,8 +78,11 @@ def refuse_writes(connection):
     refused = []
 
     def authorize(action, arg1, arg2, database, trigger):
-        if (action in READS or (action == sqlite3.SQLITE_UPDATE and arg1 in SCHEMA_TABLES)
-                or (action == sqlite3.SQLITE_PRAGMA and (arg2 is None or arg1 in PRAGMAS_WITH_ARGUMENT))):
+        if (
+            action in READS
+            or (action == sqlite3.SQLITE_UPDATE and arg1 in SCHEMA_TABLES)
+            or (action == sqlite3.SQLITE_PRAGMA and (arg2 is None or arg1 in PRAGMAS_WITH_ARGUMENT))
+        ):
             return sqlite3.SQLITE_OK
         refused.append(" ".join(filter(None, [ACTIONS.get(action, str(action)), arg1])))
         return sqlite3.SQLITE_DENY
@@ -96,13 +121,17 @@ def running(path, sql, timeout=TIMEOUT):
         if refused:
             raise WriteRefused(refused[0]) from None
         if timed_out:
-            raise QueryFailed(f"stopped after {timeout:g} s, the time limit: give it longer with "
-                              f"--timeout SECONDS, or ask for less") from None
+            raise QueryFailed(
+                f"stopped after {timeout:g} s, the time limit: give it longer with "
+                f"--timeout SECONDS, or ask for less"
+            ) from None
         if isinstance(bodies.error, (StoreError, KeyboardInterrupt)):
             raise bodies.error from None
         if isinstance(error, MemoryError) or isinstance(bodies.error, MemoryError):
-            raise QueryFailed(f"stopped: it needs more than {MEMORY_LIMIT >> 20} MiB of memory for "
-                              f"sorting and temporary tables: add a LIMIT, or select less") from None
+            raise QueryFailed(
+                f"stopped: it needs more than {MEMORY_LIMIT >> 20} MiB of memory for "
+                f"sorting and temporary tables: add a LIMIT, or select less"
+            ) from None
         if str(error) == "interrupted":  # Ctrl-C, caught and swallowed in check_time
             raise KeyboardInterrupt from None
         if bodies.error is not None:  # sqlite3 says only "user-defined function raised exception"
@@ -139,8 +168,10 @@ class Bodies:
         return self._converted(example_id, bytes.decode)
 
     def text(self, example_id):
-        return self._converted(example_id, lambda data: "\n".join(
-            message_text(m) for m in json.loads(data)["messages"]))
+        return self._converted(
+            example_id,
+            lambda data: "\n".join(message_text(m) for m in json.loads(data)["messages"]),
+        )
 
     def _converted(self, example_id, convert):
         """A time limit (a progress handler, Datasette's) may stop one of the functions' own
@@ -163,19 +194,24 @@ class Bodies:
         if example_id is None:
             return None
         if type(example_id) is not int:
-            raise TypeError(f"conversation(id) and conversation_text(id) take the integer `id` column "
-                            f"of examples, not {example_id!r:.40}")
+            raise TypeError(
+                f"conversation(id) and conversation_text(id) take the integer `id` column "
+                f"of examples, not {example_id!r:.40}"
+            )
         if self.splits is None:
             path = self.connection.execute("PRAGMA database_list").fetchone()[2]
             check_schema(self.connection, path)
             check_splits(self.connection, path)
             self.splits = self.connection.execute(
-                "SELECT first_example, rows, dictionary FROM splits ORDER BY first_example").fetchall()
+                "SELECT first_example, rows, dictionary FROM splits ORDER BY first_example"
+            ).fetchall()
             self.firsts = [first for first, _, _ in self.splits]
         index = bisect.bisect_right(self.firsts, example_id) - 1
         if index < 0 or example_id >= self.splits[index][0] + self.splits[index][1]:
             return None
-        row = self.connection.execute("SELECT body FROM example_data WHERE id = ?", (example_id,)).fetchone()
+        row = self.connection.execute(
+            "SELECT body FROM example_data WHERE id = ?", (example_id,)
+        ).fetchone()
         if row is None:
             return None
         try:
@@ -185,5 +221,7 @@ class Bodies:
             return decompress_body(decompressor, row[0])
         except (zstandard.ZstdError, TypeError, ValueError) as error:
             path = self.connection.execute("PRAGMA database_list").fetchone()[2]
-            raise FileDamaged(f"{path}: example {example_id} is damaged ({error}). Check the file "
-                              f"with `nanotasks verify --db {path}`.") from None
+            raise FileDamaged(
+                f"{path}: example {example_id} is damaged ({error}). Check the file "
+                f"with `nanotasks verify --db {path}`."
+            ) from None

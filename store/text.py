@@ -10,7 +10,9 @@ LINE_BREAKS = "\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029"  # as str.splitlines sees t
 # The words normalise_text keeps (runs of letters and digits), and each line break
 TOKEN = re.compile(rf"[^\W_]+|[{LINE_BREAKS}]")
 # For ASCII text: every byte that is not a lower-case letter or digit becomes a space
-_ASCII_NON_WORD = bytes(c if chr(c) in string.ascii_lowercase + string.digits else 32 for c in range(256))
+_ASCII_NON_WORD = bytes(
+    c if chr(c) in string.ascii_lowercase + string.digits else 32 for c in range(256)
+)
 
 
 def normalise_text(text):
@@ -31,8 +33,10 @@ def token_spans(text):
     """Where each token is in `text` itself, to mark it: (start, end, token). Each word is
     normalised on its own, which agrees with tokens(text) unless NFKC turns a symbol into
     letters (a unit sign such as ㎏)."""
-    return [(m.start(), m.end(), unicodedata.normalize("NFKC", m.group()).casefold())
-            for m in TOKEN.finditer(text)]
+    return [
+        (m.start(), m.end(), unicodedata.normalize("NFKC", m.group()).casefold())
+        for m in TOKEN.finditer(text)
+    ]
 
 
 def message_text(message):

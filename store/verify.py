@@ -17,7 +17,14 @@ from types import SimpleNamespace
 
 import zstandard
 
-from nanotasks.store.reader import Split, Store, StoreError, check_header, decompress_body, verify_advice
+from nanotasks.store.reader import (
+    Split,
+    Store,
+    StoreError,
+    check_header,
+    decompress_body,
+    verify_advice,
+)
 from nanotasks.store.schema import SCHEMA_VERSION, body_decompressor, hashed_row
 
 CHUNK = 1024  # rows read per query, and per progress update
@@ -26,6 +33,7 @@ CHUNK = 1024  # rows read per query, and per progress update
 @dataclass
 class Check:
     """One line of the report: a split, a stored file, or the file as a whole."""
+
     name: str
     ok: bool
     detail: str
@@ -42,13 +50,21 @@ def verify(path, quick=False, progress=None):
         check_header(path)
     except StoreError as error:
         return [Check("header", False, str(error).removesuffix(verify_advice(path)))]
-    checks = [Check("header", True, f"nanotasks format {SCHEMA_VERSION}, "
-                                    f"{Path(path).stat().st_size:,} bytes as the header says")]
+    checks = [
+        Check(
+            "header",
+            True,
+            f"nanotasks format {SCHEMA_VERSION}, "
+            f"{Path(path).stat().st_size:,} bytes as the header says",
+        )
+    ]
     try:
         store = Store(path)  # the checks every open does: the schema, the splits table
     except StoreError as error:
         return checks + [Check("schema", False, str(error))]
-    checks.append(Check("schema", True, "exactly this version's tables and view; splits table sane"))
+    checks.append(
+        Check("schema", True, "exactly this version's tables and view; splits table sane")
+    )
     if not quick:
         checks.append(_integrity(store))
     try:
@@ -73,7 +89,9 @@ def _integrity(store):
         problems = [str(error)]
     if problems == ["ok"]:
         return Check("sqlite", True, "integrity_check ok")
-    lines = [line for problem in problems for line in problem.splitlines() if not line.startswith("***")]
+    lines = [
+        line for problem in problems for line in problem.splitlines() if not line.startswith("***")
+    ]
     return Check("sqlite", False, f"integrity_check: {'; '.join(lines)}")
 
 
@@ -82,16 +100,20 @@ def _layout(store, splits):
     expected = 1
     for s in sorted(splits, key=lambda s: s["first_example"]):
         if s["first_example"] != expected:
-            return Check("layout", False, f"{_name(s)} starts at row {s['first_example']}, "
-                                          f"expected {expected}")
+            return Check(
+                "layout",
+                False,
+                f"{_name(s)} starts at row {s['first_example']}, expected {expected}",
+            )
         expected += s["rows"]
     try:
-        last, = store.db.execute("SELECT max(id) FROM example_data").fetchone()
+        (last,) = store.db.execute("SELECT max(id) FROM example_data").fetchone()
     except sqlite3.DatabaseError as error:
         return Check("layout", False, f"example_data: {error}")
     if (last or 0) != expected - 1:
-        return Check("layout", False, f"the splits hold {expected - 1} rows, example_data ends at "
-                                      f"row {last}")
+        return Check(
+            "layout", False, f"the splits hold {expected - 1} rows, example_data ends at row {last}"
+        )
     return Check("layout", True, f"{len(splits)} splits, {expected - 1:,} rows end to end")
 
 
@@ -122,12 +144,18 @@ def _rows(store, s, bar):
         cursor = store.db.execute(
             "SELECT e.id, e.body, e.source_row, e.messages, e.characters, e.answer, s.name, e.prompt_hash "
             "FROM example_data e LEFT JOIN subjects s ON s.id = e.subject_id WHERE e.id BETWEEN ? AND ? "
-            "ORDER BY e.id", (split.first_example, split.first_example + split.rows - 1))
+            "ORDER BY e.id",
+            (split.first_example, split.first_example + split.rows - 1),
+        )
         while rows := cursor.fetchmany(CHUNK):
             for rowid, body, *columns in rows:
                 if rowid != split.first_example + seen:
-                    return Check(_name(s), False, f"position {seen} holds rowid {rowid}, expected "
-                                                  f"{split.first_example + seen}")
+                    return Check(
+                        _name(s),
+                        False,
+                        f"position {seen} holds rowid {rowid}, expected "
+                        f"{split.first_example + seen}",
+                    )
                 seen += 1
                 stored_bytes += len(body) if isinstance(body, bytes) else 0
                 try:
@@ -142,16 +170,21 @@ def _rows(store, s, bar):
     if damaged:
         more = f" and {len(damaged) - 3} more" if len(damaged) > 3 else ""
         rows = "1 row does" if len(damaged) == 1 else f"{len(damaged)} rows do"
-        return Check(_name(s), False, f"{rows} not decompress: "
-                                      f"{', '.join(damaged[:3])}{more}")
+        return Check(_name(s), False, f"{rows} not decompress: {', '.join(damaged[:3])}{more}")
     if seen != split.rows:
         return Check(_name(s), False, f"{seen} rows, the splits table says {split.rows}")
     if digest.hexdigest() != s["sha256"]:
-        return Check(_name(s), False, f"content sha256 {digest.hexdigest()[:12]}, the splits "
-                                      f"table says {s['sha256'][:12]}")
+        return Check(
+            _name(s),
+            False,
+            f"content sha256 {digest.hexdigest()[:12]}, the splits table says {s['sha256'][:12]}",
+        )
     if stored_bytes != s["stored_bytes"]:
-        return Check(_name(s), False, f"{stored_bytes} stored bytes, the splits table says "
-                                      f"{s['stored_bytes']}")
+        return Check(
+            _name(s),
+            False,
+            f"{stored_bytes} stored bytes, the splits table says {s['stored_bytes']}",
+        )
     return Check(_name(s), True, f"{seen:,} rows, sha256 {s['sha256'][:12]} ok")
 
 
@@ -166,8 +199,9 @@ def _file(store, f):
 
 
 def _split(s):
-    return Split(s["id"], s["task"], s["subset"], s["split"], s["first_example"], s["rows"],
-                 s["dictionary"])
+    return Split(
+        s["id"], s["task"], s["subset"], s["split"], s["first_example"], s["rows"], s["dictionary"]
+    )
 
 
 def _name(s):

@@ -30,7 +30,13 @@ import zstandard
 
 from nanotasks.store import Provenance
 from nanotasks.store.reader import MAX_BODY_BYTES
-from nanotasks.store.schema import APPLICATION_ID, SCHEMA, SCHEMA_VERSION, body_compressor, hashed_row
+from nanotasks.store.schema import (
+    APPLICATION_ID,
+    SCHEMA,
+    SCHEMA_VERSION,
+    body_compressor,
+    hashed_row,
+)
 from nanotasks.store.text import message_text, normalise_text, prompt_of
 
 # Compile once, read many times: small splits are compressed hard, where it is cheap in
@@ -104,12 +110,15 @@ class Writer:
         self.tmp = self.path.with_name(f"{self.path.name}.tmp-{os.getpid()}")
         self.tmp.unlink(missing_ok=True)
         _remove_stale(self.path)
-        self.db = sqlite3.connect(f"file:{quote(str(self.tmp.resolve()))}", uri=True,
-                                  isolation_level=None)
+        self.db = sqlite3.connect(
+            f"file:{quote(str(self.tmp.resolve()))}", uri=True, isolation_level=None
+        )
         try:
             self.db.execute("PRAGMA trusted_schema=OFF")  # as every connection: see reader.connect
             self.db.execute(f"PRAGMA page_size={PAGE_SIZE}")
-            self.db.execute("PRAGMA journal_mode=MEMORY")  # rollback of a failed split, no side file
+            self.db.execute(
+                "PRAGMA journal_mode=MEMORY"
+            )  # rollback of a failed split, no side file
             self.db.execute("PRAGMA synchronous=OFF")  # one fsync before the rename is enough
             self.db.execute(f"PRAGMA application_id={APPLICATION_ID}")
             self.db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
@@ -121,8 +130,10 @@ class Writer:
                 uri = f"file:{quote(str(previous.path.resolve()))}?mode=ro&immutable=1"
                 self.db.execute("ATTACH ? AS old", (uri,))
             self.db.execute("BEGIN")
-            self.db.execute("INSERT INTO meta VALUES ('format', 'nanotasks'), ('schema_version', ?)",
-                            (str(SCHEMA_VERSION),))
+            self.db.execute(
+                "INSERT INTO meta VALUES ('format', 'nanotasks'), ('schema_version', ?)",
+                (str(SCHEMA_VERSION),),
+            )
         except BaseException:  # a full disk or Ctrl-C before `with` has taken charge
             self.abort()
             raise
@@ -154,22 +165,37 @@ class Writer:
         if self.pool is None and self.jobs > 1 and len(head) > 1:
             # spawn: fresh interpreters, nothing inherited from this process's threads or files
             self.pool = concurrent.futures.ProcessPoolExecutor(
-                self.jobs, mp_context=multiprocessing.get_context("spawn"),
-                initializer=_die_with, initargs=(os.getpid(),))
+                self.jobs,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_die_with,
+                initargs=(os.getpid(),),
+            )
         digest = hashlib.sha256()
         stored_bytes = len(dictionary or b"")
         rowid = self.next_example
         self.db.execute("SAVEPOINT split")
         try:
-            work = (functools.partial(prepare, batch, to_examples, dictionary, level)
-                    for batch in itertools.chain(head, batches))
+            work = (
+                functools.partial(prepare, batch, to_examples, dictionary, level)
+                for batch in itertools.chain(head, batches)
+            )
             for prepared, hashed in self._done_in_order(work):
                 digest.update(hashed)
                 rows = []
                 for source_row, messages, characters, answer, subject, prompt, body in prepared:
                     stored_bytes += len(body)
-                    rows.append((rowid, source_row, messages, characters, answer,
-                                 self._subject_id(subject), prompt, body))
+                    rows.append(
+                        (
+                            rowid,
+                            source_row,
+                            messages,
+                            characters,
+                            answer,
+                            self._subject_id(subject),
+                            prompt,
+                            body,
+                        )
+                    )
                     rowid += 1
                 self.db.executemany("INSERT INTO example_data VALUES (?,?,?,?,?,?,?,?)", rows)
             summary = SplitSummary(rowid - self.next_example, stored_bytes, digest.hexdigest())
@@ -214,30 +240,51 @@ class Writer:
         self.db.execute(
             "INSERT OR IGNORE INTO subjects (name) SELECT s.name FROM old.example_data e "
             "JOIN old.subjects s ON s.id = e.subject_id WHERE e.id BETWEEN ? AND ? ORDER BY e.id",
-            (first, last))
+            (first, last),
+        )
         self.db.execute(
             "INSERT INTO example_data SELECT e.id - ? + ?, e.source_row, e.messages, e.characters, "
             "e.answer, (SELECT id FROM subjects WHERE name = s.name), e.prompt_hash, e.body "
             "FROM old.example_data e LEFT JOIN old.subjects s ON s.id = e.subject_id "
-            "WHERE e.id BETWEEN ? AND ? ORDER BY e.id", (first, self.next_example, first, last))
-        provenance = Provenance(*(columns[k] for k in ("repo", "config", "source_split", "revision")))
+            "WHERE e.id BETWEEN ? AND ? ORDER BY e.id",
+            (first, self.next_example, first, last),
+        )
+        provenance = Provenance(
+            *(columns[k] for k in ("repo", "config", "source_split", "revision"))
+        )
         summary = SplitSummary(columns["rows"], columns["stored_bytes"], columns["sha256"])
-        self._add_split(columns["task"], columns["subset"], columns["split"], provenance, summary,
-                        columns["dictionary"])
+        self._add_split(
+            columns["task"],
+            columns["subset"],
+            columns["split"],
+            provenance,
+            summary,
+            columns["dictionary"],
+        )
         return summary
 
     def write_file(self, name, content, provenance):
         """Store a whole file (e.g. a word list), compressed in one piece."""
         body = zstandard.ZstdCompressor(level=LEVEL, write_checksum=True).compress(content)
-        self.db.execute("INSERT INTO files VALUES (?,?,?,?,?,?)",
-                        (name, provenance.repo, provenance.revision,
-                         hashlib.sha256(content).hexdigest(), len(content), body))
+        self.db.execute(
+            "INSERT INTO files VALUES (?,?,?,?,?,?)",
+            (
+                name,
+                provenance.repo,
+                provenance.revision,
+                hashlib.sha256(content).hexdigest(),
+                len(content),
+                body,
+            ),
+        )
         return len(body)
 
     def copy_file(self, name):
         """Copy a stored file of the previous file as it is."""
         self.db.execute("INSERT INTO files SELECT * FROM old.files WHERE name = ?", (name,))
-        return self.db.execute("SELECT length(body) FROM files WHERE name = ?", (name,)).fetchone()[0]
+        return self.db.execute("SELECT length(body) FROM files WHERE name = ?", (name,)).fetchone()[
+            0
+        ]
 
     def write_overlaps(self, overlaps):
         """Store the (eval_id, train_id, kind) rows of the `overlaps` table, in order."""
@@ -268,17 +315,30 @@ class Writer:
             return None
         if name not in self.subjects:
             self.db.execute("INSERT OR IGNORE INTO subjects (name) VALUES (?)", (name,))
-            self.subjects[name] = self.db.execute("SELECT id FROM subjects WHERE name = ?",
-                                                  (name,)).fetchone()[0]
+            self.subjects[name] = self.db.execute(
+                "SELECT id FROM subjects WHERE name = ?", (name,)
+            ).fetchone()[0]
         return self.subjects[name]
 
     def _add_split(self, task, subset, split, provenance, summary, dictionary):
         self.db.execute(
             "INSERT INTO splits (task, subset, split, first_example, rows, repo, config, source_split, "
             "revision, sha256, stored_bytes, dictionary) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-            (task, subset, split, self.next_example, summary.rows, provenance.repo, provenance.config,
-             provenance.source_split, provenance.revision, summary.sha256, summary.stored_bytes,
-             dictionary))
+            (
+                task,
+                subset,
+                split,
+                self.next_example,
+                summary.rows,
+                provenance.repo,
+                provenance.config,
+                provenance.source_split,
+                provenance.revision,
+                summary.sha256,
+                summary.stored_bytes,
+                dictionary,
+            ),
+        )
         self.next_example += summary.rows
 
 
@@ -302,11 +362,19 @@ def prepare(batch, to_examples, dictionary, level):
     for example in to_examples(batch):
         data = encode(example.conversation)
         if len(data) > MAX_BODY_BYTES:
-            raise ValueError(f"a conversation of {len(data):,} bytes: the file holds conversations of "
-                             f"up to {MAX_BODY_BYTES:,} bytes")
+            raise ValueError(
+                f"a conversation of {len(data):,} bytes: the file holds conversations of "
+                f"up to {MAX_BODY_BYTES:,} bytes"
+            )
         messages = example.conversation["messages"]
-        columns = [example.source_row, len(messages), sum(len(message_text(m)) for m in messages),
-                   example.answer, example.subject, prompt_hash(messages)]
+        columns = [
+            example.source_row,
+            len(messages),
+            sum(len(message_text(m)) for m in messages),
+            example.answer,
+            example.subject,
+            prompt_hash(messages),
+        ]
         hashed.append(hashed_row(data, columns))
         rows.append((*columns, compressor.compress(data)))
     return rows, b"".join(hashed)
@@ -356,7 +424,9 @@ def train_dictionary(samples, large=False):
     try:
         # Fixed k and d rather than zstd's parameter search: as small, and several times faster;
         # accel=4 halves the time again for the same sizes (8 made MMLU's 2% bigger).
-        return zstandard.train_dictionary(size, samples, k=1024, d=8, accel=4, level=LEVEL).as_bytes()
+        return zstandard.train_dictionary(
+            size, samples, k=1024, d=8, accel=4, level=LEVEL
+        ).as_bytes()
     except zstandard.ZstdError:
         return None  # too little or too uniform data to train on: plain zstd does as well
 

@@ -25,7 +25,11 @@ def benchmark(name):
 
 def aliases():
     """Other names stored splits are served under: {(task, subset, split): stored (subset, split)}."""
-    return {(name, *alias): stored for name in NAMES for alias, stored in benchmark(name).aliases.items()}
+    return {
+        (name, *alias): stored
+        for name in NAMES
+        for alias, stored in benchmark(name).aliases.items()
+    }
 
 
 def find_split(store, task, split, subset=None):
@@ -37,13 +41,19 @@ def find_split(store, task, split, subset=None):
     _check_declared(declared, subset, split)
     if subset is None:
         keys = [(s["task"], s["subset"], s["split"]) for s in store.splits()] + list(aliases())
-        subsets = sorted({k_subset for k_task, k_subset, k_split in keys if (k_task, k_split) == (task, split)})
+        subsets = sorted(
+            {k_subset for k_task, k_subset, k_split in keys if (k_task, k_split) == (task, split)}
+        )
         if len(subsets) > 1:
-            raise UnknownName(f"{task} {split} is stored for subsets {', '.join(subsets)}: pick one "
-                              f"with --subset (subset= in Python)")
+            raise UnknownName(
+                f"{task} {split} is stored for subsets {', '.join(subsets)}: pick one "
+                f"with --subset (subset= in Python)"
+            )
         if not subsets:
-            raise NotInStore(f"{store.path} has no {task} {split}: `nanotasks info --db {store.path}` "
-                              f"lists what it has")
+            raise NotInStore(
+                f"{store.path} has no {task} {split}: `nanotasks info --db {store.path}` "
+                f"lists what it has"
+            )
         subset = subsets[0]
     return store.split(task, *aliases().get((task, subset, split), (subset, split)))
 
@@ -55,10 +65,14 @@ def _check_declared(declared, subset, split):
     known = {(s.subset, s.split) for s in declared.sources} | set(declared.aliases)
     splits = sorted({known_split for _, known_split in known})
     if split not in splits:
-        raise UnknownName(f"{declared.name} has no split {split!r}: choose one of {', '.join(splits)}")
+        raise UnknownName(
+            f"{declared.name} has no split {split!r}: choose one of {', '.join(splits)}"
+        )
     subsets = sorted({known_subset for known_subset, known_split in known if known_split == split})
     if subset is not None and subset not in subsets:
-        raise UnknownName(f"{declared.name} {split} has no subset {subset!r}: choose one of {', '.join(subsets)}")
+        raise UnknownName(
+            f"{declared.name} {split} has no subset {subset!r}: choose one of {', '.join(subsets)}"
+        )
 
 
 def example(store, task, split, index, subset=None):
@@ -70,8 +84,10 @@ def example(store, task, split, index, subset=None):
         classes = {name.lower(): cls for name, cls in declared.generated.items()}
         chosen = (subset or next(iter(declared.generated))).lower()
         if chosen not in classes:
-            raise UnknownName(f"{declared.name} has no task {subset!r}: choose one of "
-                              f"{', '.join(declared.generated)} (with --subset)")
+            raise UnknownName(
+                f"{declared.name} has no task {subset!r}: choose one of "
+                f"{', '.join(declared.generated)} (with --subset)"
+            )
         return classes[chosen](split=split, db=store.path)[index]
     rows = find_split(store, task, split, subset)
     return store.read(rows, index + rows.rows if index < 0 else index)

@@ -4,7 +4,14 @@ Labels are whatever the row has: mostly "A".."E", in some rows "1".."5".
 """
 
 from nanotasks.store import Example
-from nanotasks.tasks.common import Benchmark, Source, StoredTask, check_choice, check_type, render_mc
+from nanotasks.tasks.common import (
+    Benchmark,
+    Source,
+    StoredTask,
+    check_choice,
+    check_type,
+    render_mc,
+)
 
 REPO = "allenai/ai2_arc"
 SUBSETS = ("ARC-Easy", "ARC-Challenge")
@@ -27,12 +34,16 @@ def normalise(row, source):
     return Example({"messages": messages, "letters": letters}, answer=answer)
 
 
-BENCHMARK = Benchmark("arc", normalise=normalise, sources=tuple(
-    Source("arc", subset, split, REPO, subset, split) for subset in SUBSETS for split in SPLITS))
+BENCHMARK = Benchmark(
+    "arc",
+    normalise=normalise,
+    sources=tuple(
+        Source("arc", subset, split, REPO, subset, split) for subset in SUBSETS for split in SPLITS
+    ),
+)
 
 
 class ARC(StoredTask):
-
     def __init__(self, subset, split, db=None, **kwargs):
         check_choice("ARC subset", subset, SUBSETS)
         check_choice("ARC split", split, SPLITS)
@@ -49,5 +60,7 @@ class ARC(StoredTask):
 def evaluate_letter(conversation, response):
     """Whether the response is the gold letter; a response that is no letter at all is an error."""
     if response not in conversation["letters"]:
-        raise ValueError(f"response {response!r} is not one of the letters {list(conversation['letters'])}")
+        raise ValueError(
+            f"response {response!r} is not one of the letters {list(conversation['letters'])}"
+        )
     return response == conversation["messages"][-1]["content"]

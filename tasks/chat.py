@@ -13,21 +13,31 @@ the columns SUBJECT_COLUMNS is there, it becomes each row's subject (empty or nu
 
 from nanotasks.store import Example, default_path
 from nanotasks.store.reader import NotInStore
-from nanotasks.tasks.common import Benchmark, StoredTask, UnknownLayout, check_conversation, check_type
+from nanotasks.tasks.common import (
+    Benchmark,
+    StoredTask,
+    UnknownLayout,
+    check_conversation,
+    check_type,
+)
 
 SUBJECT_COLUMNS = ("source", "category", "subject")
 SHAREGPT_ROLES = {"human": "user", "gpt": "assistant", "system": "system"}
-LAYOUTS = ("the OpenAI style (a `messages` column: a list of {role, content}) or the ShareGPT style "
-           "(a `conversations` column: a list of {from, value})")
+LAYOUTS = (
+    "the OpenAI style (a `messages` column: a list of {role, content}) or the ShareGPT style "
+    "(a `conversations` column: a list of {from, value})"
+)
 
 
 def columns(names, source):
     """The columns (and message fields) normalise reads, for Benchmark.columns."""
     layouts = [name for name in ("messages", "conversations") if name in names]
     if len(layouts) != 1:
-        raise UnknownLayout(f"{source.repo} {source.config}/{source.source_split} has columns "
-                            f"{', '.join(names)}: nanotasks reads chat datasets laid out in exactly "
-                            f"one of {LAYOUTS}")
+        raise UnknownLayout(
+            f"{source.repo} {source.config}/{source.source_split} has columns "
+            f"{', '.join(names)}: nanotasks reads chat datasets laid out in exactly "
+            f"one of {LAYOUTS}"
+        )
     fields = ("role", "content") if layouts[0] == "messages" else ("from", "value")
     wanted = {layouts[0]: fields}
     subjects = [name for name in SUBJECT_COLUMNS if name in names]
@@ -38,8 +48,10 @@ def columns(names, source):
 
 def normalise(row, source):
     if "conversations" in row:
-        messages = [{"role": SHAREGPT_ROLES.get(m["from"], m["from"]), "content": m["value"]}
-                    for m in row["conversations"]]
+        messages = [
+            {"role": SHAREGPT_ROLES.get(m["from"], m["from"]), "content": m["value"]}
+            for m in row["conversations"]
+        ]
     else:
         messages = row["messages"]
     check_conversation(messages)
@@ -72,9 +84,11 @@ class Chat(StoredTask):
             super().__init__("chat", name, split, db=db, **kwargs)
         except NotInStore:  # its hint, `--only chat`, needs the --chat it does not say
             path = db or default_path()
-            raise NotInStore(f"{path} has no chat dataset {name!r} with a split {split!r}. Add it "
-                             f"with `nanotasks compile --only chat --chat {name}=org/repo[:config] "
-                             f"--db {path}`; `nanotasks info --db {path}` lists what it has.") from None
+            raise NotInStore(
+                f"{path} has no chat dataset {name!r} with a split {split!r}. Add it "
+                f"with `nanotasks compile --only chat --chat {name}=org/repo[:config] "
+                f"--db {path}`; `nanotasks info --db {path}` lists what it has."
+            ) from None
 
     @property
     def eval_type(self):

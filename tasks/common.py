@@ -20,6 +20,7 @@ from nanotasks.store.reader import Store
 
 class Source(NamedTuple):
     """Where one stored split comes from: `repo`'s `config`/`source_split` on the hub."""
+
     task: str
     subset: str
     split: str
@@ -32,6 +33,7 @@ class Source(NamedTuple):
 
 class SourceFile(NamedTuple):
     """A whole file that tasks generate examples from, e.g. a word list."""
+
     name: str
     repo: str
     url: str
@@ -41,6 +43,7 @@ class SourceFile(NamedTuple):
 class Benchmark(NamedTuple):
     """What `nanotasks compile`, `show` and `export` need to know about one benchmark. Each
     tasks/<name>.py declares one as BENCHMARK, and tasks/__init__.py lists the modules."""
+
     name: str  # the module's name: what --only, show and export take
     sources: tuple[Source, ...] = ()  # the hub splits it stores, one per stored split
     normalise: Callable | None = None  # (source row as a dict, its Source) -> store.Example
@@ -64,8 +67,10 @@ class Task:
 
     def __init__(self, start=0, stop=None, step=1):
         if start < 0 or (stop is not None and stop < start) or step < 1:
-            raise ValueError(f"invalid view start={start}, stop={stop}, step={step}: need "
-                             f"0 <= start <= stop and step >= 1")
+            raise ValueError(
+                f"invalid view start={start}, stop={stop}, step={step}: need "
+                f"0 <= start <= stop and step >= 1"
+            )
         self.start, self.stop, self.step = start, stop, step
 
     @property
@@ -110,7 +115,9 @@ class Task:
         try:
             return positions[operator.index(index)]  # TypeError for floats, strings, slices
         except IndexError:
-            raise IndexError(f"index {index} out of range for a task of {len(positions)} examples") from None
+            raise IndexError(
+                f"index {index} out of range for a task of {len(positions)} examples"
+            ) from None
 
 
 class StoredTask(Task):
@@ -163,7 +170,9 @@ def check_conversation(messages, system=True):
     for i, message in enumerate(turns):
         expected = "user" if i % 2 == 0 else "assistant"
         if message.get("role") != expected:
-            raise ValueError(f"message {first + i} has role {message.get('role')!r}, expected {expected!r}")
+            raise ValueError(
+                f"message {first + i} has role {message.get('role')!r}, expected {expected!r}"
+            )
     for i, message in enumerate(messages):
         if not isinstance(message.get("content"), str):
             raise ValueError(f"message {i} has no string content")

@@ -39,12 +39,18 @@ def read_conversations(path):
                     continue
                 messages = _messages(json.loads(text))
                 check_conversation(messages, system=False)  # as nanochat's CustomJSON
-                json.dumps(messages, ensure_ascii=False).encode()  # a lone surrogate escape ("\\ud800") fails
+                json.dumps(
+                    messages, ensure_ascii=False
+                ).encode()  # a lone surrogate escape ("\\ud800") fails
             except UnicodeDecodeError as error:
-                raise ValueError(f"{path}, line {number}: not UTF-8 (byte {error.start + 1} of the line)") from None
+                raise ValueError(
+                    f"{path}, line {number}: not UTF-8 (byte {error.start + 1} of the line)"
+                ) from None
             except UnicodeEncodeError:
-                raise ValueError(f"{path}, line {number}: a lone surrogate escape such as \\ud800, which "
-                                 f"is no character: text must be valid Unicode") from None
+                raise ValueError(
+                    f"{path}, line {number}: a lone surrogate escape such as \\ud800, which "
+                    f"is no character: text must be valid Unicode"
+                ) from None
             except RecursionError:
                 raise ValueError(f"{path}, line {number}: JSON nested too deeply") from None
             except ValueError as error:
@@ -58,7 +64,9 @@ def read_conversations(path):
 def _messages(line):
     if isinstance(line, dict):
         if "messages" not in line:
-            raise ValueError(f"an object without \"messages\" (it has {', '.join(map(repr, line)) or 'no keys'})")
+            raise ValueError(
+                f'an object without "messages" (it has {", ".join(map(repr, line)) or "no keys"})'
+            )
         return line["messages"]
     return line
 
@@ -66,21 +74,27 @@ def _messages(line):
 def check_name(name):
     """ValueError unless `name` is a plain short name: what CustomJSON(name=...) and SQL take."""
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", name):
-        raise ValueError(f"custom name {name[:80]!r}: use up to 64 letters, digits, '_', '.' and '-', "
-                         f"starting with a letter or digit")
+        raise ValueError(
+            f"custom name {name[:80]!r}: use up to 64 letters, digits, '_', '.' and '-', "
+            f"starting with a letter or digit"
+        )
 
 
 def examples(path):
     """The rows `nanotasks compile --custom` stores, in file order."""
-    return [Example(conversation, source_row=i) for i, conversation in enumerate(read_conversations(path))]
+    return [
+        Example(conversation, source_row=i)
+        for i, conversation in enumerate(read_conversations(path))
+    ]
 
 
 class CustomJSON(Task):
-
     def __init__(self, filepath=None, name=None, db=None, **kwargs):
         if (filepath is None) == (name is None):
-            raise ValueError("give CustomJSON either filepath= (a JSONL file) or name= (stored by "
-                             "`nanotasks compile --custom NAME=FILE`)")
+            raise ValueError(
+                "give CustomJSON either filepath= (a JSONL file) or name= (stored by "
+                "`nanotasks compile --custom NAME=FILE`)"
+            )
         super().__init__(**kwargs)
         if filepath is not None:
             self.conversations = read_conversations(filepath)
@@ -89,8 +103,10 @@ class CustomJSON(Task):
                 self.conversations = StoredTask("customjson", name, SPLIT, db=db)
             except NotInStore:
                 path = db or default_path()
-                raise NotInStore(f"{path} has no custom task {name!r}. Add it with `nanotasks compile "
-                                 f"--only customjson --custom {name}=FILE.jsonl --db {path}`.") from None
+                raise NotInStore(
+                    f"{path} has no custom task {name!r}. Add it with `nanotasks compile "
+                    f"--only customjson --custom {name}=FILE.jsonl --db {path}`."
+                ) from None
 
     def num_examples(self):
         return len(self.conversations)

@@ -49,7 +49,13 @@ import resource
 import signal
 import sys
 
-CLONE_NEWNS, CLONE_NEWIPC, CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWNET = 0x00020000, 0x08000000, 0x10000000, 0x20000000, 0x40000000
+CLONE_NEWNS, CLONE_NEWIPC, CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWNET = (
+    0x00020000,
+    0x08000000,
+    0x10000000,
+    0x20000000,
+    0x40000000,
+)
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_PRIVATE = 0x1, 0x2, 0x4, 0x8, 1 << 18
 MOUNT_ATTR_RDONLY, AT_FDCWD, AT_RECURSIVE, SYS_MOUNT_SETATTR = 0x1, -100, 0x8000, 442
 PR_SET_DUMPABLE, PR_SET_SECCOMP, PR_SET_NO_NEW_PRIVS, SECCOMP_MODE_FILTER = 4, 22, 38, 2
@@ -71,12 +77,21 @@ libc = ctypes.CDLL(None, use_errno=True)
 
 
 class MountAttr(ctypes.Structure):
-    _fields_ = [("attr_set", ctypes.c_uint64), ("attr_clr", ctypes.c_uint64),
-                ("propagation", ctypes.c_uint64), ("userns_fd", ctypes.c_uint64)]
+    _fields_ = [
+        ("attr_set", ctypes.c_uint64),
+        ("attr_clr", ctypes.c_uint64),
+        ("propagation", ctypes.c_uint64),
+        ("userns_fd", ctypes.c_uint64),
+    ]
 
 
 class SockFilter(ctypes.Structure):
-    _fields_ = [("code", ctypes.c_uint16), ("jt", ctypes.c_uint8), ("jf", ctypes.c_uint8), ("k", ctypes.c_uint32)]
+    _fields_ = [
+        ("code", ctypes.c_uint16),
+        ("jt", ctypes.c_uint8),
+        ("jf", ctypes.c_uint8),
+        ("k", ctypes.c_uint32),
+    ]
 
 
 class SockFprog(ctypes.Structure):
@@ -91,24 +106,55 @@ def check(result):
 
 def enter_namespaces(workdir):
     """Unshare network, IPC, PID and mount namespaces; make everything read-only but a tmpfs at workdir. False if unavailable."""
-    flags = CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWPID | CLONE_NEWNS | (0 if os.geteuid() == 0 else CLONE_NEWUSER)
+    flags = (
+        CLONE_NEWNET
+        | CLONE_NEWIPC
+        | CLONE_NEWPID
+        | CLONE_NEWNS
+        | (0 if os.geteuid() == 0 else CLONE_NEWUSER)
+    )
     uid, gid = os.getuid(), os.getgid()  # read before: a new user namespace maps no one until told
     # mount_setattr (5.12) is probed first: once unshared there is no going back.
     ctypes.set_errno(0)
     libc.syscall(SYS_MOUNT_SETATTR, -1, None, 0, None, 0)
     if ctypes.get_errno() == 38 or libc.unshare(flags) != 0:  # 38: ENOSYS
         return False
-    if flags & CLONE_NEWUSER:  # files on the tmpfs need an owner the new namespace can name: ourselves
-        for name, line in [("uid_map", f"{uid} {uid} 1"), ("setgroups", "deny"), ("gid_map", f"{gid} {gid} 1")]:
+    if (
+        flags & CLONE_NEWUSER
+    ):  # files on the tmpfs need an owner the new namespace can name: ourselves
+        for name, line in [
+            ("uid_map", f"{uid} {uid} 1"),
+            ("setgroups", "deny"),
+            ("gid_map", f"{gid} {gid} 1"),
+        ]:
             with open(f"/proc/self/{name}", "w") as file:
                 file.write(line)
     readonly_and_private = MountAttr(attr_set=MOUNT_ATTR_RDONLY, propagation=MS_PRIVATE)
-    check(libc.syscall(SYS_MOUNT_SETATTR, AT_FDCWD, b"/", AT_RECURSIVE,
-                       ctypes.byref(readonly_and_private), ctypes.sizeof(readonly_and_private)))
-    check(libc.mount(b"tmpfs", workdir.encode(), b"tmpfs", MS_NOSUID | MS_NODEV,
-                     f"size={WORKDIR_TMPFS_MB}m,mode=0700".encode()))
+    check(
+        libc.syscall(
+            SYS_MOUNT_SETATTR,
+            AT_FDCWD,
+            b"/",
+            AT_RECURSIVE,
+            ctypes.byref(readonly_and_private),
+            ctypes.sizeof(readonly_and_private),
+        )
+    )
+    check(
+        libc.mount(
+            b"tmpfs",
+            workdir.encode(),
+            b"tmpfs",
+            MS_NOSUID | MS_NODEV,
+            f"size={WORKDIR_TMPFS_MB}m,mode=0700".encode(),
+        )
+    )
     if os.path.isdir("/dev/shm"):  # the host's POSIX shared memory objects are files there
-        check(libc.mount(b"tmpfs", b"/dev/shm", b"tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, None))
+        check(
+            libc.mount(
+                b"tmpfs", b"/dev/shm", b"tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, None
+            )
+        )
     return True
 
 
@@ -124,7 +170,9 @@ def drop_privileges(uid):
             except OSError:
                 pass
         sys.path[:] = moved.values()
-        for module in list(sys.modules.values()):  # packages already imported find submodules by __path__
+        for module in list(
+            sys.modules.values()
+        ):  # packages already imported find submodules by __path__
             if isinstance(getattr(module, "__path__", None), list):
                 module.__path__[:] = [relocate(path, moved) for path in module.__path__]
         os.setgroups([])
@@ -139,7 +187,7 @@ def drop_privileges(uid):
 def relocate(path, moved):
     for old, new in moved.items():
         if path.startswith(old + "/"):
-            return new + path[len(old):]
+            return new + path[len(old) :]
     return path
 
 
@@ -153,22 +201,51 @@ def forbid_unix_sockets():
     arch, socket, socketpair = SECCOMP_MACHINES[os.uname().machine]
     load, jump_equal, jump_at_least, bitwise_and, give = 0x20, 0x15, 0x35, 0x54, 0x06
     allow, refuse, kill = 0x7FFF0000, 0x00050000 | errno.EPERM, 0x80000000
-    nr, architecture, first_argument, second_argument = 0, 4, 16, 24  # offsets in struct seccomp_data
+    nr, architecture, first_argument, second_argument = (
+        0,
+        4,
+        16,
+        24,
+    )  # offsets in struct seccomp_data
     instructions = [  # (code, jump if true, jump if false, constant); jumps skip that many instructions
-        (load, 0, 0, architecture), (jump_equal, 1, 0, arch), (give, 0, 0, kill),
-        (load, 0, 0, nr), (jump_at_least, 10, 0, X32_SYSCALL_BIT), (jump_equal, 9, 0, SYS_IO_URING_SETUP),
-        (jump_equal, 2, 0, socket), (jump_equal, 3, 0, socketpair), (give, 0, 0, allow),
-        (load, 0, 0, first_argument), (jump_equal, 4, 3, AF_UNIX),  # socket(family, ...)
-        (load, 0, 0, second_argument), (bitwise_and, 0, 0, 0xF), (jump_equal, 0, 1, SOCK_STREAM),  # socketpair(family, type, ...)
-        (give, 0, 0, allow), (give, 0, 0, refuse)]
+        (load, 0, 0, architecture),
+        (jump_equal, 1, 0, arch),
+        (give, 0, 0, kill),
+        (load, 0, 0, nr),
+        (jump_at_least, 10, 0, X32_SYSCALL_BIT),
+        (jump_equal, 9, 0, SYS_IO_URING_SETUP),
+        (jump_equal, 2, 0, socket),
+        (jump_equal, 3, 0, socketpair),
+        (give, 0, 0, allow),
+        (load, 0, 0, first_argument),
+        (jump_equal, 4, 3, AF_UNIX),  # socket(family, ...)
+        (load, 0, 0, second_argument),
+        (bitwise_and, 0, 0, 0xF),
+        (jump_equal, 0, 1, SOCK_STREAM),  # socketpair(family, type, ...)
+        (give, 0, 0, allow),
+        (give, 0, 0, refuse),
+    ]
     program = (SockFilter * len(instructions))(*instructions)
-    check(libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.byref(SockFprog(len(instructions), program)), 0, 0))
+    check(
+        libc.prctl(
+            PR_SET_SECCOMP,
+            SECCOMP_MODE_FILTER,
+            ctypes.byref(SockFprog(len(instructions), program)),
+            0,
+            0,
+        )
+    )
 
 
 def limit_resources(cpu_seconds, memory_mb):
-    for limit, value in [(resource.RLIMIT_AS, memory_mb << 20), (resource.RLIMIT_CPU, cpu_seconds),
-                         (resource.RLIMIT_FSIZE, MAX_FILE_MB << 20), (resource.RLIMIT_NOFILE, MAX_OPEN_FILES),
-                         (resource.RLIMIT_NPROC, MAX_PROCESSES), (resource.RLIMIT_CORE, 0)]:
+    for limit, value in [
+        (resource.RLIMIT_AS, memory_mb << 20),
+        (resource.RLIMIT_CPU, cpu_seconds),
+        (resource.RLIMIT_FSIZE, MAX_FILE_MB << 20),
+        (resource.RLIMIT_NOFILE, MAX_OPEN_FILES),
+        (resource.RLIMIT_NPROC, MAX_PROCESSES),
+        (resource.RLIMIT_CORE, 0),
+    ]:
         resource.setrlimit(limit, (value, value))
 
 
@@ -188,7 +265,9 @@ def tagged(value):
         return {kind.__name__: [tagged(item) for item in value]}
     if kind is dict:
         return {"dict": [[tagged(key), tagged(item)] for key, item in value.items()]}
-    raise TypeError(f"{kind.__name__} is not plain data (None, bool, int, float, str, list, tuple, set, dict)")
+    raise TypeError(
+        f"{kind.__name__} is not plain data (None, bool, int, float, str, list, tuple, set, dict)"
+    )
 
 
 def from_json(line):
@@ -196,7 +275,7 @@ def from_json(line):
 
 
 def untagged(tagged_object):
-    (tag, items), = tagged_object.items()
+    ((tag, items),) = tagged_object.items()
     if type(items) is not list:
         raise ValueError(f"{tag} of {type(items).__name__}")
     return {"tuple": tuple, "set": set, "dict": dict}[tag](items)
@@ -250,16 +329,23 @@ class Program:
             except BrokenPipeError:
                 raise ProgramError("the program ended before answering") from None
             return self.answer()
+
         return call
 
     def answer(self):
         line = self._answers.readline(MAX_ANSWER_BYTES + 1)
         if not line.endswith(b"\n"):
-            raise ProgramError(f"an answer longer than {MAX_ANSWER_BYTES >> 20} MiB" if line else "the program ended before answering")
+            raise ProgramError(
+                f"an answer longer than {MAX_ANSWER_BYTES >> 20} MiB"
+                if line
+                else "the program ended before answering"
+            )
         try:
             kind, value = from_json(line)
         except Exception:
-            raise ProgramError("the program answered with something other than plain data") from None
+            raise ProgramError(
+                "the program answered with something other than plain data"
+            ) from None
         if kind == "returned":
             return value
         raise ProgramError(str(value)[:500])
@@ -338,11 +424,21 @@ def sandbox_main(workdir, verdict_fd, timeout, memory_mb):
         # Trusted code only, so the program cannot move it out of the process group the harness
         # kills; as PID 1 of the namespace, when it exits the kernel kills everything left.
         if isolated:  # a /proc of this PID namespace: the host's processes are not listed (kept where the kernel refuses)
-            libc.mount(b"proc", b"/proc", b"proc", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, None)
-        program_pid = spawn(program_uid, *limits, (verdict_fd, calls_out, answers_in),
-                            lambda: serve(program, calls_in, answers_out))
-        checker_pid = spawn(checker_uid, *limits, (calls_in, answers_out),
-                            lambda: run_test(test, calls_out, answers_in, verdict_fd))
+            libc.mount(
+                b"proc", b"/proc", b"proc", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, None
+            )
+        program_pid = spawn(
+            program_uid,
+            *limits,
+            (verdict_fd, calls_out, answers_in),
+            lambda: serve(program, calls_in, answers_out),
+        )
+        checker_pid = spawn(
+            checker_uid,
+            *limits,
+            (calls_in, answers_out),
+            lambda: run_test(test, calls_out, answers_in, verdict_fd),
+        )
         for fd in (calls_in, calls_out, answers_in, answers_out):
             os.close(fd)
         os.waitpid(checker_pid, 0)
@@ -389,19 +485,42 @@ class ExecutionResult:
     stderr: str
 
 
-def execute(program: str, timeout: float = 5.0, memory_mb: int = 256, test: str | None = None) -> ExecutionResult:
+def execute(
+    program: str, timeout: float = 5.0, memory_mb: int = 256, test: str | None = None
+) -> ExecutionResult:
     """Run program in a fresh sandbox, then test in the sandbox's checker, where `program.f(*args)`
     calls the program's f and returns a plain-data copy of its result. Passed only if the test
     (or without one, the program) runs to its end within timeout seconds in all."""
-    message = json.dumps([program, test]).encode()  # ASCII: even lone surrogates travel, to fail in compile()
+    message = json.dumps(
+        [program, test]
+    ).encode()  # ASCII: even lone surrogates travel, to fail in compile()
     with tempfile.TemporaryDirectory(prefix="nanotasks-exec-") as workdir:
         verdict_read, verdict_write = os.pipe()
         try:
             process = subprocess.Popen(
-                [sys.executable, "-I", "-S", os.path.abspath(__file__), workdir, str(verdict_write), str(timeout), str(memory_mb)],
-                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, pass_fds=(verdict_write,),
-                cwd=workdir, env={"PATH": "/usr/bin:/bin", "HOME": workdir, "TMPDIR": workdir, "LANG": "C.UTF-8"},
-                start_new_session=True)
+                [
+                    sys.executable,
+                    "-I",
+                    "-S",
+                    os.path.abspath(__file__),
+                    workdir,
+                    str(verdict_write),
+                    str(timeout),
+                    str(memory_mb),
+                ],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                pass_fds=(verdict_write,),
+                cwd=workdir,
+                env={
+                    "PATH": "/usr/bin:/bin",
+                    "HOME": workdir,
+                    "TMPDIR": workdir,
+                    "LANG": "C.UTF-8",
+                },
+                start_new_session=True,
+            )
         except BaseException:
             os.close(verdict_read)
             raise
@@ -414,8 +533,13 @@ def execute(program: str, timeout: float = 5.0, memory_mb: int = 256, test: str 
         except BrokenPipeError:
             pass
         deadline = started + timeout + GRACE_SECONDS
-        outputs = read_tails({process.stdout: bytearray(), process.stderr: bytearray(), verdict_read: bytearray()}, deadline)
-        if time.monotonic() < deadline:  # every pipe reached EOF: the sandbox has exited or is exiting
+        outputs = read_tails(
+            {process.stdout: bytearray(), process.stderr: bytearray(), verdict_read: bytearray()},
+            deadline,
+        )
+        if (
+            time.monotonic() < deadline
+        ):  # every pipe reached EOF: the sandbox has exited or is exiting
             os.waitid(os.P_PID, process.pid, os.WEXITED | os.WNOWAIT)
         # Kill whatever is left of the session before reaping its leader, so the id cannot have been reused.
         try:
@@ -424,7 +548,9 @@ def execute(program: str, timeout: float = 5.0, memory_mb: int = 256, test: str 
             pass
         exit_code = process.wait()
         elapsed = time.monotonic() - started
-    stdout, stderr = (outputs[pipe].decode(errors="replace") for pipe in (process.stdout, process.stderr))
+    stdout, stderr = (
+        outputs[pipe].decode(errors="replace") for pipe in (process.stdout, process.stderr)
+    )
     isolated, verdict = outputs[verdict_read][:1] == b"1", outputs[verdict_read][1:]
     try:
         passed, reason = json.loads(verdict)  # written only by the checker
@@ -435,7 +561,9 @@ def execute(program: str, timeout: float = 5.0, memory_mb: int = 256, test: str 
         reason = f"timed out after {timeout:g} s"
     elif not reason:
         reason = f"the sandbox ended without a verdict ({describe_exit(exit_code)})"
-    return ExecutionResult(passed, reason, timed_out, reason.startswith("MemoryError"), isolated, stdout, stderr)
+    return ExecutionResult(
+        passed, reason, timed_out, reason.startswith("MemoryError"), isolated, stdout, stderr
+    )
 
 
 def read_tails(tails, deadline):
@@ -465,10 +593,20 @@ def describe_exit(exit_code):
     return f"exit status {exit_code}"
 
 
-def execute_many(programs: list[str], timeout: float = 5.0, memory_mb: int = 256, workers: int | None = None,
-                 tests: list[str] | None = None) -> list[ExecutionResult]:
+def execute_many(
+    programs: list[str],
+    timeout: float = 5.0,
+    memory_mb: int = 256,
+    workers: int | None = None,
+    tests: list[str] | None = None,
+) -> list[ExecutionResult]:
     """execute() each program (with its test, when tests are given), up to workers (default: the
     number of cores) at a time; results in order."""
     with ThreadPoolExecutor(max_workers=workers or os.cpu_count()) as pool:
-        return list(pool.map(lambda program, test: execute(program, timeout, memory_mb, test),
-                             programs, tests or [None] * len(programs)))
+        return list(
+            pool.map(
+                lambda program, test: execute(program, timeout, memory_mb, test),
+                programs,
+                tests or [None] * len(programs),
+            )
+        )

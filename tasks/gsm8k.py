@@ -43,13 +43,22 @@ def extract_answer(text):
 def normalise(row, source):
     check_type("question", row["question"], str)
     check_type("answer", row["answer"], str)
-    messages = [{"role": "user", "content": row["question"]},
-                {"role": "assistant", "content": answer_parts(row["answer"])}]
+    messages = [
+        {"role": "user", "content": row["question"]},
+        {"role": "assistant", "content": answer_parts(row["answer"])},
+    ]
     return Example({"messages": messages}, answer=extract_answer(row["answer"]))
 
 
-BENCHMARK = Benchmark("gsm8k", normalise=normalise, sources=tuple(
-    Source("gsm8k", subset, split, REPO, subset, split) for subset in SUBSETS for split in SPLITS))
+BENCHMARK = Benchmark(
+    "gsm8k",
+    normalise=normalise,
+    sources=tuple(
+        Source("gsm8k", subset, split, REPO, subset, split)
+        for subset in SUBSETS
+        for split in SPLITS
+    ),
+)
 
 
 def evaluate_number(conversation, response):
@@ -59,7 +68,6 @@ def evaluate_number(conversation, response):
 
 
 class GSM8K(StoredTask):
-
     def __init__(self, subset, split, db=None, **kwargs):
         check_choice("GSM8K subset", subset, SUBSETS)
         check_choice("GSM8K split", split, SPLITS)

@@ -18,14 +18,19 @@ FENCED_CODE = re.compile(r"```(?:python)?\s*\n(.*?)\n```", re.DOTALL)
 def normalise(row, source):
     for field in ("task_id", "prompt", "canonical_solution", "test", "entry_point"):
         check_type(field, row[field], str)
-    messages = [{"role": "user", "content": row["prompt"]},
-                {"role": "assistant", "content": f"{row['prompt']}\n{row['canonical_solution']}"}]
+    messages = [
+        {"role": "user", "content": row["prompt"]},
+        {"role": "assistant", "content": f"{row['prompt']}\n{row['canonical_solution']}"},
+    ]
     conversation = {"messages": messages, "entry_point": row["entry_point"], "test": row["test"]}
     return Example(conversation, subject=row["task_id"])
 
 
-BENCHMARK = Benchmark("humaneval", normalise=normalise, sources=(
-    Source("humaneval", "openai_humaneval", "test", REPO, "openai_humaneval", "test"),))
+BENCHMARK = Benchmark(
+    "humaneval",
+    normalise=normalise,
+    sources=(Source("humaneval", "openai_humaneval", "test", REPO, "openai_humaneval", "test"),),
+)
 
 
 def leading_imports(prompt):
@@ -56,12 +61,13 @@ def problem_test(conversation):
     (HumanEval/32's poly), with the entry point, which some tests also call by name
     (HumanEval/33), standing for the program's."""
     entry_point = conversation["entry_point"]
-    return (f"{conversation['messages'][0]['content']}\n{conversation['test']}\n"
-            f"{entry_point} = program.{entry_point}\ncheck({entry_point})\n")
+    return (
+        f"{conversation['messages'][0]['content']}\n{conversation['test']}\n"
+        f"{entry_point} = program.{entry_point}\ncheck({entry_point})\n"
+    )
 
 
 class HumanEval(StoredTask):
-
     def __init__(self, db=None, **kwargs):
         super().__init__("humaneval", "openai_humaneval", "test", db=db, **kwargs)
 

@@ -6,7 +6,14 @@ under both spellings: MMLU("all", "auxiliary_train") and MMLU("auxiliary_train",
 
 from nanotasks.store import Example
 from nanotasks.tasks.arc import evaluate_letter
-from nanotasks.tasks.common import Benchmark, Source, StoredTask, check_choice, check_type, render_mc
+from nanotasks.tasks.common import (
+    Benchmark,
+    Source,
+    StoredTask,
+    check_choice,
+    check_type,
+    render_mc,
+)
 
 REPO = "cais/mmlu"
 LETTERS = ("A", "B", "C", "D")
@@ -27,15 +34,23 @@ def normalise(row, source):
     if row["answer"] not in range(4):
         raise ValueError(f"answer {row['answer']!r} is not an index 0-3")
     answer = LETTERS[row["answer"]]
-    messages = [{"role": "user", "content": render_mc(row["question"], LETTERS, choices)},
-                {"role": "assistant", "content": answer}]
+    messages = [
+        {"role": "user", "content": render_mc(row["question"], LETTERS, choices)},
+        {"role": "assistant", "content": answer},
+    ]
     conversation = {"messages": messages, "subject": row["subject"], "letters": LETTERS}
     return Example(conversation, answer=answer, subject=row["subject"])
 
 
-BENCHMARK = Benchmark("mmlu", normalise=normalise, aliases=ALIASES, sources=(
-    Source("mmlu", "all", "auxiliary_train", REPO, "auxiliary_train", "train"),
-    *(Source("mmlu", "all", split, REPO, "all", split) for split in SPLITS[1:])))
+BENCHMARK = Benchmark(
+    "mmlu",
+    normalise=normalise,
+    aliases=ALIASES,
+    sources=(
+        Source("mmlu", "all", "auxiliary_train", REPO, "auxiliary_train", "train"),
+        *(Source("mmlu", "all", split, REPO, "all", split) for split in SPLITS[1:]),
+    ),
+)
 
 
 def with_letters(conversation):
@@ -44,7 +59,6 @@ def with_letters(conversation):
 
 
 class MMLU(StoredTask):
-
     def __init__(self, subset, split, db=None, **kwargs):
         check_choice("MMLU subset", subset, ("all", "auxiliary_train"))
         if subset == "auxiliary_train":

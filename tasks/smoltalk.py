@@ -4,7 +4,14 @@ Rows are checked at compile time, so a malformed conversation never reaches trai
 """
 
 from nanotasks.store import Example
-from nanotasks.tasks.common import Benchmark, Source, StoredTask, check_choice, check_conversation, check_type
+from nanotasks.tasks.common import (
+    Benchmark,
+    Source,
+    StoredTask,
+    check_choice,
+    check_conversation,
+    check_type,
+)
 
 REPO = "HuggingFaceTB/smol-smoltalk"
 SPLITS = ("train", "test")
@@ -18,12 +25,14 @@ def normalise(row, source):
     return Example({"messages": messages}, subject=row.get("source"))
 
 
-BENCHMARK = Benchmark("smoltalk", normalise=normalise, sources=tuple(
-    Source("smoltalk", "default", split, REPO, "default", split) for split in SPLITS))
+BENCHMARK = Benchmark(
+    "smoltalk",
+    normalise=normalise,
+    sources=tuple(Source("smoltalk", "default", split, REPO, "default", split) for split in SPLITS),
+)
 
 
 class SmolTalk(StoredTask):
-
     def __init__(self, split, db=None, **kwargs):
         check_choice("SmolTalk split", split, SPLITS)
         super().__init__("smoltalk", "default", split, db=db, **kwargs)

@@ -12,9 +12,12 @@ from nanotasks.store.reader import NotInStore, Store
 from nanotasks.tasks.common import Benchmark, SourceFile, Task, check_choice, shuffled_order
 from nanotasks.tasks.gsm8k import evaluate_number
 
-WORDS = SourceFile("words_alpha.txt", "dwyl/english-words",
-                   "https://raw.githubusercontent.com/dwyl/english-words/master/words_alpha.txt",
-                   "dwyl/english-words/words_alpha.txt")
+WORDS = SourceFile(
+    "words_alpha.txt",
+    "dwyl/english-words",
+    "https://raw.githubusercontent.com/dwyl/english-words/master/words_alpha.txt",
+    "dwyl/english-words/words_alpha.txt",
+)
 LETTERS = "abcdefghijklmnopqrstuvwxyz"
 TEST_SEED_OFFSET = 10_000_000  # test examples come from seeds no train example uses
 SPLITS = ("train", "test")
@@ -50,9 +53,13 @@ class WordListTask(Task):
         super().__init__(**kwargs)
         self.size, self.split = size, split
         self.store = Store(db or default_path())
-        if WORDS.name not in {file["name"] for file in self.store.files()}:  # say so now, not in a worker
-            raise NotInStore(f"{self.store.path} has no {WORDS.name}, the word list of the spelling "
-                             f"tasks. Add it with `nanotasks compile --only spellingbee --db {self.store.path}`.")
+        if WORDS.name not in {
+            file["name"] for file in self.store.files()
+        }:  # say so now, not in a worker
+            raise NotInStore(
+                f"{self.store.path} has no {WORDS.name}, the word list of the spelling "
+                f"tasks. Add it with `nanotasks compile --only spellingbee --db {self.store.path}`."
+            )
 
     @cached_property
     def words(self):
@@ -92,19 +99,26 @@ class SpellingBee(WordListTask):
         if rng.random() < 0.3:
             question = question.lower()
         letter_quote, word_quote = rng.choice(["", "'", '"']), rng.choice(["", "'", '"'])
-        user = question.format(letter=f"{letter_quote}{letter}{letter_quote}",
-                               word=f"{word_quote}{word}{word_quote}")
+        user = question.format(
+            letter=f"{letter_quote}{letter}{letter_quote}", word=f"{word_quote}{word}{word_quote}"
+        )
         if rng.random() < 0.5:
             user += "?"
         count = word.count(letter)
-        messages = [{"role": "user", "content": user},
-                    {"role": "assistant", "content": counting_parts(word, letter, count)}]
+        messages = [
+            {"role": "user", "content": user},
+            {"role": "assistant", "content": counting_parts(word, letter, count)},
+        ]
         return {"messages": messages}
 
 
 def counting_parts(word, letter, count):
-    lines = [f"Counting '{letter}' in '{word}'. First I spell the word out:",
-             f"{word}:{','.join(word)}", "", "Then I go through it letter by letter:"]
+    lines = [
+        f"Counting '{letter}' in '{word}'. First I spell the word out:",
+        f"{word}:{','.join(word)}",
+        "",
+        "Then I go through it letter by letter:",
+    ]
     running = 0
     for position, char in enumerate(word, 1):
         if char == letter:
@@ -113,11 +127,13 @@ def counting_parts(word, letter, count):
         else:
             lines.append(f"{position}:{char}")
     lines += ["", f"By hand I get {running}."]
-    return [{"type": "text", "text": "\n".join(lines)},
-            {"type": "text", "text": "\n\nNow the same count in Python:\n\n"},
-            {"type": "python", "text": f"'{word}'.count('{letter}')"},
-            {"type": "python_output", "text": str(count)},
-            {"type": "text", "text": f"\n\nPython agrees: {count}.\n\n#### {count}"}]
+    return [
+        {"type": "text", "text": "\n".join(lines)},
+        {"type": "text", "text": "\n\nNow the same count in Python:\n\n"},
+        {"type": "python", "text": f"'{word}'.count('{letter}')"},
+        {"type": "python_output", "text": str(count)},
+        {"type": "text", "text": f"\n\nPython agrees: {count}.\n\n#### {count}"},
+    ]
 
 
 class SimpleSpelling(WordListTask):
@@ -129,9 +145,16 @@ class SimpleSpelling(WordListTask):
 
     def get_example(self, index):
         word = self.rng(index).choice(self.shuffled_words)
-        return {"messages": [{"role": "user", "content": f"Spell the word: {word}"},
-                             {"role": "assistant", "content": f"{word}:{','.join(word)}"}]}
+        return {
+            "messages": [
+                {"role": "user", "content": f"Spell the word: {word}"},
+                {"role": "assistant", "content": f"{word}:{','.join(word)}"},
+            ]
+        }
 
 
-BENCHMARK = Benchmark("spellingbee", files=(WORDS,),
-                      generated={"SpellingBee": SpellingBee, "SimpleSpelling": SimpleSpelling})
+BENCHMARK = Benchmark(
+    "spellingbee",
+    files=(WORDS,),
+    generated={"SpellingBee": SpellingBee, "SimpleSpelling": SimpleSpelling},
+)

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from nanotasks.compiler.cli import cli
+from nanotasks.cli import cli
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE = REPO / "data" / "sample"
@@ -27,13 +27,15 @@ def nanotasks(*args, check=True, **kwargs):
     """Run the real CLI in a subprocess; returns the CompletedProcess."""
     result = subprocess.run([*NANOTASKS, *map(str, args)], capture_output=True, text=True, **kwargs)
     if check and result.returncode != 0:
-        raise AssertionError(f"nanotasks {' '.join(map(str, args))} failed:\n{result.stdout}\n{result.stderr}")
+        raise AssertionError(
+            f"nanotasks {' '.join(map(str, args))} failed:\n{result.stdout}\n{result.stderr}"
+        )
     return result
 
 
 EACH_COMMAND = """
 import contextlib, io, json, sys
-from nanotasks.compiler.cli import main
+from nanotasks.cli import main
 results = []
 for command in json.loads(sys.argv[1]):
     sys.argv, out, err, status = ["nanotasks", *command], io.StringIO(), io.StringIO(), 0
@@ -52,10 +54,17 @@ def nanotasks_each(*commands, timeout=60):
     another in one subprocess: one interpreter start-up for all, and a hang still fails at the
     timeout. Returns a CompletedProcess per command; anything main lets through is a traceback
     that fails here."""
-    process = subprocess.run([sys.executable, "-c", EACH_COMMAND, json.dumps([list(map(str, c)) for c in commands])],
-                             capture_output=True, text=True, timeout=timeout)
+    process = subprocess.run(
+        [sys.executable, "-c", EACH_COMMAND, json.dumps([list(map(str, c)) for c in commands])],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
     assert process.returncode == 0 and process.stderr == "", process.stderr
-    return [subprocess.CompletedProcess(c, *result) for c, result in zip(commands, json.loads(process.stdout))]
+    return [
+        subprocess.CompletedProcess(c, *result)
+        for c, result in zip(commands, json.loads(process.stdout))
+    ]
 
 
 def invoke(*args, env=None, check=False):
@@ -69,7 +78,9 @@ def invoke(*args, env=None, check=False):
     if result.exception is not None and not isinstance(result.exception, SystemExit):
         raise result.exception  # a traceback the user would have seen
     if check and result.exit_code != 0:
-        raise AssertionError(f"nanotasks {' '.join(map(str, args))} failed:\n{result.stdout}\n{result.stderr}")
+        raise AssertionError(
+            f"nanotasks {' '.join(map(str, args))} failed:\n{result.stdout}\n{result.stderr}"
+        )
     return subprocess.CompletedProcess(args, result.exit_code, result.stdout, result.stderr)
 
 
@@ -77,7 +88,9 @@ def require_plugin(group, name, module):
     """A plugin is found through the entry points of nanotasks' installed metadata: an
     environment where nanotasks was installed from an older tree does not have them."""
     modules = [e.value for e in importlib.metadata.entry_points(group=group) if e.name == name]
-    assert modules == [module], f"nanotasks' {group} entry point {name} is not installed here; reinstall: pip install -e ."
+    assert modules == [module], (
+        f"nanotasks' {group} entry point {name} is not installed here; reinstall: pip install -e ."
+    )
 
 
 # The tests that compile the real data in ../shared/hub (minutes of CPU in all) or build a
@@ -116,8 +129,10 @@ def built_once(tmp_path_factory, name, build):
 @pytest.fixture(scope="session")
 def sample_db(tmp_path_factory):
     """data/sample compiled with the real CLI; read-only for the tests that use it."""
+
     def build(directory):
         nanotasks("compile", "--mirror", SAMPLE, "--db", directory / "sample.db")
+
     return built_once(tmp_path_factory, "sample", build) / "sample.db"
 
 
@@ -125,9 +140,18 @@ def sample_db(tmp_path_factory):
 def demo_db(tmp_path_factory):
     """The README's demo file: the sample plus data/mychats.jsonl, which holds two GSM8K test
     questions."""
+
     def build(directory):
-        nanotasks("compile", "--mirror", SAMPLE, "--custom", f"mychats={REPO / 'data' / 'mychats.jsonl'}",
-                  "--db", directory / "demo.db")
+        nanotasks(
+            "compile",
+            "--mirror",
+            SAMPLE,
+            "--custom",
+            f"mychats={REPO / 'data' / 'mychats.jsonl'}",
+            "--db",
+            directory / "demo.db",
+        )
+
     return built_once(tmp_path_factory, "demo", build) / "demo.db"
 
 
@@ -158,9 +182,13 @@ def shared_hub():
 @pytest.fixture(scope="session")
 def real_db(shared_hub, tmp_path_factory):
     """../shared/hub compiled (it lacks some sources, so compile exits 1 and names them)."""
+
     def build(directory):
-        result = nanotasks("compile", "--mirror", shared_hub, "--db", directory / "real.db", check=False)
+        result = nanotasks(
+            "compile", "--mirror", shared_hub, "--db", directory / "real.db", check=False
+        )
         assert result.returncode == 1, result.stderr
+
     return built_once(tmp_path_factory, "real", build) / "real.db"
 
 
@@ -169,13 +197,40 @@ def wheel(tmp_path_factory):
     """nanotasks built as a wheel from a copy of this tree, as `pip install .` builds it. A
     copy, because a build in place leaves build/ and nanotasks.egg-info/ in the repository,
     whose metadata would then shadow the installed entry points for tests run from there."""
+
     def build(out):
         tree = out / "tree"
-        shutil.copytree(REPO, tree, ignore=shutil.ignore_patterns(
-            ".git", ".venv*", "build", "*.egg-info", "__pycache__", ".pytest_cache", ".hypothesis", "*.db"))
-        result = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-w",
-                                 str(out), str(tree)], capture_output=True, text=True)
+        shutil.copytree(
+            REPO,
+            tree,
+            ignore=shutil.ignore_patterns(
+                ".git",
+                ".venv*",
+                "build",
+                "*.egg-info",
+                "__pycache__",
+                ".pytest_cache",
+                ".hypothesis",
+                "*.db",
+            ),
+        )
+        result = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "wheel",
+                "--no-deps",
+                "--no-build-isolation",
+                "-w",
+                str(out),
+                str(tree),
+            ],
+            capture_output=True,
+            text=True,
+        )
         assert result.returncode == 0 and "warning" not in result.stderr.lower(), result.stderr
+
     return next(built_once(tmp_path_factory, "wheel", build).glob("nanotasks-*.whl"))
 
 
@@ -184,8 +239,11 @@ def small_tmpfs(directory, size):
     """A tmpfs of `size` (e.g. "64k") mounted at a new `directory`, for running out of disk
     for real: needs root (mount), so the test is skipped elsewhere."""
     directory.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", directory],
-                             capture_output=True, text=True)
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", directory],
+        capture_output=True,
+        text=True,
+    )
     if mounted.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip()}")
     try:

@@ -56,15 +56,25 @@ class FakeHub:
         hub = cls(mirror)
         for server in hub._servers:
             # stop() waits for the loop's next poll: 0.5 s away by default, a second per test
-            threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True).start()
+            threading.Thread(
+                target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+            ).start()
         return hub
 
     def environ(self, hf_home):
         """os.environ for a subprocess that asks this hub, with the HF cache under `hf_home`: no
         HF_ settings or proxies from outside, and short timeouts."""
-        env = {k: v for k, v in os.environ.items() if not k.startswith("HF_") and "proxy" not in k.lower()}
-        env.update(HF_ENDPOINT=self.endpoint, HF_HOME=str(hf_home), HF_HUB_ETAG_TIMEOUT="5",
-                   HF_HUB_DOWNLOAD_TIMEOUT="5")
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith("HF_") and "proxy" not in k.lower()
+        }
+        env.update(
+            HF_ENDPOINT=self.endpoint,
+            HF_HOME=str(hf_home),
+            HF_HUB_ETAG_TIMEOUT="5",
+            HF_HUB_DOWNLOAD_TIMEOUT="5",
+        )
         return env
 
     def stop(self):
@@ -92,12 +102,21 @@ class FakeHub:
     # --- the repositories ---------------------------------------------------------------------
 
     def repos(self):
-        return sorted(f"{org.name}/{repo.name}" for org in self.mirror.iterdir() if org.is_dir()
-                      for repo in org.iterdir() if repo.is_dir())
+        return sorted(
+            f"{org.name}/{repo.name}"
+            for org in self.mirror.iterdir()
+            if org.is_dir()
+            for repo in org.iterdir()
+            if repo.is_dir()
+        )
 
     def files(self, repo):
         root = self.mirror / repo
-        return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+        return {
+            p.relative_to(root).as_posix(): p.read_bytes()
+            for p in sorted(root.rglob("*"))
+            if p.is_file()
+        }
 
     def commit(self, repo):
         """The repository's one commit: a hash of its files' paths and contents."""
@@ -111,15 +130,24 @@ class FakeHub:
         for path, content in self.files(repo).items():
             parts = path.split("/")
             directories.update("/".join(parts[:i]) for i in range(1, len(parts)))
-            entry = {"type": "file", "path": path, "size": len(content), "oid": git_blob_sha1(content)}
+            entry = {
+                "type": "file",
+                "path": path,
+                "size": len(content),
+                "oid": git_blob_sha1(content),
+            }
             if is_lfs(path):
                 sha256 = hashlib.sha256(content).hexdigest()
                 pointer = f"version https://git-lfs.github.com/spec/v1\noid sha256:{sha256}\nsize {len(content)}\n"
-                entry.update(oid=git_blob_sha1(pointer.encode()),
-                             lfs={"oid": sha256, "size": len(content), "pointerSize": len(pointer)})
+                entry.update(
+                    oid=git_blob_sha1(pointer.encode()),
+                    lfs={"oid": sha256, "size": len(content), "pointerSize": len(pointer)},
+                )
             entries.append(entry)
-        entries += [{"type": "directory", "path": d, "oid": hashlib.sha1(d.encode()).hexdigest(), "size": 0}
-                    for d in sorted(directories)]
+        entries += [
+            {"type": "directory", "path": d, "oid": hashlib.sha1(d.encode()).hexdigest(), "size": 0}
+            for d in sorted(directories)
+        ]
         return sorted(entries, key=lambda e: e["path"])
 
     # --- serving ------------------------------------------------------------------------------
@@ -174,11 +202,17 @@ class FakeHub:
                     if parts[:2] == ["api", "datasets"]:
                         return self._api(parts[2:], parse_qs(url.query), body)
                     if parts[0] == "datasets" and parts[3:4] == ["resolve"]:
-                        return self._resolve("/".join(parts[1:3]), parts[4], "/".join(parts[5:]), body)
+                        return self._resolve(
+                            "/".join(parts[1:3]), parts[4], "/".join(parts[5:]), body
+                        )
                     if parts[0] == "cdn":
                         return self._cdn(parts[1], body)
                     if parts[0] == "raw":
-                        return self._file("/".join(parts[1:]), (hub.mirror / "/".join(parts[1:])).read_bytes(), body)
+                        return self._file(
+                            "/".join(parts[1:]),
+                            (hub.mirror / "/".join(parts[1:])).read_bytes(),
+                            body,
+                        )
                 except (FileNotFoundError, KeyError, IndexError):
                     pass
                 self._send(404, b'{"error": "not found"}', body, {"X-Error-Code": "EntryNotFound"})
@@ -186,23 +220,41 @@ class FakeHub:
             def _api(self, parts, query, body):
                 repo = "/".join(parts[:2])
                 if repo not in hub.repos():
-                    return self._send(404, b'{"error": "Repository not found"}', body, {"X-Error-Code": "RepoNotFound"})
+                    return self._send(
+                        404,
+                        b'{"error": "Repository not found"}',
+                        body,
+                        {"X-Error-Code": "RepoNotFound"},
+                    )
                 commit = hub.commit(repo)
                 if len(parts) > 2 and parts[3] not in ("main", commit):
-                    return self._send(404, b'{"error": "Invalid rev id"}', body, {"X-Error-Code": "RevisionNotFound"})
+                    return self._send(
+                        404,
+                        b'{"error": "Invalid rev id"}',
+                        body,
+                        {"X-Error-Code": "RevisionNotFound"},
+                    )
                 if parts[2:3] == ["tree"]:
                     entries = hub.tree(repo)
                     cursor = int(query.get("cursor", ["0"])[0])
-                    page = entries[cursor:cursor + hub.page_size]
+                    page = entries[cursor : cursor + hub.page_size]
                     headers = {}
                     if cursor + hub.page_size < len(entries):
-                        next_url = (f"{hub.endpoint}/api/datasets/{repo}/tree/{parts[3]}?recursive=True"
-                                    f"&expand=False&cursor={cursor + hub.page_size}")
+                        next_url = (
+                            f"{hub.endpoint}/api/datasets/{repo}/tree/{parts[3]}?recursive=True"
+                            f"&expand=False&cursor={cursor + hub.page_size}"
+                        )
                         headers["Link"] = f'<{next_url}>; rel="next"'
                     return self._send(200, json.dumps(page).encode(), body, headers)
-                info = {"_id": hashlib.md5(repo.encode()).hexdigest()[:24], "id": repo, "sha": commit,
-                        "private": False, "gated": False, "disabled": False,
-                        "siblings": [{"rfilename": p} for p in hub.files(repo)]}
+                info = {
+                    "_id": hashlib.md5(repo.encode()).hexdigest()[:24],
+                    "id": repo,
+                    "sha": commit,
+                    "private": False,
+                    "gated": False,
+                    "disabled": False,
+                    "siblings": [{"rfilename": p} for p in hub.files(repo)],
+                }
                 return self._send(200, json.dumps(info).encode(), body)
 
             def _resolve(self, repo, revision, path, body):
@@ -212,10 +264,20 @@ class FakeHub:
                 content = hub.files(repo)[path]
                 headers = {"X-Repo-Commit": commit}
                 if not is_lfs(path):
-                    return self._file(f"{repo}/{path}", content, body, {**headers, "ETag": f'"{git_blob_sha1(content)}"'})
+                    return self._file(
+                        f"{repo}/{path}",
+                        content,
+                        body,
+                        {**headers, "ETag": f'"{git_blob_sha1(content)}"'},
+                    )
                 sha256 = hashlib.sha256(content).hexdigest()
-                headers.update({"X-Linked-Etag": f'"{sha256}"', "X-Linked-Size": str(len(content)),
-                                "Location": f"{hub.cdn}/cdn/{sha256}?repo={quote(repo)}&path={quote(path)}"})
+                headers.update(
+                    {
+                        "X-Linked-Etag": f'"{sha256}"',
+                        "X-Linked-Size": str(len(content)),
+                        "Location": f"{hub.cdn}/cdn/{sha256}?repo={quote(repo)}&path={quote(path)}",
+                    }
+                )
                 self._send(302, b"", body, headers)
 
             def _cdn(self, sha256, body):
@@ -229,12 +291,16 @@ class FakeHub:
                 """A file's bytes, damaged or cut short when a switch says so."""
                 if body and hub._take(hub._corruptions, name):
                     middle = len(content) // 2
-                    content = content[:middle] + bytes(b ^ 0xFF for b in content[middle:middle + 8]) + content[middle + 8:]
+                    content = (
+                        content[:middle]
+                        + bytes(b ^ 0xFF for b in content[middle : middle + 8])
+                        + content[middle + 8 :]
+                    )
                 if body and hub._take(hub._drops, name):
                     self.send_response(200)
                     self.send_header("Content-Length", str(len(content)))
                     self.end_headers()
-                    self.wfile.write(content[:len(content) // 2])
+                    self.wfile.write(content[: len(content) // 2])
                     self.wfile.flush()
                     self.close_connection = True
                     return

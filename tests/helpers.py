@@ -58,8 +58,13 @@ def stored(db, key):
 def column(db, name, key):
     """A plain column of a split's rows, in stored order."""
     with sqlite3.connect(db) as connection:
-        return [value for value, in connection.execute(
-            f"SELECT {name} FROM examples WHERE task = ? AND subset = ? AND split = ? ORDER BY position", key)]
+        return [
+            value
+            for (value,) in connection.execute(
+                f"SELECT {name} FROM examples WHERE task = ? AND subset = ? AND split = ? ORDER BY position",
+                key,
+            )
+        ]
 
 
 def mirror_copy(tmp_path, name="mirror"):
@@ -100,8 +105,10 @@ def flip(path, offset, bits=0xFF):
 def locate(path, task, subset, split, position):
     """The offset of a row's compressed body in the file's bytes."""
     db = sqlite3.connect(path)
-    body, = db.execute("SELECT body FROM examples WHERE task = ? AND subset = ? AND split = ? AND "
-                       "position = ?", (task, subset, split, position)).fetchone()
+    (body,) = db.execute(
+        "SELECT body FROM examples WHERE task = ? AND subset = ? AND split = ? AND position = ?",
+        (task, subset, split, position),
+    ).fetchone()
     db.close()
     data = path.read_bytes()
     assert data.count(body) == 1
@@ -126,8 +133,10 @@ NOT_OURS = "not a nanotasks file of this version"
 
 def split_row(path, task, subset, split):
     db = sqlite3.connect(path)
-    row = db.execute("SELECT id, first_example, rows FROM splits WHERE task = ? AND subset = ? "
-                     "AND split = ?", (task, subset, split)).fetchone()
+    row = db.execute(
+        "SELECT id, first_example, rows FROM splits WHERE task = ? AND subset = ? AND split = ?",
+        (task, subset, split),
+    ).fetchone()
     db.close()
     return row
 

@@ -21,18 +21,27 @@ def multiple_choice(question, letters, choices):
 def arc(row):
     letters = row["choices"]["label"]
     user = multiple_choice(row["question"], letters, row["choices"]["text"])
-    return {"messages": [{"role": "user", "content": user},
-                         {"role": "assistant", "content": row["answerKey"]}],
-            "letters": letters}
+    return {
+        "messages": [
+            {"role": "user", "content": user},
+            {"role": "assistant", "content": row["answerKey"]},
+        ],
+        "letters": letters,
+    }
 
 
 def mmlu(row):
     row = row["train"] if "train" in row else row  # the auxiliary_train config nests rows
     letters = ["A", "B", "C", "D"]
     user = multiple_choice(row["question"], letters, row["choices"])
-    return {"messages": [{"role": "user", "content": user},
-                         {"role": "assistant", "content": letters[row["answer"]]}],
-            "subject": row["subject"], "letters": letters}
+    return {
+        "messages": [
+            {"role": "user", "content": user},
+            {"role": "assistant", "content": letters[row["answer"]]},
+        ],
+        "subject": row["subject"],
+        "letters": letters,
+    }
 
 
 def calculator_parts(answer):
@@ -40,25 +49,36 @@ def calculator_parts(answer):
     for each span the expression before its last '=' and the result after it."""
     parts = []
     while (start := answer.find("<<")) >= 0 and (end := answer.find(">>", start)) >= 0:
-        inside = answer[start + 2:end]
+        inside = answer[start + 2 : end]
         cut = inside.rfind("=")
-        expression, result = (inside[:cut], inside[cut + 1:]) if cut >= 0 else (inside, "")
-        parts += [{"type": "text", "text": answer[:start]},
-                  {"type": "python", "text": expression},
-                  {"type": "python_output", "text": result}]
-        answer = answer[end + 2:]
+        expression, result = (inside[:cut], inside[cut + 1 :]) if cut >= 0 else (inside, "")
+        parts += [
+            {"type": "text", "text": answer[:start]},
+            {"type": "python", "text": expression},
+            {"type": "python_output", "text": result},
+        ]
+        answer = answer[end + 2 :]
     return parts + [{"type": "text", "text": answer}]
 
 
 def gsm8k(row):
-    return {"messages": [{"role": "user", "content": row["question"]},
-                         {"role": "assistant", "content": calculator_parts(row["answer"])}]}
+    return {
+        "messages": [
+            {"role": "user", "content": row["question"]},
+            {"role": "assistant", "content": calculator_parts(row["answer"])},
+        ]
+    }
 
 
 def humaneval(row):
-    return {"messages": [{"role": "user", "content": row["prompt"]},
-                         {"role": "assistant", "content": row["prompt"] + "\n" + row["canonical_solution"]}],
-            "entry_point": row["entry_point"], "test": row["test"]}
+    return {
+        "messages": [
+            {"role": "user", "content": row["prompt"]},
+            {"role": "assistant", "content": row["prompt"] + "\n" + row["canonical_solution"]},
+        ],
+        "entry_point": row["entry_point"],
+        "test": row["test"],
+    }
 
 
 def smoltalk(row):
@@ -67,15 +87,31 @@ def smoltalk(row):
 
 # (task, subset, split) -> (repo, config, split in the source, conversation of a row)
 SPLITS = {
-    **{("arc", config, split): ("allenai/ai2_arc", config, split, arc)
-       for config in ("ARC-Easy", "ARC-Challenge") for split in ("train", "validation", "test")},
+    **{
+        ("arc", config, split): ("allenai/ai2_arc", config, split, arc)
+        for config in ("ARC-Easy", "ARC-Challenge")
+        for split in ("train", "validation", "test")
+    },
     ("mmlu", "all", "auxiliary_train"): ("cais/mmlu", "auxiliary_train", "train", mmlu),
-    **{("mmlu", "all", split): ("cais/mmlu", "all", split, mmlu) for split in ("validation", "dev", "test")},
-    **{("gsm8k", config, split): ("openai/gsm8k", config, split, gsm8k)
-       for config in ("main", "socratic") for split in ("train", "test")},
-    ("humaneval", "openai_humaneval", "test"): ("openai/openai_humaneval", "openai_humaneval", "test", humaneval),
-    **{("smoltalk", "default", split): ("HuggingFaceTB/smol-smoltalk", "default", split, smoltalk)
-       for split in ("train", "test")},
+    **{
+        ("mmlu", "all", split): ("cais/mmlu", "all", split, mmlu)
+        for split in ("validation", "dev", "test")
+    },
+    **{
+        ("gsm8k", config, split): ("openai/gsm8k", config, split, gsm8k)
+        for config in ("main", "socratic")
+        for split in ("train", "test")
+    },
+    ("humaneval", "openai_humaneval", "test"): (
+        "openai/openai_humaneval",
+        "openai_humaneval",
+        "test",
+        humaneval,
+    ),
+    **{
+        ("smoltalk", "default", split): ("HuggingFaceTB/smol-smoltalk", "default", split, smoltalk)
+        for split in ("train", "test")
+    },
 }
 
 
@@ -119,6 +155,11 @@ def content_hash(conversations, columns=None):
 def stored_columns(db, key):
     """The plain columns splits.sha256 covers, of the split `key`'s rows in stored order."""
     with sqlite3.connect(db) as connection:
-        return [list(row) for row in connection.execute(
-            "SELECT source_row, messages, characters, answer, subject, prompt_hash FROM examples "
-            "WHERE task = ? AND subset = ? AND split = ? ORDER BY position", key)]
+        return [
+            list(row)
+            for row in connection.execute(
+                "SELECT source_row, messages, characters, answer, subject, prompt_hash FROM examples "
+                "WHERE task = ? AND subset = ? AND split = ? ORDER BY position",
+                key,
+            )
+        ]

@@ -20,11 +20,16 @@ def test_arc_conversations_in_reference_order(sample_db, subset, split):
     for example, row in zip(task, rows, strict=True):
         labels, texts = row["choices"]["label"], row["choices"]["text"]
         prompt = multiple_choice(row["question"], labels, texts)
-        assert example == {"messages": [user(prompt), assistant(row["answerKey"])], "letters": labels}
+        assert example == {
+            "messages": [user(prompt), assistant(row["answerKey"])],
+            "letters": labels,
+        }
 
 
 def test_arc_evaluate(sample_db):
-    examples = list(ARC("ARC-Easy", "test", db=sample_db)) + list(ARC("ARC-Easy", "train", db=sample_db))
+    examples = list(ARC("ARC-Easy", "test", db=sample_db)) + list(
+        ARC("ARC-Easy", "train", db=sample_db)
+    )
     numeric = [e for e in examples if e["letters"][0] == "1"]
     assert numeric, "the sample has ARC items labelled 1..n"
     task = ARC("ARC-Easy", "test", db=sample_db)
@@ -48,5 +53,6 @@ def test_arc_keeps_numeric_labels_and_three_or_five_choices(sample_db):
     five = find(easy, "pumps blood")
     assert five["letters"] == list("ABCDE")
     assert five["messages"][0]["content"].endswith(
-        "- liver=C\n- stomach=D\n- kidney=E\n\nRespond only with the letter of the correct answer.")
+        "- liver=C\n- stomach=D\n- kidney=E\n\nRespond only with the letter of the correct answer."
+    )
     assert set(column(sample_db, "answer", ("arc", "ARC-Easy", "train"))) == {"A", "B", "C", "3"}

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from nanotasks.store.browse.transcript import shared_runs
+from nanotasks.browse.transcript import shared_runs
 from nanotasks.store.reader import Store
 from nanotasks.store.sqlfunctions import register
 from nanotasks.store.text import normalise_text, prompt_of
@@ -31,9 +31,17 @@ from tests.conftest import NANOTASKS, invoke, nanotasks, require_plugin
 pytestmark = pytest.mark.xdist_group("browse")
 
 CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--window-size=1400,1000"]
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--window-size=1400,1000",
+]
 
 
 def sha256(path):
@@ -43,10 +51,14 @@ def sha256(path):
 @pytest.fixture(scope="module")
 def server(demo_db):
     """`nanotasks browse` on a free port: yields the start page's address, which it prints."""
-    require_plugin("datasette", "nanotasks_browse", "nanotasks.store.browse")
+    require_plugin("datasette", "nanotasks_browse", "nanotasks.browse")
     before = sha256(demo_db)
-    process = subprocess.Popen([*NANOTASKS, "browse", "--db", demo_db, "--port", "0"],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        [*NANOTASKS, "browse", "--db", demo_db, "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         line = process.stdout.readline()
         assert line.startswith("http://127.0.0.1:"), line + process.stderr.read()
@@ -61,16 +73,23 @@ def server(demo_db):
 @pytest.fixture(scope="module")
 def browser(server):
     if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
-        pytest.skip("needs Debian's chromium and chromium-driver: apt-get install chromium chromium-driver")
-    webdriver = pytest.importorskip("selenium.webdriver")  # the test extra: pip install -e '.[test]'
+        pytest.skip(
+            "needs Debian's chromium and chromium-driver: apt-get install chromium chromium-driver"
+        )
+    webdriver = pytest.importorskip(
+        "selenium.webdriver"
+    )  # the test extra: pip install -e '.[test]'
     from selenium.webdriver.chrome.service import Service
+
     options = webdriver.ChromeOptions()
     options.binary_location = str(CHROMIUM)
     for flag in FLAGS:
         options.add_argument(flag)
     profile = tempfile.mkdtemp(prefix="chromium-")
     options.add_argument(f"--user-data-dir={profile}")
-    options.set_capability("goog:loggingPrefs", {"performance": "ALL"})  # every request, for local_only
+    options.set_capability(
+        "goog:loggingPrefs", {"performance": "ALL"}
+    )  # every request, for local_only
     driver = webdriver.Chrome(options=options, service=Service(str(CHROMEDRIVER)))
     try:
         yield driver
@@ -90,31 +109,42 @@ def look(browser, server, tmp_path):
         local_only(browser, origin)
         screenshot(browser, tmp_path / f"{name}.png")
         return browser
+
     return look
 
 
 @pytest.fixture
 def visit(browser, server, look):
     """Opens a page (a path on the server), then looks at it."""
+
     def visit(path, name):
         browser.get_log("performance")  # drop what earlier pages asked for
         browser.get(server.split("/demo/")[0] + path)
         return look(name)
+
     return visit
 
 
 def local_only(browser, origin):
     requests = [json.loads(entry["message"])["message"] for entry in browser.get_log("performance")]
-    urls = [r["params"]["request"]["url"] for r in requests if r["method"] == "Network.requestWillBeSent"]
+    urls = [
+        r["params"]["request"]["url"]
+        for r in requests
+        if r["method"] == "Network.requestWillBeSent"
+    ]
     assert any(url.startswith(origin + "/") for url in urls), "the performance log saw no request"
-    network = [url for url in urls if urllib.parse.urlparse(url).scheme not in ("data", "chrome", "about")]
+    network = [
+        url for url in urls if urllib.parse.urlparse(url).scheme not in ("data", "chrome", "about")
+    ]
     assert [url for url in network if not url.startswith(origin + "/")] == []
 
 
 def screenshot(browser, path):
     size = browser.execute_cdp_cmd("Page.getLayoutMetrics", {})["cssContentSize"]
     clip = {"x": 0, "y": 0, "width": size["width"], "height": min(size["height"], 4000), "scale": 1}
-    shot = browser.execute_cdp_cmd("Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True, "clip": clip})
+    shot = browser.execute_cdp_cmd(
+        "Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True, "clip": clip}
+    )
     path.write_bytes(b64decode(shot["data"]))
     if os.environ.get("NANOTASKS_SHOTS"):
         Path(os.environ["NANOTASKS_SHOTS"]).mkdir(parents=True, exist_ok=True)
@@ -140,13 +170,24 @@ def test_start_page_lists_every_split_with_a_histogram(visit, server, demo_db):
         cells: [...row.querySelectorAll('td')].map(cell => cell.innerText.trim()),
         bars: [...row.querySelectorAll('svg.nt-histogram rect')].map(bar => [bar.textContent, bar.getAttribute('height')])
     }))""")
-    splits = sql(demo_db, "SELECT s.task, s.subset, s.split, s.rows, s.repo, s.sha256, sum(e.characters) AS characters "
-                          "FROM splits s JOIN example_data e ON e.id BETWEEN s.first_example AND s.first_example + s.rows - 1 "
-                          "GROUP BY s.id ORDER BY s.task, s.subset, s.split")
-    assert len(splits) == 18 and len(rows) == len(splits) + 1  # and the word list, in the files table
+    splits = sql(
+        demo_db,
+        "SELECT s.task, s.subset, s.split, s.rows, s.repo, s.sha256, sum(e.characters) AS characters "
+        "FROM splits s JOIN example_data e ON e.id BETWEEN s.first_example AND s.first_example + s.rows - 1 "
+        "GROUP BY s.id ORDER BY s.task, s.subset, s.split",
+    )
+    assert (
+        len(splits) == 18 and len(rows) == len(splits) + 1
+    )  # and the word list, in the files table
     for split, row in zip(splits, rows):
         cells = row["cells"]
-        assert cells[:5] == [split["task"], split["subset"], split["split"], str(split["rows"]), f"{split['characters']:,}"]
+        assert cells[:5] == [
+            split["task"],
+            split["subset"],
+            split["split"],
+            str(split["rows"]),
+            f"{split['characters']:,}",
+        ]
         assert cells[7].startswith(split["repo"]) and cells[8:] == ["mirror", split["sha256"][:12]]
         counts = [int(text.rsplit(": ", 1)[1]) for text, _ in row["bars"]]
         assert sum(counts) == split["rows"]
@@ -157,22 +198,32 @@ def test_an_example_is_a_transcript(visit):
     page = visit("/demo/-/nanotasks/gsm8k/main/test/0", "example")
     assert page.find_element("tag name", "h1").text == "gsm8k main/test #0"
     messages = css(page, ".nt-message")
-    assert [m.find_element("css selector", ".nt-role").text.lower() for m in messages] == ["user", "assistant"]
+    assert [m.find_element("css selector", ".nt-role").text.lower() for m in messages] == [
+        "user",
+        "assistant",
+    ]
     user, assistant = (m.find_element("css selector", ".nt-text").text for m in messages)
-    assert user.startswith("Omar has 4 packs of 6 stickers and his sister has 3 packs of 10 stickers.")
+    assert user.startswith(
+        "Omar has 4 packs of 6 stickers and his sister has 3 packs of 10 stickers."
+    )
     assert assistant.endswith("6 more stickers.\n#### 6")  # its line breaks kept
     calls = [(c.text, c.get_attribute("title")) for c in css(page, ".nt-assistant .call")]
-    assert [text for text, _ in calls] == ["4*6", "3*10", "30-24"] and calls[0][1] == "calculator call"
+    assert [text for text, _ in calls] == ["4*6", "3*10", "30-24"] and calls[0][
+        1
+    ] == "calculator call"
     assert [r.text for r in css(page, ".nt-assistant .result")] == ["=24", "=30", "=6"]
     gold = css(page, ".nt-assistant .gold")
     assert [g.text for g in gold] == ["6"] and gold[0].get_attribute("title") == "gold answer"
     assert page.find_element("css selector", ".nt-answer").text == "6"
 
 
-@pytest.mark.parametrize("path, gold, others", [
-    ("arc/ARC-Easy/test/0", "- Different amounts of its lit side face Earth.=B", 3),
-    ("mmlu/all/test/0", "- 6=D", 3),
-])
+@pytest.mark.parametrize(
+    "path, gold, others",
+    [
+        ("arc/ARC-Easy/test/0", "- Different amounts of its lit side face Earth.=B", 3),
+        ("mmlu/all/test/0", "- 6=D", 3),
+    ],
+)
 def test_the_correct_choice_is_highlighted(visit, path, gold, others):
     page = visit(f"/demo/-/nanotasks/{path}", path.split("/")[0])
     highlighted = css(page, ".nt-user .choice.gold")
@@ -219,31 +270,58 @@ def test_the_heatmap_counts_the_overlaps_table(visit, demo_db):
     expected = {}
     for item in json.loads(nanotasks("overlap", "--db", demo_db, "--json").stdout)["splits"]:
         for found in item["found_in"]:
-            expected[f"{item['task']} {item['subset']}/{item['split']}",
-                     f"{found['task']} {found['subset']}/{found['split']}"] = found["exact"] + found["ngram"]
-    assert shown == expected == {("gsm8k main/test", "customjson mychats/train"): 2,
-                                 ("gsm8k socratic/test", "customjson mychats/train"): 2}
+            expected[
+                f"{item['task']} {item['subset']}/{item['split']}",
+                f"{found['task']} {found['subset']}/{found['split']}",
+            ] = found["exact"] + found["ngram"]
+    assert (
+        shown
+        == expected
+        == {
+            ("gsm8k main/test", "customjson mychats/train"): 2,
+            ("gsm8k socratic/test", "customjson mychats/train"): 2,
+        }
+    )
     colours = {background for _, _, text, background in cells if not text}
-    assert len(colours) == 1 and all(background not in colours for _, _, text, background in cells if text)
-    evaluation, training = sql(demo_db, "SELECT count(*) AS n FROM splits WHERE split IN ('validation', 'dev', 'test') "
-                                        "UNION ALL SELECT count(*) FROM splits WHERE split NOT IN ('validation', 'dev', 'test')")
+    assert len(colours) == 1 and all(
+        background not in colours for _, _, text, background in cells if text
+    )
+    evaluation, training = sql(
+        demo_db,
+        "SELECT count(*) AS n FROM splits WHERE split IN ('validation', 'dev', 'test') "
+        "UNION ALL SELECT count(*) FROM splits WHERE split NOT IN ('validation', 'dev', 'test')",
+    )
     assert len(cells) == evaluation["n"] * training["n"]
 
 
 def test_a_heatmap_cell_opens_the_pairs_with_the_shared_words_marked(visit, look):
-    visit("/demo/-/nanotasks/contamination", "contamination").find_element("css selector", ".nt-cell a").click()
+    visit("/demo/-/nanotasks/contamination", "contamination").find_element(
+        "css selector", ".nt-cell a"
+    ).click()
     page = look("pairs")
     assert page.find_element("tag name", "h1").text == "gsm8k main/test in customjson mychats/train"
     pairs = css(page, ".nt-pair")
-    assert [p.find_element("css selector", ".nt-kind").text for p in pairs] == ["the same prompt", "a shared run of 13 words"]
-    marked = [[normalise_text(" ".join(m.text for m in side.find_elements("css selector", ".shared")))
-               for side in pair.find_elements("css selector", ".nt-side")] for pair in pairs]
+    assert [p.find_element("css selector", ".nt-kind").text for p in pairs] == [
+        "the same prompt",
+        "a shared run of 13 words",
+    ]
+    marked = [
+        [
+            normalise_text(" ".join(m.text for m in side.find_elements("css selector", ".shared")))
+            for side in pair.find_elements("css selector", ".nt-side")
+        ]
+        for pair in pairs
+    ]
     assert all(evaluation == training for evaluation, training in marked)
     prompt = pairs[0].find_element("css selector", ".nt-side .nt-user .nt-text").text
     assert marked[0][0] == normalise_text(prompt)  # the same prompt: all of it
-    assert marked[1][0] == ("a bus leaves the depot with 42 passengers at the first stop 15 people get off and 9 get on")
+    assert marked[1][0] == (
+        "a bus leaves the depot with 42 passengers at the first stop 15 people get off and 9 get on"
+    )
     background = css(page, ".shared")[0].value_of_css_property("background-color")
-    assert background != page.find_element("css selector", ".nt-user").value_of_css_property("background-color")
+    assert background != page.find_element("css selector", ".nt-user").value_of_css_property(
+        "background-color"
+    )
 
 
 def test_the_marked_runs_are_the_overlaps_the_compiler_found(demo_db):
@@ -254,14 +332,19 @@ def test_the_marked_runs_are_the_overlaps_the_compiler_found(demo_db):
 
     def read(example_id):
         split = next(s for s in splits if 0 <= example_id - s["first_example"] < s["rows"])
-        return store.read(store.split(split["task"], split["subset"], split["split"]), example_id - split["first_example"])
+        return store.read(
+            store.split(split["task"], split["subset"], split["split"]),
+            example_id - split["first_example"],
+        )
 
     pairs = sql(demo_db, "SELECT eval_id, train_id, kind FROM overlaps")
     assert {p["kind"] for p in pairs} == {"exact", "ngram"}
     for pair in pairs:
         evaluation, training = read(pair["eval_id"]), read(pair["train_id"])
         if pair["kind"] == "exact":
-            assert normalise_text(prompt_of(evaluation["messages"])) == normalise_text(prompt_of(training["messages"]))
+            assert normalise_text(prompt_of(evaluation["messages"])) == normalise_text(
+                prompt_of(training["messages"])
+            )
         else:
             assert shared_runs(evaluation, training)
     assert not shared_runs(read(pairs[0]["eval_id"]), read(pairs[1]["train_id"]))
@@ -273,11 +356,16 @@ def test_browse_is_read_only_and_bounded(server, demo_db):
     database = server.rsplit("/-/", 1)[0]
     for query, error in [
         ("DELETE FROM overlaps", "Statement must be a SELECT"),
-        ("WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n) "
-         "SELECT count(conversation_text(1 + i % 100)) FROM n", "SQL query took too long"),
+        (
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n) "
+            "SELECT count(conversation_text(1 + i % 100)) FROM n",
+            "SQL query took too long",
+        ),
     ]:
         with pytest.raises(urllib.error.HTTPError) as refused:
-            urllib.request.urlopen(f"{database}.json?" + urllib.parse.urlencode({"sql": query}), timeout=30)
+            urllib.request.urlopen(
+                f"{database}.json?" + urllib.parse.urlencode({"sql": query}), timeout=30
+            )
         assert error in json.load(refused.value)["error"]
     assert sql(demo_db, "SELECT count(*) AS n FROM overlaps") == [{"n": 4}]
 
@@ -311,5 +399,7 @@ def test_browse_names_what_is_wrong(demo_db, tmp_path):
         port = taken.getsockname()[1]
         busy = nanotasks("browse", "--db", demo_db, "--port", port, check=False)
     assert busy.returncode == 1 and "Traceback" not in busy.stderr
-    assert busy.stderr.strip() == (f"Error: cannot listen on 127.0.0.1:{port} (Address already in use): "
-                                   f"choose another port with --port N, or --port 0 for a free one")
+    assert busy.stderr.strip() == (
+        f"Error: cannot listen on 127.0.0.1:{port} (Address already in use): "
+        f"choose another port with --port N, or --port 0 for a free one"
+    )

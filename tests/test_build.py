@@ -18,15 +18,30 @@ from nanotasks.tasks.gsm8k import GSM8K
 from nanotasks.tasks.humaneval import HumanEval
 from nanotasks.tasks.mmlu import MMLU
 from tests.conftest import SAMPLE, invoke, nanotasks
-from tests.helpers import (ENDLESS, NOT_OURS, SPLIT_NAMES, assert_one_clear_line, assert_untouched, column,
-                         edit, failures, mirror_copy, rewrite, sha256, stored)
+from tests.helpers import (
+    ENDLESS,
+    NOT_OURS,
+    SPLIT_NAMES,
+    assert_one_clear_line,
+    assert_untouched,
+    column,
+    edit,
+    failures,
+    mirror_copy,
+    rewrite,
+    sha256,
+    stored,
+)
 from tests.reference import SPLITS, content_hash, expected, order, shard, stored_columns
 
 
 def test_every_sample_split_and_the_word_list_are_stored(sample_db):
     store = Store(sample_db)
     assert {(s["task"], s["subset"], s["split"]) for s in store.splits()} == set(SPLITS)
-    assert store.read_file("words_alpha.txt") == (SAMPLE / "dwyl/english-words/words_alpha.txt").read_bytes()
+    assert (
+        store.read_file("words_alpha.txt")
+        == (SAMPLE / "dwyl/english-words/words_alpha.txt").read_bytes()
+    )
 
 
 @pytest.mark.parametrize("key", SPLITS, ids=SPLIT_NAMES.get)
@@ -36,7 +51,12 @@ def test_split_holds_its_source_rows_normalised_in_reference_order(sample_db, ke
     assert column(sample_db, "source_row", key) == source_rows
     info = next(s for s in Store(sample_db).splits() if (s["task"], s["subset"], s["split"]) == key)
     repo, config, source_split, _ = SPLITS[key]
-    assert (info["repo"], info["config"], info["source_split"], info["revision"]) == (repo, config, source_split, None)
+    assert (info["repo"], info["config"], info["source_split"], info["revision"]) == (
+        repo,
+        config,
+        source_split,
+        None,
+    )
     assert info["rows"] == len(conversations)
     assert info["sha256"] == content_hash(conversations, stored_columns(sample_db, key))
 
@@ -46,16 +66,20 @@ def test_reference_order_is_what_datasets_shuffle_does(n, tmp_path, monkeypatch)
     monkeypatch.setenv("HF_DATASETS_CACHE", str(tmp_path))
     datasets = pytest.importorskip("datasets")
     from nanotasks.compiler.build import reference_order
+
     shuffled = datasets.Dataset.from_dict({"row": list(range(n))}).shuffle(seed=42)["row"]
     assert list(shuffled) == order(n) == reference_order(n).tolist()
 
 
-@pytest.mark.parametrize("key", [("gsm8k", "main", "train"), ("smoltalk", "default", "train")], ids=SPLIT_NAMES.get)
+@pytest.mark.parametrize(
+    "key", [("gsm8k", "main", "train"), ("smoltalk", "default", "train")], ids=SPLIT_NAMES.get
+)
 def test_stored_order_is_the_reference_tasks_order(sample_db, key, tmp_path):
     """The reference Tasks index load_dataset(...).shuffle(seed=42): example i must be its row i."""
     datasets = pytest.importorskip("datasets")
-    rows = datasets.load_dataset("parquet", data_files=str(shard(SAMPLE, key)), split="train",
-                                 cache_dir=str(tmp_path)).shuffle(seed=42)
+    rows = datasets.load_dataset(
+        "parquet", data_files=str(shard(SAMPLE, key)), split="train", cache_dir=str(tmp_path)
+    ).shuffle(seed=42)
     conversation = SPLITS[key][3]
     assert stored(sample_db, key) == [conversation(row) for row in rows]
 
@@ -74,6 +98,7 @@ def changed_gsm8k(tmp_path):
     def change(rows):
         rows[0]["question"] += " (edited)"
         return rows[::-1]
+
     rewrite(shard(mirror, ("gsm8k", "main", "test")), change)
     return mirror
 
@@ -90,7 +115,11 @@ def test_only_replaces_those_splits_and_keeps_the_rest(sample_db, tmp_path):
     for other in SPLITS:
         if other[0] != "gsm8k":
             assert stored(partial, other) == stored(sample_db, other)
-    status = {line.split("  ")[0]: line.split()[-1] for line in result.stdout.splitlines()[2:] if "  " in line}
+    status = {
+        line.split("  ")[0]: line.split()[-1]
+        for line in result.stdout.splitlines()[2:]
+        if "  " in line
+    }
     assert status["gsm8k main/test"] == "written" and status["arc ARC-Easy/train"] == "kept"
     assert status["words_alpha.txt"] == "kept"
 
@@ -121,24 +150,47 @@ def broken_mirror(tmp_path_factory):
     return mirror
 
 
-BROKEN = {("gsm8k", "socratic", "train"), ("mmlu", "all", "validation"), ("humaneval", "openai_humaneval", "test")}
+BROKEN = {
+    ("gsm8k", "socratic", "train"),
+    ("mmlu", "all", "validation"),
+    ("humaneval", "openai_humaneval", "test"),
+}
 
 
-def test_failing_sources_are_named_with_their_reason_and_the_rest_is_written(broken_mirror, sample_db, tmp_path):
+def test_failing_sources_are_named_with_their_reason_and_the_rest_is_written(
+    broken_mirror, sample_db, tmp_path
+):
     db = tmp_path / "nanotasks.db"
     result = invoke("compile", "--mirror", broken_mirror, "--db", db, check=False)
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
     gsm8k, humaneval, mmlu = failures(result.stderr)
-    assert gsm8k == (f"failed: gsm8k socratic/train: openai/gsm8k: no files match ['socratic/train-*'] for "
-                     f"socratic/train in {broken_mirror / 'openai/gsm8k'}")
-    assert humaneval.startswith("failed: humaneval openai_humaneval/test: openai/openai_humaneval: cannot read "
-                                "openai_humaneval/test-00000-of-00001.parquet (for openai_humaneval/test): ")
+    assert gsm8k == (
+        f"failed: gsm8k socratic/train: openai/gsm8k: no files match ['socratic/train-*'] for "
+        f"socratic/train in {broken_mirror / 'openai/gsm8k'}"
+    )
+    assert humaneval.startswith(
+        "failed: humaneval openai_humaneval/test: openai/openai_humaneval: cannot read "
+        "openai_humaneval/test-00000-of-00001.parquet (for openai_humaneval/test): "
+    )
     assert "Parquet magic bytes not found" in humaneval
-    assert mmlu == "failed: mmlu all/validation: cais/mmlu: config 'all' has no split 'validation' (has auxiliary_train, dev, test)"
-    assert {(s["task"], s["subset"], s["split"]) for s in Store(db).splits()} == set(SPLITS) - BROKEN
+    assert (
+        mmlu
+        == "failed: mmlu all/validation: cais/mmlu: config 'all' has no split 'validation' (has auxiliary_train, dev, test)"
+    )
+    assert {(s["task"], s["subset"], s["split"]) for s in Store(db).splits()} == set(
+        SPLITS
+    ) - BROKEN
     # A rerun with --only fills in the rest: the same file as one full compile.
-    invoke("compile", *(f"--only={task}" for task, _, _ in BROKEN), "--mirror", SAMPLE, "--db", db, check=True)
+    invoke(
+        "compile",
+        *(f"--only={task}" for task, _, _ in BROKEN),
+        "--mirror",
+        SAMPLE,
+        "--db",
+        db,
+        check=True,
+    )
     assert sha256(db) == sha256(sample_db)
 
 
@@ -153,25 +205,47 @@ def test_a_failing_source_keeps_its_previous_copy(broken_mirror, sample_db, tmp_
 
 @pytest.mark.parametrize("value", ["openai/gsm8k", "=abc"])
 def test_revision_must_be_repo_equals_sha(value, tmp_path):
-    result = invoke("compile", "--revision", value, "--mirror", SAMPLE, "--db", tmp_path / "x.db", check=False)
+    result = invoke(
+        "compile", "--revision", value, "--mirror", SAMPLE, "--db", tmp_path / "x.db", check=False
+    )
     assert result.returncode == 2
     assert f"Invalid value for --revision: {value!r} is not of the form REPO=SHA" in result.stderr
     assert not (tmp_path / "x.db").exists()
 
 
 def test_revision_of_a_repo_nothing_comes_from_is_refused(tmp_path):
-    result = invoke("compile", "--only", "gsm8k", "--revision", "openai/gsm8kk=abc", "--db", tmp_path / "x.db",
-                       check=False)
+    result = invoke(
+        "compile",
+        "--only",
+        "gsm8k",
+        "--revision",
+        "openai/gsm8kk=abc",
+        "--db",
+        tmp_path / "x.db",
+        check=False,
+    )
     assert result.returncode == 2
-    assert ("Error: no source compiled here comes from openai/gsm8kk; "
-            "they come from openai/gsm8k") in result.stderr
+    assert (
+        "Error: no source compiled here comes from openai/gsm8kk; they come from openai/gsm8k"
+    ) in result.stderr
 
 
 def test_revision_with_a_mirror_is_refused(tmp_path):
-    result = invoke("compile", "--revision", "openai/gsm8k=abc", "--mirror", SAMPLE, "--db", tmp_path / "x.db",
-                       check=False)
+    result = invoke(
+        "compile",
+        "--revision",
+        "openai/gsm8k=abc",
+        "--mirror",
+        SAMPLE,
+        "--db",
+        tmp_path / "x.db",
+        check=False,
+    )
     assert result.returncode == 2
-    assert "Error: a revision pins a commit on the hub; a mirror has no commits to pick from" in result.stderr
+    assert (
+        "Error: a revision pins a commit on the hub; a mirror has no commits to pick from"
+        in result.stderr
+    )
 
 
 def test_real_counts(real_db):
@@ -188,20 +262,39 @@ def test_real_counts(real_db):
 # sha256 of the normalised conversations in reference order (see tests/reference.py), per split
 # present in ../shared/hub, and of the word list.
 PINNED = {
-    ("gsm8k", "main", "train"): (7473, "c5097ab1eb8b14c8680e66618ab7d26ee594407f8f9ce17478dcc24d7e595af1"),
-    ("gsm8k", "main", "test"): (1319, "674bb69b9d6f0a8911b269cd447a55f1ff2fd2847d85f42c19a57ce4b64cb63e"),
-    ("gsm8k", "socratic", "test"): (1319, "4e9ea76c1432dff8f0091b882265d219219cdc1e07e824833db2ac32b8c4783c"),
-    ("mmlu", "all", "test"): (14080, "e4ee29c37476e09cf6ef8013bd620bdf76e509d54772a2a3f28008d283793145"),
-    ("mmlu", "all", "dev"): (285, "57a1a26817ceb2dd0b6d216bd107d396797d550a57a8b68ee3a2c1f2df4815bc"),
-    ("humaneval", "openai_humaneval", "test"): (164, "14ca50b3fa9f4db10c06cc3c56ee8153565ef61fb6ae480d7df032e813666604"),
+    ("gsm8k", "main", "train"): (
+        7473,
+        "c5097ab1eb8b14c8680e66618ab7d26ee594407f8f9ce17478dcc24d7e595af1",
+    ),
+    ("gsm8k", "main", "test"): (
+        1319,
+        "674bb69b9d6f0a8911b269cd447a55f1ff2fd2847d85f42c19a57ce4b64cb63e",
+    ),
+    ("gsm8k", "socratic", "test"): (
+        1319,
+        "4e9ea76c1432dff8f0091b882265d219219cdc1e07e824833db2ac32b8c4783c",
+    ),
+    ("mmlu", "all", "test"): (
+        14080,
+        "e4ee29c37476e09cf6ef8013bd620bdf76e509d54772a2a3f28008d283793145",
+    ),
+    ("mmlu", "all", "dev"): (
+        285,
+        "57a1a26817ceb2dd0b6d216bd107d396797d550a57a8b68ee3a2c1f2df4815bc",
+    ),
+    ("humaneval", "openai_humaneval", "test"): (
+        164,
+        "14ca50b3fa9f4db10c06cc3c56ee8153565ef61fb6ae480d7df032e813666604",
+    ),
 }
 WORDS = (370099, "2d8cf2326673fa0c179bdc3a58053872d16bff5352331580955ae62101f6a34d")
 
 
 def test_exactly_the_splits_present_are_stored(real_db):
     store = Store(real_db)
-    assert {(s["task"], s["subset"], s["split"]): s["rows"] for s in store.splits()} == \
-        {key: rows for key, (rows, _) in PINNED.items()}
+    assert {(s["task"], s["subset"], s["split"]): s["rows"] for s in store.splits()} == {
+        key: rows for key, (rows, _) in PINNED.items()
+    }
     assert all(s["revision"] is None for s in store.splits())  # read from a mirror
 
 
@@ -213,12 +306,19 @@ def test_split_content_hash(real_db, shared_hub, key):
     assert content_hash(conversations) == pinned
     store = Store(real_db)
     split = store.split(*key)
-    assert next(s for s in store.splits() if s["id"] == split.id)["sha256"] == \
-        content_hash(conversations, stored_columns(real_db, key))
-    assert content_hash(store.read(split, i) for i in range(split.rows)) == pinned  # the stored bodies
-    assert [row for row, in store.db.execute(
-        "SELECT source_row FROM example_data WHERE id BETWEEN ? AND ? ORDER BY id",
-        (split.first_example, split.first_example + split.rows - 1))] == source_rows
+    assert next(s for s in store.splits() if s["id"] == split.id)["sha256"] == content_hash(
+        conversations, stored_columns(real_db, key)
+    )
+    assert (
+        content_hash(store.read(split, i) for i in range(split.rows)) == pinned
+    )  # the stored bodies
+    assert [
+        row
+        for (row,) in store.db.execute(
+            "SELECT source_row FROM example_data WHERE id BETWEEN ? AND ? ORDER BY id",
+            (split.first_example, split.first_example + split.rows - 1),
+        )
+    ] == source_rows
 
 
 def test_word_list(real_db, shared_hub):
@@ -236,18 +336,33 @@ def test_dictionaries_are_trained_on_real_splits(real_db):
     store = Store(real_db)
     assert all(s["dictionary"] for s in store.splits())
     for split in store.splits():
-        body, = store.db.execute("SELECT body FROM example_data WHERE id = ?", (split["first_example"],)).fetchone()
+        (body,) = store.db.execute(
+            "SELECT body FROM example_data WHERE id = ?", (split["first_example"],)
+        ).fetchone()
         assert body[:4] != b"\x28\xb5\x2f\xfd"  # magicless frames, as the format says
 
 
 def test_sources_missing_from_the_mirror_are_named_and_the_file_kept(real_db, shared_hub, tmp_path):
     db = shutil.copy(real_db, tmp_path / "real.db")
-    result = invoke("compile", "--only", "arc", "--only", "smoltalk", "--mirror", shared_hub, "--db", db, check=False)
+    result = invoke(
+        "compile",
+        "--only",
+        "arc",
+        "--only",
+        "smoltalk",
+        "--mirror",
+        shared_hub,
+        "--db",
+        db,
+        check=False,
+    )
     assert result.returncode == 1
     failed = [line for line in result.stderr.splitlines() if line.startswith("failed: ")]
     assert len(failed) == 2  # one line per repository, naming its splits
     for line in failed:
-        repo = "allenai/ai2_arc" if line.startswith("failed: arc ") else "HuggingFaceTB/smol-smoltalk"
+        repo = (
+            "allenai/ai2_arc" if line.startswith("failed: arc ") else "HuggingFaceTB/smol-smoltalk"
+        )
         assert line.endswith(f": mirror has no {repo} (looked for {shared_hub / repo})")
     assert failed[0].count(", arc ") == 5
     assert db.read_bytes() == real_db.read_bytes()  # every split copied as it was, to the byte
@@ -264,10 +379,12 @@ def mirror_with(tmp_path, relative, change):
 
 def with_row(position, update):
     """change(table) that applies update(row) to the source row at `position`."""
+
     def change(table):
         rows = table.to_pylist()
         update(rows[position])
         return pa.Table.from_pylist(rows, schema=table.schema)
+
     return change
 
 
@@ -283,6 +400,7 @@ def string_column(name):
     def change(table):
         index = table.schema.get_field_index(name)
         return table.set_column(index, name, pc.cast(table[name], pa.string()))
+
     return change
 
 
@@ -294,18 +412,54 @@ SMOLTALK_TRAIN = "HuggingFaceTB/smol-smoltalk/data/train-00000-of-00001.parquet"
 # (task, file, change, the source split as named, the bad row or None for "the first row
 # read", what the message says about it)
 BAD_ROWS = {
-    "missing field": ("gsm8k", GSM8K_MAIN_TRAIN, lambda t: t.drop_columns(["answer"]),
-                      "openai/gsm8k main/train", None, "it has no field 'answer'"),
-    "wrong type": ("mmlu", MMLU_TEST, string_column("answer"),
-                   "cais/mmlu all/test", None, "expected int"),
-    "null": ("gsm8k", GSM8K_MAIN_TRAIN, with_row(3, set_field("answer", None)),
-             "openai/gsm8k main/train", 3, "answer is null"),
-    "answer index out of range": ("mmlu", MMLU_TEST, with_row(5, set_field("answer", 7)),
-                                  "cais/mmlu all/test", 5, "answer 7 is not an index 0-3"),
-    "ARC answer not a label": ("arc", ARC_EASY_TRAIN, with_row(2, set_field("answerKey", "Z")),
-                               "allenai/ai2_arc ARC-Easy/train", 2, "answerKey 'Z' is not one of the labels"),
-    "SmolTalk turns out of order": ("smoltalk", SMOLTALK_TRAIN, with_row(4, swap_first_two_messages),
-                                    "HuggingFaceTB/smol-smoltalk default/train", 4, "expected 'user'"),
+    "missing field": (
+        "gsm8k",
+        GSM8K_MAIN_TRAIN,
+        lambda t: t.drop_columns(["answer"]),
+        "openai/gsm8k main/train",
+        None,
+        "it has no field 'answer'",
+    ),
+    "wrong type": (
+        "mmlu",
+        MMLU_TEST,
+        string_column("answer"),
+        "cais/mmlu all/test",
+        None,
+        "expected int",
+    ),
+    "null": (
+        "gsm8k",
+        GSM8K_MAIN_TRAIN,
+        with_row(3, set_field("answer", None)),
+        "openai/gsm8k main/train",
+        3,
+        "answer is null",
+    ),
+    "answer index out of range": (
+        "mmlu",
+        MMLU_TEST,
+        with_row(5, set_field("answer", 7)),
+        "cais/mmlu all/test",
+        5,
+        "answer 7 is not an index 0-3",
+    ),
+    "ARC answer not a label": (
+        "arc",
+        ARC_EASY_TRAIN,
+        with_row(2, set_field("answerKey", "Z")),
+        "allenai/ai2_arc ARC-Easy/train",
+        2,
+        "answerKey 'Z' is not one of the labels",
+    ),
+    "SmolTalk turns out of order": (
+        "smoltalk",
+        SMOLTALK_TRAIN,
+        with_row(4, swap_first_two_messages),
+        "HuggingFaceTB/smol-smoltalk default/train",
+        4,
+        "expected 'user'",
+    ),
 }
 
 
@@ -340,8 +494,10 @@ def test_a_shard_that_is_not_parquet_fails_its_source_by_name(previous, tmp_path
     db, _ = previous
     result = invoke("compile", "--only", "gsm8k", "--mirror", mirror, "--db", db, check=False)
     assert result.returncode == 1 and "Traceback" not in result.stderr
-    assert ("failed: gsm8k main/train (kept the previous copy): openai/gsm8k: cannot read "
-            "main/train-00000-of-00001.parquet (for main/train): ") in result.stderr
+    assert (
+        "failed: gsm8k main/train (kept the previous copy): openai/gsm8k: cannot read "
+        "main/train-00000-of-00001.parquet (for main/train): "
+    ) in result.stderr
     assert nanotasks("verify", "--db", db).returncode == 0
 
 
@@ -354,8 +510,9 @@ def test_compile_will_not_start_from_a_damaged_previous_file(copy):
     result = invoke("compile", "--only", "gsm8k", "--mirror", SAMPLE, "--db", copy, check=False)
     assert result.returncode == 1 and "Traceback" not in result.stderr
     message = result.stderr.strip().splitlines()[-1]
-    assert message.startswith(f"Error: nothing was written: {copy}: damaged: ") and \
-        message.endswith("move it away to compile afresh)")
+    assert message.startswith(
+        f"Error: nothing was written: {copy}: damaged: "
+    ) and message.endswith("move it away to compile afresh)")
     assert copy.read_bytes() == before and [p.name for p in copy.parent.iterdir()] == [copy.name]
 
 
@@ -363,7 +520,9 @@ def test_compile_replaces_a_file_of_another_schema_only_when_compiling_everythin
     """Nothing of a file with another schema is kept (its splits would be copied through its
     own SQL): `--only` refuses it, a full compile replaces it."""
     edit(copy, "DROP VIEW examples", f"CREATE VIEW examples AS {ENDLESS}")
-    result = nanotasks("compile", "--only", "gsm8k", "--mirror", SAMPLE, "--db", copy, check=False, timeout=120)
+    result = nanotasks(
+        "compile", "--only", "gsm8k", "--mirror", SAMPLE, "--db", copy, check=False, timeout=120
+    )
     assert result.returncode == 1 and NOT_OURS in result.stderr.strip().splitlines()[-1]
     nanotasks("compile", "--mirror", SAMPLE, "--db", copy, timeout=300)
     assert all(check.ok for check in verify(copy))

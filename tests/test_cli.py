@@ -1,4 +1,4 @@
-"""compiler/cli.py: info, show, where the file lives, and one clear line (exit status 1 or 2, no
+"""cli.py: info, show, where the file lives, and one clear line (exit status 1 or 2, no
 traceback) for every mistake. Real files; in process through click's CliRunner where only the
 output is checked, real subprocesses where the process is (exit status, a full standard output)."""
 
@@ -24,15 +24,34 @@ def fails(*args, status=1, **kwargs):
 
 def test_info_lists_splits_and_provenance(sample_db):
     lines = invoke("info", "--db", sample_db).stdout.splitlines()
-    assert lines[0].split() == ["task", "subset", "split", "rows", "bytes", "source", "revision", "sha256"]
+    assert lines[0].split() == [
+        "task",
+        "subset",
+        "split",
+        "rows",
+        "bytes",
+        "source",
+        "revision",
+        "sha256",
+    ]
     store = Store(sample_db)
     for split in store.splits():
         # Where the config or split read differs from the stored subset or split, it is shown.
         source = {("mmlu", "all", "auxiliary_train"): "cais/mmlu:auxiliary_train/train"}.get(
-            (split["task"], split["subset"], split["split"]), split["repo"])
-        assert any(line.split()[:5] == [split["task"], split["subset"], split["split"], str(split["rows"]),
-                                        f"{split['stored_bytes']:,}"]
-                   and line.split()[5:] == [source, "mirror", split["sha256"][:12]] for line in lines), split
+            (split["task"], split["subset"], split["split"]), split["repo"]
+        )
+        assert any(
+            line.split()[:5]
+            == [
+                split["task"],
+                split["subset"],
+                split["split"],
+                str(split["rows"]),
+                f"{split['stored_bytes']:,}",
+            ]
+            and line.split()[5:] == [source, "mirror", split["sha256"][:12]]
+            for line in lines
+        ), split
     assert any(line.split()[:2] == ["file", "words_alpha.txt"] for line in lines)
 
 
@@ -42,20 +61,34 @@ def test_info_json(sample_db):
     splits = {(s["task"], s["subset"], s["split"]): s for s in info["splits"]}
     assert set(splits) == set(SPLITS)
     for key, (repo, config, source_split, _) in SPLITS.items():
-        assert (splits[key]["repo"], splits[key]["config"], splits[key]["source_split"]) == (repo, config, source_split)
+        assert (splits[key]["repo"], splits[key]["config"], splits[key]["source_split"]) == (
+            repo,
+            config,
+            source_split,
+        )
         assert splits[key]["revision"] is None and len(splits[key]["sha256"]) == 64
     [words] = info["files"]
-    assert words["file"] == "words_alpha.txt" and words["size"] == (SAMPLE / "dwyl/english-words/words_alpha.txt").stat().st_size
+    assert (
+        words["file"] == "words_alpha.txt"
+        and words["size"] == (SAMPLE / "dwyl/english-words/words_alpha.txt").stat().st_size
+    )
 
 
 def test_show_prints_a_readable_conversation(sample_db):
     store = Store(sample_db)
     split = store.split("gsm8k", "main", "train")
-    position = next(i for i in range(split.rows) if "muffins" in store.read(split, i)["messages"][0]["content"])
+    position = next(
+        i for i in range(split.rows) if "muffins" in store.read(split, i)["messages"][0]["content"]
+    )
     out = invoke("show", "gsm8k", "train", position, "--subset", "main", "--db", sample_db).stdout
     assert out.startswith("[user]\nEach box holds 3 rows of 4 muffins.")
-    assert "\n[assistant]\nOne box holds 3*4 = <<3*4>>12 muffins.\nJon packed 7*12 = <<7*12=84>>84 muffins.\n#### 84\n" in out
-    as_json = invoke("show", "gsm8k", "train", position, "--subset", "main", "--json", "--db", sample_db).stdout
+    assert (
+        "\n[assistant]\nOne box holds 3*4 = <<3*4>>12 muffins.\nJon packed 7*12 = <<7*12=84>>84 muffins.\n#### 84\n"
+        in out
+    )
+    as_json = invoke(
+        "show", "gsm8k", "train", position, "--subset", "main", "--json", "--db", sample_db
+    ).stdout
     assert json.loads(as_json) == store.read(split, position)
 
 
@@ -66,39 +99,59 @@ def test_show_picks_the_only_subset_and_prints_extras(sample_db):
 
 
 def test_show_mistakes(sample_db):
-    assert fails("show", "arc", "test", "0", "--db", sample_db, status=2) == \
-        "Error: arc test is stored for subsets ARC-Challenge, ARC-Easy: pick one with --subset (subset= in Python)"
-    assert fails("show", "gsm8k", "test", "6", "--subset", "main", "--db", sample_db) == \
-        "Error: gsm8k main/test has 6 examples, no index 6"
-    assert fails("show", "nope", "test", "0", "--db", sample_db, status=2).startswith("Error: unknown benchmark 'nope'")
+    assert (
+        fails("show", "arc", "test", "0", "--db", sample_db, status=2)
+        == "Error: arc test is stored for subsets ARC-Challenge, ARC-Easy: pick one with --subset (subset= in Python)"
+    )
+    assert (
+        fails("show", "gsm8k", "test", "6", "--subset", "main", "--db", sample_db)
+        == "Error: gsm8k main/test has 6 examples, no index 6"
+    )
+    assert fails("show", "nope", "test", "0", "--db", sample_db, status=2).startswith(
+        "Error: unknown benchmark 'nope'"
+    )
     # a split or subset the benchmark never has: no compile could add it, so none is suggested
-    assert fails("show", "gsm8k", "validation", "0", "--subset", "main", "--db", sample_db, status=2) == \
-        "Error: gsm8k has no split 'validation': choose one of test, train"
-    assert fails("show", "gsm8k", "test", "0", "--subset", "nope", "--db", sample_db, status=2) == \
-        "Error: gsm8k test has no subset 'nope': choose one of main, socratic"
-    assert fails("show", "spellingbee", "train", "0", "--subset", "nope", "--db", sample_db, status=2) == \
-        "Error: spellingbee has no task 'nope': choose one of SpellingBee, SimpleSpelling (with --subset)"
+    assert (
+        fails("show", "gsm8k", "validation", "0", "--subset", "main", "--db", sample_db, status=2)
+        == "Error: gsm8k has no split 'validation': choose one of test, train"
+    )
+    assert (
+        fails("show", "gsm8k", "test", "0", "--subset", "nope", "--db", sample_db, status=2)
+        == "Error: gsm8k test has no subset 'nope': choose one of main, socratic"
+    )
+    assert (
+        fails("show", "spellingbee", "train", "0", "--subset", "nope", "--db", sample_db, status=2)
+        == "Error: spellingbee has no task 'nope': choose one of SpellingBee, SimpleSpelling (with --subset)"
+    )
 
 
 def test_show_counts_a_negative_index_from_the_end(sample_db):
     last = invoke("show", "gsm8k", "test", "-1", "--subset", "main", "--json", "--db", sample_db)
-    assert json.loads(last.stdout) == Store(sample_db).read(Store(sample_db).split("gsm8k", "main", "test"), 5)
+    assert json.loads(last.stdout) == Store(sample_db).read(
+        Store(sample_db).split("gsm8k", "main", "test"), 5
+    )
 
 
 def test_show_generates_the_spelling_tasks(sample_db):
     from nanotasks.tasks.spellingbee import SimpleSpelling, SpellingBee
-    for arguments, task in [([], SpellingBee(split="test", db=sample_db)),
-                            (["--subset", "simplespelling"], SimpleSpelling(split="test", db=sample_db))]:
+
+    for arguments, task in [
+        ([], SpellingBee(split="test", db=sample_db)),
+        (["--subset", "simplespelling"], SimpleSpelling(split="test", db=sample_db)),
+    ]:
         shown = invoke("show", "spellingbee", "test", "3", "--json", *arguments, "--db", sample_db)
         assert json.loads(shown.stdout) == task[3]
 
 
-@pytest.mark.parametrize("command", [["info"], ["info", "--json"], ["show", "gsm8k", "test", "0", "--subset", "main"]])
+@pytest.mark.parametrize(
+    "command", [["info"], ["info", "--json"], ["show", "gsm8k", "test", "0", "--subset", "main"]]
+)
 def test_a_missing_file_is_one_clear_line(command, tmp_path):
     db = tmp_path / "missing.db"
     assert fails(*command, "--db", db) == (
         f"Error: {db}: no such file. If you have the file elsewhere, point --db or $NANOTASKS_DB at it; to "
-        f"build it, `nanotasks compile --db {db}` (add `--mirror DIR` to read local snapshots instead of the hub).")
+        f"build it, `nanotasks compile --db {db}` (add `--mirror DIR` to read local snapshots instead of the hub)."
+    )
 
 
 def wrong_files(tmp_path, sample_db):
@@ -117,10 +170,13 @@ def wrong_files(tmp_path, sample_db):
     connection.close()
     cut = tmp_path / "cut.db"
     cut.write_bytes(sample_db.read_bytes()[:20_000])
-    return [(text, "not a nanotasks file (not SQLite)"), (empty, "not a nanotasks file (not SQLite)"),
-            (foreign, "an SQLite file, but not one nanotasks wrote"),
-            (newer, "written in nanotasks file format 2; this nanotasks reads format 1"),
-            (cut, "damaged: 20000 bytes, but its header says")]
+    return [
+        (text, "not a nanotasks file (not SQLite)"),
+        (empty, "not a nanotasks file (not SQLite)"),
+        (foreign, "an SQLite file, but not one nanotasks wrote"),
+        (newer, "written in nanotasks file format 2; this nanotasks reads format 1"),
+        (cut, "damaged: 20000 bytes, but its header says"),
+    ]
 
 
 def test_a_wrong_file_is_one_clear_line(sample_db, tmp_path):
@@ -134,13 +190,20 @@ def test_compile_does_not_overwrite_a_file_it_did_not_write(sample_db, tmp_path)
         if "format 2" in message:
             continue
         before = db.read_bytes()
-        assert fails("compile", "--mirror", SAMPLE, "--db", db).startswith(f"Error: nothing was written: {db}: {message}")
+        assert fails("compile", "--mirror", SAMPLE, "--db", db).startswith(
+            f"Error: nothing was written: {db}: {message}"
+        )
         assert db.read_bytes() == before
 
 
-@pytest.mark.parametrize("change, reason", [
-    ("PRAGMA user_version = 2", "written in nanotasks file format 2"),
-    ("CREATE TABLE notes (x)", "not a nanotasks file of this version: its schema is not")], ids=["version", "schema"])
+@pytest.mark.parametrize(
+    "change, reason",
+    [
+        ("PRAGMA user_version = 2", "written in nanotasks file format 2"),
+        ("CREATE TABLE notes (x)", "not a nanotasks file of this version: its schema is not"),
+    ],
+    ids=["version", "schema"],
+)
 def test_compile_replaces_a_file_of_another_format_version(sample_db, tmp_path, change, reason):
     db = shutil.copy(sample_db, tmp_path / "old.db")
     with sqlite3.connect(db) as connection:
@@ -151,8 +214,10 @@ def test_compile_replaces_a_file_of_another_format_version(sample_db, tmp_path, 
     before = db.read_bytes()
     error = fails("compile", "--only", "gsm8k", "--mirror", SAMPLE, "--db", db)
     assert error.startswith(f"Error: nothing was written: {db}: {reason}")
-    assert error.endswith("--only keeps the other splits of the file it replaces, and cannot read them from "
-                          "this one: compile without --only to replace the whole file, or move it away.")
+    assert error.endswith(
+        "--only keeps the other splits of the file it replaces, and cannot read them from "
+        "this one: compile without --only to replace the whole file, or move it away."
+    )
     assert "Recompile" not in error
     assert db.read_bytes() == before
     invoke("compile", "--mirror", SAMPLE, "--db", db, check=True)
@@ -160,9 +225,13 @@ def test_compile_replaces_a_file_of_another_format_version(sample_db, tmp_path, 
 
 
 def test_only_takes_benchmark_module_names(tmp_path):
-    error = fails("compile", "--only", "bogus", "--mirror", SAMPLE, "--db", tmp_path / "x.db", status=2)
-    assert error == ("Error: unknown benchmark 'bogus': choose from "
-                     "arc, mmlu, gsm8k, humaneval, smoltalk, spellingbee, customjson, chat")
+    error = fails(
+        "compile", "--only", "bogus", "--mirror", SAMPLE, "--db", tmp_path / "x.db", status=2
+    )
+    assert error == (
+        "Error: unknown benchmark 'bogus': choose from "
+        "arc, mmlu, gsm8k, humaneval, smoltalk, spellingbee, customjson, chat"
+    )
     assert not (tmp_path / "x.db").exists()
 
 
@@ -186,7 +255,9 @@ def test_nanotasks_db_environment_variable(environment, tmp_path):
     invoke("compile", "--only", "humaneval", "--mirror", SAMPLE, env=environment, check=True)
     assert [s["task"] for s in Store(db).splits()] == ["humaneval"]
     assert "humaneval" in invoke("info", env=environment, check=True).stdout
-    assert invoke("show", "humaneval", "test", "0", env=environment, check=True).stdout.startswith("[user]")
+    assert invoke("show", "humaneval", "test", "0", env=environment, check=True).stdout.startswith(
+        "[user]"
+    )
 
 
 def test_default_file_is_in_the_users_cache_dir(environment, tmp_path):
@@ -194,7 +265,9 @@ def test_default_file_is_in_the_users_cache_dir(environment, tmp_path):
     assert (tmp_path / "home/.cache/nanotasks/nanotasks.db").is_file()
     environment["XDG_CACHE_HOME"] = str(tmp_path / "cache")
     invoke("compile", "--only", "gsm8k", "--mirror", SAMPLE, env=environment, check=True)
-    assert [s["task"] for s in Store(tmp_path / "cache/nanotasks/nanotasks.db").splits()] == ["gsm8k"] * 4
+    assert [s["task"] for s in Store(tmp_path / "cache/nanotasks/nanotasks.db").splits()] == [
+        "gsm8k"
+    ] * 4
     assert "gsm8k" in invoke("info", env=environment, check=True).stdout
     assert "XDG_CACHE_HOME" in invoke("compile", "--help", env=environment, check=True).stdout
 
@@ -203,14 +276,27 @@ def test_compile_json_reports_every_split_and_each_failure(tmp_path):
     mirror = tmp_path / "mirror"
     shutil.copytree(SAMPLE / "openai", mirror / "openai")
     (mirror / "openai/gsm8k/socratic/train-00000-of-00001.parquet").unlink()
-    result = invoke("compile", "--only", "gsm8k", "--mirror", mirror, "--db", tmp_path / "x.db",
-                       "--json", check=False)
+    result = invoke(
+        "compile",
+        "--only",
+        "gsm8k",
+        "--mirror",
+        mirror,
+        "--db",
+        tmp_path / "x.db",
+        "--json",
+        check=False,
+    )
     assert result.returncode == 1
     report = json.loads(result.stdout)
     assert report["written"] and report["path"] == str(tmp_path / "x.db")
     by_name = {(o["task"], o["subset"], o["split"]): o for o in report["outcomes"]}
-    assert set(by_name) == {("gsm8k", "main", "test"), ("gsm8k", "main", "train"), ("gsm8k", "socratic", "test"),
-                            ("gsm8k", "socratic", "train")}
+    assert set(by_name) == {
+        ("gsm8k", "main", "test"),
+        ("gsm8k", "main", "train"),
+        ("gsm8k", "socratic", "test"),
+        ("gsm8k", "socratic", "train"),
+    }
     written = by_name["gsm8k", "main", "train"]
     assert written["status"] == "written" and written["rows"] == 8
     assert written["seconds"] == round(written["seconds"], 3)
@@ -222,24 +308,51 @@ def test_only_customjson_adds_custom_files_and_fetches_nothing(sample_db, tmp_pa
     db = tmp_path / "with-custom.db"
     shutil.copyfile(sample_db, db)
     chats = tmp_path / "chats.jsonl"
-    chats.write_text('[{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello!"}]\n')
+    chats.write_text(
+        '[{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello!"}]\n'
+    )
     # no --mirror and no network: only the custom file is read
-    result = nanotasks("compile", "--only", "customjson", "--custom", f"mine={chats}", "--db", db,
-                       env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    result = nanotasks(
+        "compile",
+        "--only",
+        "customjson",
+        "--custom",
+        f"mine={chats}",
+        "--db",
+        db,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+    )
     assert "customjson mine/train" in result.stdout
     store = Store(db)
     assert len(store.splits()) == len(Store(sample_db).splits()) + 1
-    assert store.read(store.split("customjson", "mine", "train"), 0)["messages"][1]["content"] == "Hello!"
+    assert (
+        store.read(store.split("customjson", "mine", "train"), 0)["messages"][1]["content"]
+        == "Hello!"
+    )
 
 
-@pytest.mark.parametrize("command", [["info"], ["verify"], ["verify", "--quick"], ["overlap"],
-                                     ["show", "gsm8k", "test", "0", "--subset", "main"],
-                                     ["sql", "SELECT * FROM examples"],
-                                     ["export", "gsm8k", "test", "--subset", "main"]])
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["info"],
+        ["verify"],
+        ["verify", "--quick"],
+        ["overlap"],
+        ["show", "gsm8k", "test", "0", "--subset", "main"],
+        ["sql", "SELECT * FROM examples"],
+        ["export", "gsm8k", "test", "--subset", "main"],
+    ],
+)
 def test_stdout_on_a_full_disk_is_one_line(sample_db, command):
     with open("/dev/full", "w") as full:
-        result = subprocess.run([*NANOTASKS, *command, "--db", str(sample_db)], stdout=full,
-                                stderr=subprocess.PIPE, text=True)
+        result = subprocess.run(
+            [*NANOTASKS, *command, "--db", str(sample_db)],
+            stdout=full,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
     assert result.returncode == 1
-    assert result.stderr.strip().splitlines()[-1:] == ["Error: cannot write standard output: No space left on device"]
+    assert result.stderr.strip().splitlines()[-1:] == [
+        "Error: cannot write standard output: No space left on device"
+    ]
     assert "Traceback" not in result.stderr and "Exception ignored" not in result.stderr

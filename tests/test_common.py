@@ -15,8 +15,9 @@ import shutil
 import subprocess
 import sys
 
-from hypothesis import assume, given, strategies as st
 import pytest
+from hypothesis import assume, given
+from hypothesis import strategies as st
 
 from nanotasks.store.reader import NotInStore, StoreNotFound
 from nanotasks.tasks.arc import ARC
@@ -28,9 +29,9 @@ from nanotasks.tasks.mmlu import MMLU
 from nanotasks.tasks.smoltalk import SmolTalk
 from nanotasks.tasks.spellingbee import SimpleSpelling, SpellingBee
 from tests.conftest import SAMPLE, invoke
-from tests.test_dataloader import small_tasks
 from tests.helpers import CONVERSATIONS, write_jsonl
 from tests.reference import multiple_choice
+from tests.test_dataloader import small_tasks
 
 
 class Numbers(Task):
@@ -73,8 +74,19 @@ def test_shuffled_order_is_a_compact_array():
     assert order.typecode == "l" and sorted(order) == list(range(1000))
 
 
-@pytest.mark.parametrize("start, stop, step", [(0, None, 1), (2, None, 1), (0, 7, 1), (1, 8, 3),
-                                               (3, 3, 1), (0, None, 4), (9, None, 2), (5, 10, 10)])
+@pytest.mark.parametrize(
+    "start, stop, step",
+    [
+        (0, None, 1),
+        (2, None, 1),
+        (0, 7, 1),
+        (1, 8, 3),
+        (3, 3, 1),
+        (0, None, 4),
+        (9, None, 2),
+        (5, 10, 10),
+    ],
+)
 def test_view_arithmetic(start, stop, step):
     task = Numbers(10, start=start, stop=stop, step=step)
     expected = list(range(10))[start:stop:step]
@@ -83,7 +95,9 @@ def test_view_arithmetic(start, stop, step):
     assert [task[i] for i in range(-len(expected), 0)] == expected  # negative like a list
 
 
-@pytest.mark.parametrize("kwargs", [{"start": -1}, {"start": 5, "stop": 4}, {"step": 0}, {"step": -2}])
+@pytest.mark.parametrize(
+    "kwargs", [{"start": -1}, {"start": 5, "stop": 4}, {"step": 0}, {"step": -2}]
+)
 def test_invalid_view_names_its_values(kwargs):
     with pytest.raises(ValueError) as error:
         Numbers(10, **kwargs)
@@ -148,7 +162,11 @@ def test_mixture_and_sequence_take_views():
 
 
 def test_sequence_is_tasks_one_after_another(sample_db):
-    tasks = [MMLU("all", "dev", db=sample_db), Numbers(0), ARC("ARC-Challenge", "test", db=sample_db, stop=4)]
+    tasks = [
+        MMLU("all", "dev", db=sample_db),
+        Numbers(0),
+        ARC("ARC-Challenge", "test", db=sample_db, stop=4),
+    ]
     sequence = TaskSequence(tasks)
     assert len(sequence) == len(tasks[0]) + 4
     assert list(sequence) == list(tasks[0]) + list(tasks[2])
@@ -163,24 +181,29 @@ def test_mixture_pickles(sample_db):
 
 def test_render_mc_exact_text():
     # pins the reference, tests/reference.py's multiple_choice, that every other test compares with
-    expected = ("Multiple Choice question: 2+2?\n- 3=A\n- 4=B\n- x=y=C\n\n"
-                "Respond only with the letter of the correct answer.")
+    expected = (
+        "Multiple Choice question: 2+2?\n- 3=A\n- 4=B\n- x=y=C\n\n"
+        "Respond only with the letter of the correct answer."
+    )
     assert render_mc("2+2?", ["A", "B", "C"], ["3", "4", "x=y"]) == expected
     assert multiple_choice("2+2?", ["A", "B", "C"], ["3", "4", "x=y"]) == expected
 
 
-@pytest.mark.parametrize("make, valid", [
-    (lambda db: ARC("ARC-easy", "train", db=db), ["ARC-Easy", "ARC-Challenge"]),
-    (lambda db: ARC("ARC-Easy", "dev", db=db), ["train", "validation", "test"]),
-    (lambda db: MMLU("astronomy", "test", db=db), ["all", "auxiliary_train"]),
-    (lambda db: MMLU("all", "train", db=db), ["auxiliary_train", "validation", "dev", "test"]),
-    (lambda db: MMLU("auxiliary_train", "test", db=db), ["train"]),
-    (lambda db: GSM8K("mian", "train", db=db), ["main", "socratic"]),
-    (lambda db: GSM8K("main", "validation", db=db), ["train", "test"]),
-    (lambda db: SmolTalk("validation", db=db), ["train", "test"]),
-    (lambda db: SpellingBee(split="validation", db=db), ["train", "test"]),
-    (lambda db: SimpleSpelling(split="dev", db=db), ["train", "test"]),
-])
+@pytest.mark.parametrize(
+    "make, valid",
+    [
+        (lambda db: ARC("ARC-easy", "train", db=db), ["ARC-Easy", "ARC-Challenge"]),
+        (lambda db: ARC("ARC-Easy", "dev", db=db), ["train", "validation", "test"]),
+        (lambda db: MMLU("astronomy", "test", db=db), ["all", "auxiliary_train"]),
+        (lambda db: MMLU("all", "train", db=db), ["auxiliary_train", "validation", "dev", "test"]),
+        (lambda db: MMLU("auxiliary_train", "test", db=db), ["train"]),
+        (lambda db: GSM8K("mian", "train", db=db), ["main", "socratic"]),
+        (lambda db: GSM8K("main", "validation", db=db), ["train", "test"]),
+        (lambda db: SmolTalk("validation", db=db), ["train", "test"]),
+        (lambda db: SpellingBee(split="validation", db=db), ["train", "test"]),
+        (lambda db: SimpleSpelling(split="dev", db=db), ["train", "test"]),
+    ],
+)
 def test_invalid_subset_or_split_lists_the_valid_ones(sample_db, make, valid):
     with pytest.raises(ValueError) as error:
         make(sample_db)
@@ -188,9 +211,14 @@ def test_invalid_subset_or_split_lists_the_valid_ones(sample_db, make, valid):
 
 
 ALL_TASKS = [
-    lambda db: ARC("ARC-Easy", "train", db=db), lambda db: MMLU("all", "test", db=db),
-    lambda db: GSM8K("main", "test", db=db), lambda db: HumanEval(db=db), lambda db: SmolTalk("train", db=db),
-    lambda db: SpellingBee(db=db), lambda db: SimpleSpelling(db=db), lambda db: CustomJSON(name="x", db=db),
+    lambda db: ARC("ARC-Easy", "train", db=db),
+    lambda db: MMLU("all", "test", db=db),
+    lambda db: GSM8K("main", "test", db=db),
+    lambda db: HumanEval(db=db),
+    lambda db: SmolTalk("train", db=db),
+    lambda db: SpellingBee(db=db),
+    lambda db: SimpleSpelling(db=db),
+    lambda db: CustomJSON(name="x", db=db),
 ]
 
 
@@ -207,12 +235,14 @@ def test_file_without_the_split_names_path_split_and_command(tmp_path):
     db = tmp_path / "gsm8k-only.db"
     invoke("compile", "--mirror", SAMPLE, "--only", "gsm8k", "--db", db, check=True)
     assert len(GSM8K("main", "test", db=db)) == 6
-    cases = [(lambda: ARC("ARC-Challenge", "validation", db=db), "arc ARC-Challenge/validation", "arc"),
-             (lambda: MMLU("auxiliary_train", "train", db=db), "mmlu all/auxiliary_train", "mmlu"),
-             (lambda: HumanEval(db=db), "humaneval openai_humaneval/test", "humaneval"),
-             (lambda: SmolTalk("test", db=db), "smoltalk default/test", "smoltalk"),
-             (lambda: SpellingBee(db=db), "words_alpha.txt", "spellingbee"),
-             (lambda: SimpleSpelling(db=db), "words_alpha.txt", "spellingbee")]
+    cases = [
+        (lambda: ARC("ARC-Challenge", "validation", db=db), "arc ARC-Challenge/validation", "arc"),
+        (lambda: MMLU("auxiliary_train", "train", db=db), "mmlu all/auxiliary_train", "mmlu"),
+        (lambda: HumanEval(db=db), "humaneval openai_humaneval/test", "humaneval"),
+        (lambda: SmolTalk("test", db=db), "smoltalk default/test", "smoltalk"),
+        (lambda: SpellingBee(db=db), "words_alpha.txt", "spellingbee"),
+        (lambda: SimpleSpelling(db=db), "words_alpha.txt", "spellingbee"),
+    ]
     for make, missing, module in cases:
         with pytest.raises(NotInStore) as error:
             make()
@@ -226,7 +256,9 @@ def test_default_path_from_environment(sample_db, monkeypatch, tmp_path):
     assert list(ARC("ARC-Easy", "test")) == list(ARC("ARC-Easy", "test", db=sample_db))
     monkeypatch.delenv("NANOTASKS_DB")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
-    with pytest.raises(StoreNotFound, match=re.escape(str(tmp_path / "nanotasks" / "nanotasks.db"))):
+    with pytest.raises(
+        StoreNotFound, match=re.escape(str(tmp_path / "nanotasks" / "nanotasks.db"))
+    ):
         ARC("ARC-Easy", "test")
 
 
@@ -239,7 +271,9 @@ def test_get_example_is_one_indexed_read(sample_db):
         task[5]
     finally:
         task.store.db.set_trace_callback(None)
-    assert len(statements) == 1 and re.fullmatch(r"SELECT body FROM example_data WHERE id = \d+", statements[0])
+    assert len(statements) == 1 and re.fullmatch(
+        r"SELECT body FROM example_data WHERE id = \d+", statements[0]
+    )
 
 
 OFFLINE = """
@@ -278,9 +312,24 @@ def test_every_task_reads_with_sockets_disabled(sample_db, tmp_path):
     db = tmp_path / "offline.db"
     shutil.copy(sample_db, db)
     chat = write_jsonl(tmp_path / "chat.jsonl", [json.dumps(c) for c in CONVERSATIONS])
-    invoke("compile", "--mirror", SAMPLE, "--only", "humaneval", "--custom", f"mine={chat}", "--db", db, check=True)
-    result = subprocess.run([sys.executable, "-c", OFFLINE, str(chat)], capture_output=True, text=True,
-                            env={"NANOTASKS_DB": str(db)})
+    invoke(
+        "compile",
+        "--mirror",
+        SAMPLE,
+        "--only",
+        "humaneval",
+        "--custom",
+        f"mine={chat}",
+        "--db",
+        db,
+        check=True,
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", OFFLINE, str(chat)],
+        capture_output=True,
+        text=True,
+        env={"NANOTASKS_DB": str(db)},
+    )
     assert result.returncode == 0, result.stderr
     total = 8 + 6 + 8 + 8 + 8 + 12 + 12 + 8 + 6 + 5 + 14 + 5 + 20 + 20 + 20 + 3 + 3
     assert result.stdout.split("\n", 1) == [str(3 * total), "network access attempted\n"]
@@ -358,14 +407,22 @@ def test_the_mixture_order_is_the_reference_shuffle_of_pairs(lengths, repeat_fir
 line_text = st.text(st.characters(blacklist_characters="\n\r", blacklist_categories=("Cs",)))
 
 
-@given(line_text, st.lists(st.tuples(st.sampled_from("ABCDE12345"), line_text), min_size=1,
-                           max_size=5, unique_by=lambda pair: pair[0]))
+@given(
+    line_text,
+    st.lists(
+        st.tuples(st.sampled_from("ABCDE12345"), line_text),
+        min_size=1,
+        max_size=5,
+        unique_by=lambda pair: pair[0],
+    ),
+)
 def test_render_mc_is_the_reference_for_any_question_and_choices(question, lettered):
     letters, choices = [pair[0] for pair in lettered], [pair[1] for pair in lettered]
     assert render_mc(question, letters, choices) == multiple_choice(question, letters, choices)
 
 
 # --- task.__getitems__: a DataLoader's batch at once, exactly what task[i] gives -----------
+
 
 def batches(task, seed=0):
     """Index lists as a loader would ask for them, with repeats, negative indices, and the ends."""
@@ -378,8 +435,11 @@ def batches(task, seed=0):
 
 def test_each_task_mixture_and_view_gives_what_indexing_gives(sample_db):
     tasks = small_tasks(sample_db)
-    views = [GSM8K("main", "train", db=sample_db, start=1, stop=9, step=3), TaskMixture(tasks),
-             TaskSequence([TaskMixture(tasks[:3]), SmolTalk("test", db=sample_db, step=2)], start=5)]
+    views = [
+        GSM8K("main", "train", db=sample_db, start=1, stop=9, step=3),
+        TaskMixture(tasks),
+        TaskSequence([TaskMixture(tasks[:3]), SmolTalk("test", db=sample_db, step=2)], start=5),
+    ]
     for task in tasks + views:
         for indices in batches(task):
             assert task.__getitems__(indices) == [task[i] for i in indices], type(task).__name__
@@ -390,7 +450,9 @@ def test_mmlu_batches_carry_the_letters_tuple(sample_db):
     assert [example["letters"] for example in examples] == [("A", "B", "C", "D")] * 2
 
 
-@pytest.mark.parametrize("index, error", [(10**6, IndexError), (1.0, TypeError), (slice(0, 2), TypeError)])
+@pytest.mark.parametrize(
+    "index, error", [(10**6, IndexError), (1.0, TypeError), (slice(0, 2), TypeError)]
+)
 def test_a_bad_index_in_a_batch_is_refused_as_indexing_refuses_it(sample_db, index, error):
     task = GSM8K("main", "train", db=sample_db)
     with pytest.raises(error) as one:

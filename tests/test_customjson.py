@@ -14,28 +14,45 @@ from tests.helpers import CONVERSATIONS, assistant, user, write_jsonl
 
 
 def test_customjson_reads_conversations_in_file_order(tmp_path):
-    path = write_jsonl(tmp_path / "chat.jsonl", [json.dumps(CONVERSATIONS[0]), "", "   ",
-                                                  json.dumps(CONVERSATIONS[1]), json.dumps(CONVERSATIONS[2], ensure_ascii=False)])
+    path = write_jsonl(
+        tmp_path / "chat.jsonl",
+        [
+            json.dumps(CONVERSATIONS[0]),
+            "",
+            "   ",
+            json.dumps(CONVERSATIONS[1]),
+            json.dumps(CONVERSATIONS[2], ensure_ascii=False),
+        ],
+    )
     task = CustomJSON(filepath=path)
     assert list(task) == [{"messages": c} for c in CONVERSATIONS]
     assert list(CustomJSON(str(path), start=1)) == [{"messages": c} for c in CONVERSATIONS[1:]]
 
 
-@pytest.mark.parametrize("bad, what", [
-    ('{"role": "user", "content": "hi"}', "an object without \"messages\" (it has 'role', 'content')"),
-    ('"hi"', "messages must be a list (a JSON array), got str"),
-    (json.dumps([user("only one")]), "at least 2"),
-    (json.dumps([assistant("a"), user("b")]), "role"),
-    (json.dumps([user("a"), user("b")]), "role"),
-    (json.dumps([user("a"), assistant("b"), assistant("c")]), "message 2"),
-    (json.dumps([user("a"), {"role": "assistant", "content": 5}]), "content"),
-    (json.dumps([user("a"), {"role": "assistant"}]), "content"),
-    (json.dumps([{"role": ["user"], "content": "a"}, assistant("b")]), "role"),
-    (json.dumps([user("a"), "b"]), "object"),
-    ('[{"role": "user", "content": "a"}, ', "Expecting"),
-])
+@pytest.mark.parametrize(
+    "bad, what",
+    [
+        (
+            '{"role": "user", "content": "hi"}',
+            "an object without \"messages\" (it has 'role', 'content')",
+        ),
+        ('"hi"', "messages must be a list (a JSON array), got str"),
+        (json.dumps([user("only one")]), "at least 2"),
+        (json.dumps([assistant("a"), user("b")]), "role"),
+        (json.dumps([user("a"), user("b")]), "role"),
+        (json.dumps([user("a"), assistant("b"), assistant("c")]), "message 2"),
+        (json.dumps([user("a"), {"role": "assistant", "content": 5}]), "content"),
+        (json.dumps([user("a"), {"role": "assistant"}]), "content"),
+        (json.dumps([{"role": ["user"], "content": "a"}, assistant("b")]), "role"),
+        (json.dumps([user("a"), "b"]), "object"),
+        ('[{"role": "user", "content": "a"}, ', "Expecting"),
+    ],
+)
 def test_customjson_bad_line_names_file_line_and_problem(tmp_path, bad, what):
-    path = write_jsonl(tmp_path / "chat.jsonl", [json.dumps(CONVERSATIONS[0]), "", bad, json.dumps(CONVERSATIONS[1])])
+    path = write_jsonl(
+        tmp_path / "chat.jsonl",
+        [json.dumps(CONVERSATIONS[0]), "", bad, json.dumps(CONVERSATIONS[1])],
+    )
     with pytest.raises(ValueError) as error:
         CustomJSON(filepath=path)
     message = str(error.value)
@@ -52,30 +69,47 @@ def test_customjson_missing_file(tmp_path):
 def test_customjson_compiled_into_the_file(sample_db, tmp_path):
     db = tmp_path / "custom.db"
     shutil.copy(sample_db, db)
-    chat = write_jsonl(tmp_path / "chat.jsonl", [json.dumps(c, ensure_ascii=False) for c in CONVERSATIONS])
+    chat = write_jsonl(
+        tmp_path / "chat.jsonl", [json.dumps(c, ensure_ascii=False) for c in CONVERSATIONS]
+    )
     invoke("compile", "--only", "customjson", "--custom", f"mine={chat}", "--db", db, check=True)
     assert list(CustomJSON(name="mine", db=db)) == list(CustomJSON(filepath=chat))
     assert list(CustomJSON(name="mine", db=db, start=2)) == [{"messages": CONVERSATIONS[2]}]
-    assert list(ARC("ARC-Easy", "test", db=db)) == list(ARC("ARC-Easy", "test", db=sample_db))  # kept
+    assert list(ARC("ARC-Easy", "test", db=db)) == list(
+        ARC("ARC-Easy", "test", db=sample_db)
+    )  # kept
 
     before = db.read_bytes()
-    bad = write_jsonl(tmp_path / "bad.jsonl", [json.dumps(CONVERSATIONS[0]), json.dumps([user("x")])])
-    result = invoke("compile", "--only", "customjson", "--custom", f"other={bad}", "--db", db, check=False)
-    assert result.returncode == 1 and f"{bad}, line 2" in result.stderr and "Traceback" not in result.stderr
+    bad = write_jsonl(
+        tmp_path / "bad.jsonl", [json.dumps(CONVERSATIONS[0]), json.dumps([user("x")])]
+    )
+    result = invoke(
+        "compile", "--only", "customjson", "--custom", f"other={bad}", "--db", db, check=False
+    )
+    assert (
+        result.returncode == 1
+        and f"{bad}, line 2" in result.stderr
+        and "Traceback" not in result.stderr
+    )
     assert db.read_bytes() == before  # a bad file changes nothing
 
     with pytest.raises(NotInStore) as error:
         CustomJSON(name="other", db=db)
-    assert f"`nanotasks compile --only customjson --custom other=FILE.jsonl --db {db}`" in str(error.value)
+    assert f"`nanotasks compile --only customjson --custom other=FILE.jsonl --db {db}`" in str(
+        error.value
+    )
 
 
 def test_json_that_orjson_refuses_reads_back_as_json_reads_it(sample_db, tmp_path):
     # the reader parses with orjson, which refuses NaN and integers past 64 bits; json writes both
-    line = '[{"role": "user", "content": "a", "score": NaN}, {"role": "assistant", "content": "b", "id": %d}]' % 2**70
+    line = (
+        '[{"role": "user", "content": "a", "score": NaN}, {"role": "assistant", "content": "b", "id": %d}]'
+        % 2**70
+    )
     chat = write_jsonl(tmp_path / "odd.jsonl", [line])
     db = tmp_path / "odd.db"
     invoke("compile", "--only", "customjson", "--custom", f"odd={chat}", "--db", db, check=True)
-    conversation, = CustomJSON(name="odd", db=db)
+    (conversation,) = CustomJSON(name="odd", db=db)
     assert conversation["messages"][0]["score"] != conversation["messages"][0]["score"]  # NaN
     assert conversation["messages"][1]["id"] == 2**70
 
@@ -85,25 +119,45 @@ GOOD = '[{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "He
 
 def compile_custom(tmp_path, *customs):
     db = tmp_path / "custom.db"
-    result = nanotasks("compile", "--only", "customjson", *[f"--custom={c}" for c in customs], "--db", db,
-                       check=False, timeout=120)
+    result = nanotasks(
+        "compile",
+        "--only",
+        "customjson",
+        *[f"--custom={c}" for c in customs],
+        "--db",
+        db,
+        check=False,
+        timeout=120,
+    )
     assert result.returncode != 0 and "Traceback" not in result.stderr, result.stderr
     assert not db.exists()
     return result.stderr.strip().splitlines()[-1]
 
 
-@pytest.mark.parametrize("content, error", [
-    (b"", "no conversations (the file is empty, or only blank lines)"),
-    (b"\n  \n\n", "no conversations (the file is empty, or only blank lines)"),
-    (GOOD.encode() + GOOD.encode().replace(b"Hello", b"H\xffllo"), "line 2: not UTF-8 (byte 72 of the line)"),
-    (GOOD.encode() * 2 + GOOD.replace("Hello", "\\ud800").encode(),
-     "line 3: a lone surrogate escape such as \\ud800, which is no character: text must be valid Unicode"),
-    (b"[" * 100_000 + b"]" * 100_000 + b"\n", "line 1: JSON nested too deeply"),
-], ids=["empty", "blank lines", "invalid utf-8", "lone surrogate", "deep nesting"])
+@pytest.mark.parametrize(
+    "content, error",
+    [
+        (b"", "no conversations (the file is empty, or only blank lines)"),
+        (b"\n  \n\n", "no conversations (the file is empty, or only blank lines)"),
+        (
+            GOOD.encode() + GOOD.encode().replace(b"Hello", b"H\xffllo"),
+            "line 2: not UTF-8 (byte 72 of the line)",
+        ),
+        (
+            GOOD.encode() * 2 + GOOD.replace("Hello", "\\ud800").encode(),
+            "line 3: a lone surrogate escape such as \\ud800, which is no character: text must be valid Unicode",
+        ),
+        (b"[" * 100_000 + b"]" * 100_000 + b"\n", "line 1: JSON nested too deeply"),
+    ],
+    ids=["empty", "blank lines", "invalid utf-8", "lone surrogate", "deep nesting"],
+)
 def test_a_bad_custom_file_is_named_with_its_line(tmp_path, content, error):
     chats = tmp_path / "chats.jsonl"
     chats.write_bytes(content)
-    assert compile_custom(tmp_path, f"mine={chats}") == f"Error: nothing was written: {chats}{',' if error.startswith('line') else ':'} {error}"
+    assert (
+        compile_custom(tmp_path, f"mine={chats}")
+        == f"Error: nothing was written: {chats}{',' if error.startswith('line') else ':'} {error}"
+    )
 
 
 def test_a_custom_line_longer_than_a_conversation_may_be_is_refused(tmp_path):
@@ -112,20 +166,29 @@ def test_a_custom_line_longer_than_a_conversation_may_be_is_refused(tmp_path):
         f.write(GOOD.encode())
         f.truncate(len(GOOD) + MAX_BODY_BYTES + 1)  # a line of NUL bytes, as long as it may not be
     message = compile_custom(tmp_path, f"mine={chats}")
-    assert message == f"Error: nothing was written: {chats}, line 2: longer than {MAX_BODY_BYTES:,} bytes"
+    assert (
+        message
+        == f"Error: nothing was written: {chats}, line 2: longer than {MAX_BODY_BYTES:,} bytes"
+    )
 
 
 def test_a_custom_file_that_is_not_a_regular_file_is_refused(tmp_path):
-    assert compile_custom(tmp_path, "mine=/dev/zero") == \
-        "Error: nothing was written: /dev/zero: not a regular file: give a JSONL file"
+    assert (
+        compile_custom(tmp_path, "mine=/dev/zero")
+        == "Error: nothing was written: /dev/zero: not a regular file: give a JSONL file"
+    )
 
 
-@pytest.mark.parametrize("name", ["a\nb", "x" * 100_000, "../up", ""], ids=["newline", "long", "path", "empty"])
+@pytest.mark.parametrize(
+    "name", ["a\nb", "x" * 100_000, "../up", ""], ids=["newline", "long", "path", "empty"]
+)
 def test_a_custom_name_that_is_not_plain_and_short_is_refused(tmp_path, name):
     chats = tmp_path / "chats.jsonl"
     chats.write_text(GOOD)
     message = compile_custom(tmp_path, f"{name}={chats}")
-    assert "use up to 64 letters, digits" in message or "is not of the form NAME=FILE.jsonl" in message
+    assert (
+        "use up to 64 letters, digits" in message or "is not of the form NAME=FILE.jsonl" in message
+    )
 
 
 def test_a_custom_name_given_twice_is_refused(tmp_path):
@@ -133,4 +196,5 @@ def test_a_custom_name_given_twice_is_refused(tmp_path):
     first.write_text(GOOD)
     second.write_text(GOOD)
     assert compile_custom(tmp_path, f"a={first}", f"a={second}") == (
-        "Error: Invalid value for --custom: the name 'a' is given twice: each custom file needs its own name")
+        "Error: Invalid value for --custom: the name 'a' is given twice: each custom file needs its own name"
+    )

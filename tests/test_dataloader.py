@@ -29,27 +29,48 @@ def unchanged(example):
 
 
 def small_tasks(db):
-    return [ARC("ARC-Challenge", "train", db=db), MMLU("all", "test", db=db), MMLU("auxiliary_train", "train", db=db),
-            GSM8K("socratic", "train", db=db), HumanEval(db=db), SmolTalk("train", db=db),
-            SpellingBee(size=25, split="test", db=db), SimpleSpelling(size=25, db=db)]
+    return [
+        ARC("ARC-Challenge", "train", db=db),
+        MMLU("all", "test", db=db),
+        MMLU("auxiliary_train", "train", db=db),
+        GSM8K("socratic", "train", db=db),
+        HumanEval(db=db),
+        SmolTalk("train", db=db),
+        SpellingBee(size=25, split="test", db=db),
+        SimpleSpelling(size=25, db=db),
+    ]
 
 
 @pytest.mark.parametrize("context", ["fork", "spawn"])
 def test_dataloader_workers_return_the_serial_examples(torch, sample_db, context):
     tasks = small_tasks(sample_db)
     mixture = TaskMixture(tasks)
-    dataset = TaskSequence([mixture, TaskSequence(tasks, start=1, step=2)])  # one loader: spawn is slow
+    dataset = TaskSequence(
+        [mixture, TaskSequence(tasks, start=1, step=2)]
+    )  # one loader: spawn is slow
     serial = list(dataset)  # the parent has its connection open before the workers start
     assert len(serial) == 104 + 52  # the mixture, then every other example of the tasks
-    loader = torch.utils.data.DataLoader(dataset, batch_size=None, num_workers=2, collate_fn=unchanged,
-                                         multiprocessing_context=context)
+    loader = torch.utils.data.DataLoader(
+        dataset,
+        batch_size=None,
+        num_workers=2,
+        collate_fn=unchanged,
+        multiprocessing_context=context,
+    )
     assert list(loader) == serial
 
 
 def test_dataloader_shuffled_batches_cover_every_example(torch, sample_db):
     task = GSM8K("main", "train", db=sample_db)
-    loader = torch.utils.data.DataLoader(task, batch_size=3, shuffle=True, num_workers=2, collate_fn=unchanged,
-                                         multiprocessing_context="fork", generator=torch.Generator().manual_seed(0))
+    loader = torch.utils.data.DataLoader(
+        task,
+        batch_size=3,
+        shuffle=True,
+        num_workers=2,
+        collate_fn=unchanged,
+        multiprocessing_context="fork",
+        generator=torch.Generator().manual_seed(0),
+    )
     loaded = [example for batch in loader for example in batch]
     assert sorted(map(repr, loaded)) == sorted(map(repr, task))
 
@@ -73,7 +94,9 @@ sys.exit(child.exitcode or (4 if task.store.db is not inherited else 0))  # the 
 
 def test_forked_child_opens_its_own_connection(sample_db):
     # from a fresh interpreter: forking a pytest-xdist worker, which runs threads, can deadlock
-    forked = subprocess.run([sys.executable, "-c", FORKED_CHILD, sample_db], capture_output=True, text=True, cwd=REPO)
+    forked = subprocess.run(
+        [sys.executable, "-c", FORKED_CHILD, sample_db], capture_output=True, text=True, cwd=REPO
+    )
     assert forked.returncode == 0, forked.stderr
 
 
@@ -98,7 +121,9 @@ sys.exit(child.exitcode)
 
 def test_forked_child_freezes_what_it_inherited(sample_db):
     # from a fresh interpreter, as above
-    forked = subprocess.run([sys.executable, "-c", FROZEN_CHILD, sample_db], capture_output=True, text=True, cwd=REPO)
+    forked = subprocess.run(
+        [sys.executable, "-c", FROZEN_CHILD, sample_db], capture_output=True, text=True, cwd=REPO
+    )
     assert forked.returncode == 0, forked.stderr
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from nanotasks.tasks.execution import OUTPUT_TAIL_BYTES, execute, execute_many
-from nanotasks.tasks.humaneval import HumanEval, normalise, program_for, problem_test
+from nanotasks.tasks.humaneval import HumanEval, normalise, problem_test, program_for
 
 REPO = Path(__file__).resolve().parents[1]
 HUMANEVAL = Path("openai") / "openai_humaneval" / "openai_humaneval" / "test-00000-of-00001.parquet"
@@ -35,9 +35,16 @@ def test_canonical_humaneval_solutions_all_pass():
     # As HumanEval.evaluate runs them: the solution in the sandbox, the test in its checker.
     rows = humaneval_rows()
     conversations = [normalise(row, None).conversation for row in rows]
-    results = execute_many([program_for(conversation, conversation["messages"][1]["content"]) for conversation in conversations],
-                           tests=[problem_test(conversation) for conversation in conversations])
-    failures = [(row["task_id"], result.reason) for row, result in zip(rows, results) if not result.passed]
+    results = execute_many(
+        [
+            program_for(conversation, conversation["messages"][1]["content"])
+            for conversation in conversations
+        ],
+        tests=[problem_test(conversation) for conversation in conversations],
+    )
+    failures = [
+        (row["task_id"], result.reason) for row, result in zip(rows, results) if not result.passed
+    ]
     assert failures == []
 
 
@@ -47,7 +54,11 @@ def test_wrong_solution_fails():
 
 
 def test_right_solution_passes_and_output_is_captured():
-    result = execute("import sys\nprint('out'); print('err', file=sys.stderr)\n" + WRONG.replace("-", "+") + TESTS)
+    result = execute(
+        "import sys\nprint('out'); print('err', file=sys.stderr)\n"
+        + WRONG.replace("-", "+")
+        + TESTS
+    )
     assert result.passed and result.reason == "passed"
     assert (result.stdout, result.stderr) == ("out\n", "err\n")
 
@@ -82,7 +93,10 @@ def processes_named(name):
             stat = (entry / "stat").read_text()
         except (OSError, ValueError):
             continue
-        if stat[stat.index("(") + 1:stat.rindex(")")] == name and stat[stat.rindex(")") + 2] != "Z":
+        if (
+            stat[stat.index("(") + 1 : stat.rindex(")")] == name
+            and stat[stat.rindex(")") + 2] != "Z"
+        ):
             found.append(entry.name)
     return found
 
@@ -122,7 +136,11 @@ for attempt in (lambda: os.remove({str(victim)!r}), lambda: open({str(victim)!r}
 open("allowed.txt", "w").write("the working directory is writable")
 """
     assert execute(program).passed
-    assert victim.read_text() == "precious" and not intruder.exists() and not Path("/etc/nanotasks-intruder").exists()
+    assert (
+        victim.read_text() == "precious"
+        and not intruder.exists()
+        and not Path("/etc/nanotasks-intruder").exists()
+    )
 
 
 @pytest.fixture
@@ -133,38 +151,64 @@ def listener():
 
 
 def test_localhost_is_unreachable_when_isolated(listener):
-    result = execute(f"import socket\nsocket.create_connection(('127.0.0.1', {listener}), timeout=1)\n", timeout=2)
+    result = execute(
+        f"import socket\nsocket.create_connection(('127.0.0.1', {listener}), timeout=1)\n",
+        timeout=2,
+    )
     if not result.network_isolated:
         pytest.skip("no network namespace on this machine")
     assert not result.passed and "unreachable" in result.reason
 
 
-@pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("setpriv"), reason="needs root and setpriv")
+@pytest.mark.skipif(
+    os.geteuid() != 0 or not shutil.which("setpriv"), reason="needs root and setpriv"
+)
 def test_without_namespaces_isolation_is_reported_off_and_root_is_still_dropped(listener):
     # Without CAP_SYS_ADMIN, root cannot unshare: the network is open, and the result says so.
     program = f"import os, socket\nassert os.getuid() != 0\nsocket.create_connection(('127.0.0.1', {listener}), timeout=1)\n"
     harness = f"from nanotasks.tasks.execution import execute\nr = execute({program!r}, timeout=2)\nprint(r.network_isolated, r.passed, r.reason)"
-    output = subprocess.run(["setpriv", "--bounding-set", "-sys_admin", "--inh-caps", "-sys_admin", sys.executable, "-c", harness],
-                            cwd=REPO, capture_output=True, text=True, timeout=30).stdout
+    output = subprocess.run(
+        [
+            "setpriv",
+            "--bounding-set",
+            "-sys_admin",
+            "--inh-caps",
+            "-sys_admin",
+            sys.executable,
+            "-c",
+            harness,
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    ).stdout
     assert output.split()[:2] == ["False", "True"], output
 
 
 def test_gigabytes_of_output_are_capped():
     program = "import os\nblock = b'x' * (1 << 20)\nfor _ in range(2048):\n    os.write(1, block)\nprint('end')\n"
     result = execute(program, timeout=60)
-    assert result.passed and len(result.stdout) <= OUTPUT_TAIL_BYTES and result.stdout.endswith("xend\n")
+    assert (
+        result.passed
+        and len(result.stdout) <= OUTPUT_TAIL_BYTES
+        and result.stdout.endswith("xend\n")
+    )
 
 
-@pytest.mark.parametrize("trick", [
-    "import sys\nsys.exit(0)",
-    "import os\nos._exit(0)",
-    "raise SystemExit",
-    "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)",
-    "import os, sys\nsys.stdout.close()\nos.close(1)\nos.close(2)",
-    "import threading, os\nthreading.Thread(target=os._exit, args=(0,)).start()\nimport time\ntime.sleep(1)",
-    "print('passed')\nprint('ExecutionResult(passed=True)')\nimport os\nos._exit(0)",
-    "import os\nfor fd in range(3, 64):\n    try:\n        os.write(fd, b'0' * 32 + b'passed')\n    except OSError:\n        pass\nos._exit(0)",
-])
+@pytest.mark.parametrize(
+    "trick",
+    [
+        "import sys\nsys.exit(0)",
+        "import os\nos._exit(0)",
+        "raise SystemExit",
+        "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)",
+        "import os, sys\nsys.stdout.close()\nos.close(1)\nos.close(2)",
+        "import threading, os\nthreading.Thread(target=os._exit, args=(0,)).start()\nimport time\ntime.sleep(1)",
+        "print('passed')\nprint('ExecutionResult(passed=True)')\nimport os\nos._exit(0)",
+        "import os\nfor fd in range(3, 64):\n    try:\n        os.write(fd, b'0' * 32 + b'passed')\n    except OSError:\n        pass\nos._exit(0)",
+    ],
+)
 def test_early_exit_tricks_fail(trick):
     result = execute(WRONG + trick + TESTS, timeout=2)
     assert not result.passed and not result.timed_out, result
@@ -172,17 +216,29 @@ def test_early_exit_tricks_fail(trick):
 
 def test_benchmark_output_is_well_formed():
     humaneval_rows()
-    output = subprocess.run([sys.executable, "benchmarks/humaneval_execution.py", "--count", "3", "--workers", "2"],
-                            cwd=REPO, capture_output=True, text=True, timeout=60, check=True).stdout
-    assert re.fullmatch(rf"3 canonical solutions from {re.escape(str(REPO / 'data' / 'sample'))}\n"
-                        r"network isolation: (True|False)\n"
-                        r"serial: [\d.]+ evaluations/s \(3 programs, 3 passed, [\d.]+ s\)\n"
-                        r"batched \(2 workers\): [\d.]+ evaluations/s \(3 programs, 3 passed, [\d.]+ s\)\n", output), output
+    output = subprocess.run(
+        [sys.executable, "benchmarks/humaneval_execution.py", "--count", "3", "--workers", "2"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout
+    assert re.fullmatch(
+        rf"3 canonical solutions from {re.escape(str(REPO / 'data' / 'sample'))}\n"
+        r"network isolation: (True|False)\n"
+        r"serial: [\d.]+ evaluations/s \(3 programs, 3 passed, [\d.]+ s\)\n"
+        r"batched \(2 workers\): [\d.]+ evaluations/s \(3 programs, 3 passed, [\d.]+ s\)\n",
+        output,
+    ), output
 
 
 # A HumanEval-shaped problem. Its test ends, like many of HumanEval's, on a line that always holds.
-ADD_PROBLEM = {"messages": [{"role": "user", "content": 'def add(a, b):\n    """The sum of a and b."""\n'}], "entry_point": "add",
-               "test": "\n\nMETADATA = {}\n\n\ndef check(candidate):\n    assert candidate(2, 3) == 5\n    assert candidate(1, 1) == 2\n    assert True\n"}
+ADD_PROBLEM = {
+    "messages": [{"role": "user", "content": 'def add(a, b):\n    """The sum of a and b."""\n'}],
+    "entry_point": "add",
+    "test": "\n\nMETADATA = {}\n\n\ndef check(candidate):\n    assert candidate(2, 3) == 5\n    assert candidate(1, 1) == 2\n    assert True\n",
+}
 # Each of these made HumanEval.evaluate pass a wrong answer when the test ran in the program's
 # own interpreter and the verdict was a nonce written from there.
 FORGERIES = {
@@ -262,19 +318,24 @@ def test_forged_verdicts_fail(humaneval, forgery):
 
 def test_the_test_sees_plain_data_of_the_same_types():
     program = "def values():\n    return [(1, 2.5), {3: 'x', (4,): None}, {True}, -0.0, float('inf'), '\\ud800']\n"
-    test = ("got = program.values()\nassert got == [(1, 2.5), {3: 'x', (4,): None}, {True}, -0.0, float('inf'), '\\ud800']\n"
-            "assert [type(value) for value in got] == [tuple, dict, set, float, float, str]\n"
-            "assert program.values() is not got\n")
+    test = (
+        "got = program.values()\nassert got == [(1, 2.5), {3: 'x', (4,): None}, {True}, -0.0, float('inf'), '\\ud800']\n"
+        "assert [type(value) for value in got] == [tuple, dict, set, float, float, str]\n"
+        "assert program.values() is not got\n"
+    )
     result = execute(program, test=test)
     assert result.passed, result.reason
 
 
-@pytest.mark.parametrize("program, reason", [
-    ("def add(a, b):\n    return a / 0\n", "ZeroDivisionError: division by zero"),
-    ("def add(a, b):\n    return object()\n", "TypeError: object is not plain data"),
-    ("import os\ndef add(a, b):\n    os._exit(0)\n", "the program ended before answering"),
-    ("def add(a, b)\n", "SyntaxError"),
-])
+@pytest.mark.parametrize(
+    "program, reason",
+    [
+        ("def add(a, b):\n    return a / 0\n", "ZeroDivisionError: division by zero"),
+        ("def add(a, b):\n    return object()\n", "TypeError: object is not plain data"),
+        ("import os\ndef add(a, b):\n    os._exit(0)\n", "the program ended before answering"),
+        ("def add(a, b)\n", "SyntaxError"),
+    ],
+)
 def test_a_failing_program_gives_its_reason(program, reason):
     result = execute(program, test=problem_test(ADD_PROBLEM))
     assert not result.passed and result.reason.startswith(reason), result.reason
@@ -291,13 +352,21 @@ result = execute("print('\\ud800')")
 assert not result.passed and "surrogates not allowed" in result.reason and not result.timed_out, result
 assert sorted(os.listdir("/proc/self/fd")) == fds and children.read_text() == "", (fds, children.read_text())
 """
-    subprocess.run([sys.executable, "-c", harness], cwd=REPO.parent, env={**os.environ, "PYTHONPATH": str(REPO.parent)},
-                   check=True, timeout=30)
+    subprocess.run(
+        [sys.executable, "-c", harness],
+        cwd=REPO.parent,
+        env={**os.environ, "PYTHONPATH": str(REPO.parent)},
+        check=True,
+        timeout=30,
+    )
 
 
 def test_ipc_objects_are_not_shared_and_die_with_the_sandbox(tmp_path):
     libc = ctypes.CDLL(None, use_errno=True)
-    key, queue = int.from_bytes(secrets.token_bytes(3), "big") + 1, f"/nanotasks-{secrets.token_hex(4)}".encode()
+    key, queue = (
+        int.from_bytes(secrets.token_bytes(3), "big") + 1,
+        f"/nanotasks-{secrets.token_hex(4)}".encode(),
+    )
     host_shared_memory = Path("/dev/shm") / f"nanotasks-{secrets.token_hex(4)}"
     program = f"""
 import ctypes, os
@@ -336,18 +405,26 @@ def host_socket():
 
 
 def test_host_unix_sockets_cannot_be_reached(host_socket):
-    for attempt in (f"socket.socket(socket.AF_UNIX).connect({host_socket!r})",
-                    f"socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)[0].sendto(b'hi', {host_socket!r})"):
+    for attempt in (
+        f"socket.socket(socket.AF_UNIX).connect({host_socket!r})",
+        f"socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)[0].sendto(b'hi', {host_socket!r})",
+    ):
         result = execute(f"import socket\n{attempt}\n")
         assert not result.passed and result.reason.startswith("PermissionError"), result.reason
-    assert execute("import socket\na, b = socket.socketpair()\na.send(b'hi')\nassert b.recv(2) == b'hi'\n").passed
+    assert execute(
+        "import socket\na, b = socket.socketpair()\na.send(b'hi')\nassert b.recv(2) == b'hi'\n"
+    ).passed
 
 
 def test_the_host_processes_are_not_listed():
-    result = execute("import os\nprint(' '.join(name for name in os.listdir('/proc') if name.isdigit()))\n")
+    result = execute(
+        "import os\nprint(' '.join(name for name in os.listdir('/proc') if name.isdigit()))\n"
+    )
     if not result.network_isolated:
         pytest.skip("no PID namespace on this machine")
-    assert result.passed and sorted(map(int, result.stdout.split())) == [1, 2, 3], result.stdout  # init, the program, the checker
+    assert result.passed and sorted(map(int, result.stdout.split())) == [1, 2, 3], (
+        result.stdout
+    )  # init, the program, the checker
 
 
 # When called, and so while the checker runs the test, prints what it could reach of every
@@ -381,5 +458,12 @@ def test_the_checker_is_out_of_the_programs_reach(harness):
         if os.geteuid() != 0 or not shutil.which("unshare"):
             pytest.skip("needs root and unshare to make a non-root harness")
         command = ["unshare", "--user", "--map-user=1000", "--map-group=1000", *command]
-    output = subprocess.run(command, cwd=REPO.parent, capture_output=True, text=True, timeout=30, env={**os.environ, "PYTHONPATH": str(REPO.parent)})
+    output = subprocess.run(
+        command,
+        cwd=REPO.parent,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env={**os.environ, "PYTHONPATH": str(REPO.parent)},
+    )
     assert output.stdout.split("\n")[0].split(" ", 2) == ["False", "True", "[]"], output

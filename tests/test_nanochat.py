@@ -9,15 +9,21 @@ import pytest
 from tests.conftest import nanotasks as run_nanotasks
 from tests.test_packaging import fresh_venv, run
 
-
 STAND_IN = """class {cls}:
     def __init__(self, *args, **kwargs):
         raise RuntimeError("nanochat's own {cls}: it would download from the hub")
 """
 CHECKOUT_MODULES = {
-    "common": ["Task", "TaskMixture", "TaskSequence"], "arc": ["ARC"], "mmlu": ["MMLU"], "gsm8k": ["GSM8K"],
-    "humaneval": ["HumanEval"], "smoltalk": ["SmolTalk"], "spellingbee": ["SpellingBee", "SimpleSpelling"],
-    "customjson": ["CustomJSON"], "lmarena": ["LMArena"]}
+    "common": ["Task", "TaskMixture", "TaskSequence"],
+    "arc": ["ARC"],
+    "mmlu": ["MMLU"],
+    "gsm8k": ["GSM8K"],
+    "humaneval": ["HumanEval"],
+    "smoltalk": ["SmolTalk"],
+    "spellingbee": ["SpellingBee", "SimpleSpelling"],
+    "customjson": ["CustomJSON"],
+    "lmarena": ["LMArena"],
+}
 
 # What nanochat's scripts do: build the SFT mixture and the evaluation tasks, then look at them.
 SFT_SCRIPT = """
@@ -50,7 +56,10 @@ runpy.run_module("scripts.chat_sft", run_name="__main__", alter_sys=True)
 
 def expected_sft_output():
     namespace = {}
-    exec(SFT_SCRIPT.replace("from tasks.", "from nanotasks.tasks.").replace("print(", "result = ("), namespace)
+    exec(
+        SFT_SCRIPT.replace("from tasks.", "from nanotasks.tasks.").replace("print(", "result = ("),
+        namespace,
+    )
     return json.loads(namespace["result"])
 
 
@@ -63,17 +72,38 @@ def checkout(tmp_path):
         (root / folder).mkdir(parents=True)
     (root / "nanochat" / "__init__.py").write_text("")
     for module, classes in CHECKOUT_MODULES.items():
-        (root / "tasks" / f"{module}.py").write_text("\n".join(STAND_IN.format(cls=c) for c in classes))
+        (root / "tasks" / f"{module}.py").write_text(
+            "\n".join(STAND_IN.format(cls=c) for c in classes)
+        )
     (root / "scripts" / "chat_sft.py").write_text(SFT_SCRIPT)
     (root / ".gitignore").write_text("__pycache__/\n")
     run("git", "init", "-q", root)
     run("git", "-C", root, "add", ".")
-    run("git", "-C", root, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "checkout")
+    run(
+        "git",
+        "-C",
+        root,
+        "-c",
+        "user.name=t",
+        "-c",
+        "user.email=t@t",
+        "commit",
+        "-q",
+        "-m",
+        "checkout",
+    )
     return root
 
 
 def run_script(python, root, db):
-    return run(python, "-c", OFFLINE, cwd=root, check=False, env={"NANOTASKS_DB": str(db), "HOME": str(root)})
+    return run(
+        python,
+        "-c",
+        OFFLINE,
+        cwd=root,
+        check=False,
+        env={"NANOTASKS_DB": str(db), "HOME": str(root)},
+    )
 
 
 def check_switch(python, command, root, db):
@@ -84,7 +114,8 @@ def check_switch(python, command, root, db):
     assert f"Undo: cd {root} && git checkout tasks/" in switched
     changed = run("git", "-C", root, "status", "--porcelain").stdout.split("\n")
     assert sorted(line.split()[-1] for line in changed if line) == sorted(
-        f"tasks/{m}.py" for m in CHECKOUT_MODULES if m != "lmarena")
+        f"tasks/{m}.py" for m in CHECKOUT_MODULES if m != "lmarena"
+    )
     again = run(*command, "switch-nanochat", root).stdout
     assert again.count("already   tasks/") == 8 and "switched" not in again.split("\n")[0]
     after = run_script(python, root, db)
@@ -110,6 +141,8 @@ def test_switch_refuses_what_is_not_a_nanochat_checkout(tmp_path):
     (tmp_path / "tasks" / "arc.py").write_text("mine\n")
     result = run_nanotasks("switch-nanochat", tmp_path, check=False)
     assert result.returncode == 1
-    assert result.stderr == (f"Error: {tmp_path} does not look like a nanochat checkout: it has no nanochat, "
-                             f"tasks/common.py. Give the directory that holds nanochat/ and tasks/.\n")
+    assert result.stderr == (
+        f"Error: {tmp_path} does not look like a nanochat checkout: it has no nanochat, "
+        f"tasks/common.py. Give the directory that holds nanochat/ and tasks/.\n"
+    )
     assert (tmp_path / "tasks" / "arc.py").read_text() == "mine\n"

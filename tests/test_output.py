@@ -9,7 +9,7 @@ import subprocess
 
 import pytest
 
-from nanotasks.compiler.output import table
+from nanotasks.output import table
 from nanotasks.store.reader import Store
 from nanotasks.tasks.arc import ARC
 from nanotasks.tasks.customjson import CustomJSON
@@ -54,37 +54,66 @@ def test_compile_refuses_a_directory_that_does_not_exist(tmp_path):
     db = tmp_path / "typo" / "sub" / "x.db"
     result = invoke("compile", "--only", "gsm8k", "--mirror", SAMPLE, "--db", db)
     assert result.returncode == 1 and not (tmp_path / "typo").exists()
-    assert result.stderr == f"Error: nothing was written: {db.parent} does not exist: create it, or give " \
-                            f"another path for the file\n"
+    assert (
+        result.stderr
+        == f"Error: nothing was written: {db.parent} does not exist: create it, or give "
+        f"another path for the file\n"
+    )
 
 
 def test_default_directory_is_still_made(tmp_path):
     cache = tmp_path / "cache"
-    result = invoke("compile", "--only", "humaneval", "--mirror", SAMPLE,
-                    env={"XDG_CACHE_HOME": str(cache), "NANOTASKS_DB": None})
+    result = invoke(
+        "compile",
+        "--only",
+        "humaneval",
+        "--mirror",
+        SAMPLE,
+        env={"XDG_CACHE_HOME": str(cache), "NANOTASKS_DB": None},
+    )
     assert result.returncode == 0 and (cache / "nanotasks" / "nanotasks.db").is_file()
 
 
 def test_names_are_not_case_sensitive(sample_db):
-    assert invoke("show", "GSM8K", "test", "0", "--subset", "main", "--db", sample_db).returncode == 0
+    assert (
+        invoke("show", "GSM8K", "test", "0", "--subset", "main", "--db", sample_db).returncode == 0
+    )
 
 
 def test_an_export_compiles_back_as_a_custom_file(sample_db, tmp_path):
     exported = tmp_path / "arc.jsonl"
-    result = invoke("export", "arc", "test", "--subset", "ARC-Easy", "-o", exported, "--db", sample_db)
+    result = invoke(
+        "export", "arc", "test", "--subset", "ARC-Easy", "-o", exported, "--db", sample_db
+    )
     assert result.stderr == f"wrote 6 conversations of arc ARC-Easy/test to {exported}\n"
     db = tmp_path / "again.db"
-    assert invoke("compile", "--only", "customjson", "--custom", f"again={exported}", "--db", db).returncode == 0
-    expected = [{"messages": example["messages"]} for example in ARC("ARC-Easy", "test", db=sample_db)]
+    assert (
+        invoke(
+            "compile", "--only", "customjson", "--custom", f"again={exported}", "--db", db
+        ).returncode
+        == 0
+    )
+    expected = [
+        {"messages": example["messages"]} for example in ARC("ARC-Easy", "test", db=sample_db)
+    ]
     assert list(CustomJSON(name="again", db=db)) == expected == list(CustomJSON(filepath=exported))
 
 
 def test_info_names_a_custom_files_absolute_path_and_no_mirror(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    (tmp_path / "chats.jsonl").write_text('[{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Yo"}]\n')
+    (tmp_path / "chats.jsonl").write_text(
+        '[{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Yo"}]\n'
+    )
     invoke("compile", "--only", "customjson", "--custom", "mine=chats.jsonl", "--db", "x.db")
-    [custom] = [line for line in invoke("info", "--db", "x.db").stdout.splitlines() if line.startswith("customjson")]
-    assert custom.split()[-2:] == [str(tmp_path / "chats.jsonl"), Store("x.db").splits()[0]["sha256"][:12]]
+    [custom] = [
+        line
+        for line in invoke("info", "--db", "x.db").stdout.splitlines()
+        if line.startswith("customjson")
+    ]
+    assert custom.split()[-2:] == [
+        str(tmp_path / "chats.jsonl"),
+        Store("x.db").splits()[0]["sha256"][:12],
+    ]
 
 
 # sqlite3 also hands the function's exception to sys.unraisablehook once a library in this
@@ -94,7 +123,8 @@ def test_conversation_functions_say_what_they_take(sample_db):
     result = invoke("sql", "--db", sample_db, "SELECT conversation_text('abc')")
     assert result.returncode == 1 and result.stderr == (
         "Error: SQL error: user-defined function raised exception: conversation(id) and conversation_text(id) "
-        "take the integer `id` column of examples, not 'abc'\n")
+        "take the integer `id` column of examples, not 'abc'\n"
+    )
 
 
 def test_json_names_splits_by_task_subset_split_everywhere(sample_db):
@@ -105,7 +135,9 @@ def test_json_names_splits_by_task_subset_split_everywhere(sample_db):
         assert report["path"] == str(sample_db)
     keys = {(s["task"], s["subset"], s["split"]) for s in info["splits"]}
     assert {(c["task"], c["subset"], c["split"]) for c in verify["checks"] if "task" in c} == keys
-    assert {c["file"] for c in verify["checks"] if "file" in c} == {f["file"] for f in info["files"]}
+    assert {c["file"] for c in verify["checks"] if "file" in c} == {
+        f["file"] for f in info["files"]
+    }
     assert {(s["task"], s["subset"], s["split"]) for s in overlap["splits"]} < keys
 
 
@@ -115,27 +147,39 @@ def test_tables_right_align_numbers_and_cut_wide_cells_to_the_terminal():
         "name   n  bytes  text",
         "----  --  -----  --------------------------------------------------",
         "a      5  1,234  " + "x" * 50,
-        "bb    12         y"]
+        "bb    12         y",
+    ]
     cut = table(["name", "n", "bytes", "text"], rows, width=30).splitlines()
     assert max(map(len, cut)) == 30 and cut[2].endswith("x" * 12 + "…")
 
 
-@pytest.mark.parametrize("command", [
-    "show humaneval test 0",
-    "sql 'SELECT conversation_text(a.id) FROM examples AS a, examples AS b'",  # megabytes: the pipe fills
-])
+@pytest.mark.parametrize(
+    "command",
+    [
+        "show humaneval test 0",
+        "sql 'SELECT conversation_text(a.id) FROM examples AS a, examples AS b'",  # megabytes: the pipe fills
+    ],
+)
 def test_output_into_a_closed_pipe_exits_quietly(sample_db, command):
     """`nanotasks show ... | head -1`: the reader had all it wanted, which is no failure."""
-    piped = subprocess.run(["bash", "-c", f"set -o pipefail; {' '.join(NANOTASKS)} {command} --db {sample_db} "
-                            f"| head -1"], capture_output=True, text=True)
+    piped = subprocess.run(
+        [
+            "bash",
+            "-c",
+            f"set -o pipefail; {' '.join(NANOTASKS)} {command} --db {sample_db} | head -1",
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert piped.returncode == 0 and piped.stderr == "" and len(piped.stdout.splitlines()) == 1
 
 
 def run_on_a_terminal(*args, env=None):
     """A command with its standard output and error on a pseudo-terminal: what a person sees."""
     parent, child = pty.openpty()
-    process = subprocess.Popen([*NANOTASKS, *map(str, args)], stdout=child, stderr=child,
-                               env={**os.environ, **(env or {})})
+    process = subprocess.Popen(
+        [*NANOTASKS, *map(str, args)], stdout=child, stderr=child, env={**os.environ, **(env or {})}
+    )
     os.close(child)
     output = b""
     while True:
@@ -164,10 +208,13 @@ def test_damage_and_errors_are_red_on_a_terminal_unless_no_color(sample_db, tmp_
 
 
 def test_progress_only_on_a_terminal_and_never_with_json(tmp_path):
-    status, output = run_on_a_terminal("compile", "--only", "gsm8k", "--mirror", SAMPLE, "--db", tmp_path / "a.db")
+    status, output = run_on_a_terminal(
+        "compile", "--only", "gsm8k", "--mirror", SAMPLE, "--db", tmp_path / "a.db"
+    )
     assert status == 0 and "[0 done] gsm8k main/test" in output and " rows" in output
-    status, output = run_on_a_terminal("compile", "--only", "gsm8k", "--mirror", SAMPLE, "--db", tmp_path / "b.db",
-                                       "--json")
+    status, output = run_on_a_terminal(
+        "compile", "--only", "gsm8k", "--mirror", SAMPLE, "--db", tmp_path / "b.db", "--json"
+    )
     assert status == 0 and "done]" not in output
     piped = nanotasks("compile", "--only", "gsm8k", "--mirror", SAMPLE, "--db", tmp_path / "c.db")
     assert piped.stderr == ""

@@ -8,7 +8,8 @@ import sqlite3
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from nanotasks.compiler.overlap import BREAK, _words, find_overlaps
 from nanotasks.store import Example, Provenance
@@ -40,8 +41,10 @@ def planted(tmp_path_factory):
     """The sample with GSM8K test questions planted in training data: one verbatim as a GSM8K
     main/train question, and 15 words of another inside the second user turn of a SmolTalk
     train chat. Returns the compiled file and the planted rows' source_row."""
+
     def build(root):
         (root / "planted.json").write_text(json.dumps(plant(root)))
+
     root = built_once(tmp_path_factory, "planted", build)
     test, gsm8k_row, smoltalk_row = json.loads((root / "planted.json").read_text())
     return root / "planted.db", test, gsm8k_row, smoltalk_row
@@ -55,10 +58,15 @@ def plant(root):
     exact = test[0]["question"]  # "A bus leaves the depot with 42 passengers. ..."
     span = " ".join(test[1]["question"].split()[:15])
     assert len(normalise_text(span).split()) >= 13
-    gsm8k_row = append_rows(mirror / GSM8K_TRAIN, [{"question": exact.upper(), "answer": "36\n#### 36"}])
-    chat = [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello!"},
-            {"role": "user", "content": f"My teacher asked: «{span}» — how do I start?"},
-            {"role": "assistant", "content": "Work out the percentage first."}]
+    gsm8k_row = append_rows(
+        mirror / GSM8K_TRAIN, [{"question": exact.upper(), "answer": "36\n#### 36"}]
+    )
+    chat = [
+        {"role": "user", "content": "Hi"},
+        {"role": "assistant", "content": "Hello!"},
+        {"role": "user", "content": f"My teacher asked: «{span}» — how do I start?"},
+        {"role": "assistant", "content": "Work out the percentage first."},
+    ]
     smoltalk_row = append_rows(mirror / SMOLTALK_TRAIN, [{"messages": chat, "source": "planted"}])
     invoke("compile", "--mirror", mirror, "--db", root / "planted.db", check=True)
     return test, gsm8k_row, smoltalk_row
@@ -67,11 +75,13 @@ def plant(root):
 def position_of(db, task, subset, split, question):
     with sqlite3.connect(db) as connection:
         from nanotasks.store.sqlfunctions import register
+
         register(connection)
         return connection.execute(
             "SELECT position FROM examples WHERE task = ? AND subset = ? AND split = ? "
             "AND json_extract(conversation(id), '$.messages[0].content') = ?",
-            (task, subset, split, question)).fetchone()[0]
+            (task, subset, split, question),
+        ).fetchone()[0]
 
 
 def test_planted_duplicates_are_found_and_nothing_else(planted):
@@ -81,7 +91,9 @@ def test_planted_duplicates_are_found_and_nothing_else(planted):
         bus = position_of(db, "gsm8k", subset, "test", test[0]["question"])
         books = position_of(db, "gsm8k", subset, "test", test[1]["question"])
         expected.add((f"gsm8k {subset}/test", bus, "gsm8k main/train", gsm8k_row, "exact"))
-        expected.add((f"gsm8k {subset}/test", books, "smoltalk default/train", smoltalk_row, "ngram"))
+        expected.add(
+            (f"gsm8k {subset}/test", books, "smoltalk default/train", smoltalk_row, "ngram")
+        )
     assert overlaps(db) == expected
 
 
@@ -91,13 +103,24 @@ def test_no_overlaps_in_the_plain_sample(sample_db):
 
 def test_overlap_command(planted):
     db = planted[0]
-    summary = {f"{s['task']} {s['subset']}/{s['split']}": s
-               for s in json.loads(nanotasks("overlap", "--db", db, "--json").stdout)["splits"]}
+    summary = {
+        f"{s['task']} {s['subset']}/{s['split']}": s
+        for s in json.loads(nanotasks("overlap", "--db", db, "--json").stdout)["splits"]
+    }
     assert summary["gsm8k main/test"] == {
-        "task": "gsm8k", "subset": "main", "split": "test", "examples": 6, "overlapping": 2,
-        "found_in": [{"task": "gsm8k", "subset": "main", "split": "train", "exact": 1, "ngram": 0},
-                     {"task": "smoltalk", "subset": "default", "split": "train", "exact": 0, "ngram": 1}]}
-    assert summary["mmlu all/test"]["overlapping"] == 0 and summary["mmlu all/test"]["found_in"] == []
+        "task": "gsm8k",
+        "subset": "main",
+        "split": "test",
+        "examples": 6,
+        "overlapping": 2,
+        "found_in": [
+            {"task": "gsm8k", "subset": "main", "split": "train", "exact": 1, "ngram": 0},
+            {"task": "smoltalk", "subset": "default", "split": "train", "exact": 0, "ngram": 1},
+        ],
+    }
+    assert (
+        summary["mmlu all/test"]["overlapping"] == 0 and summary["mmlu all/test"]["found_in"] == []
+    )
     assert "gsm8k main/train" not in summary  # training splits are not evaluation splits
     table = nanotasks("overlap", "--db", db).stdout
     assert "gsm8k socratic/test" in table and "smoltalk default/train" in table
@@ -118,9 +141,21 @@ def test_a_recompile_that_keeps_every_split_recomputes_the_same_overlaps(planted
 
 def build(path, evaluation, training):
     """A small file with a test split and a train split of single-turn chats."""
+
     def chats(prompts):
-        return [Example({"messages": [{"role": "user", "content": p}, {"role": "assistant", "content": "ok"}]},
-                        source_row=i) for i, p in enumerate(prompts)]
+        return [
+            Example(
+                {
+                    "messages": [
+                        {"role": "user", "content": p},
+                        {"role": "assistant", "content": "ok"},
+                    ]
+                },
+                source_row=i,
+            )
+            for i, p in enumerate(prompts)
+        ]
+
     with Writer(path) as writer:
         writer.write_split("t", "s", "test", Provenance(), chats(evaluation))
         writer.write_split("t", "s", "train", Provenance(), chats(training))
@@ -130,17 +165,27 @@ def build(path, evaluation, training):
 
 
 QUESTION = "the quick brown fox jumps over the lazy dog while seven tall sailors sing about the sea"
-INSTRUCTION = "Answer in one sentence and make sure every word of it starts with a capital letter please."
+INSTRUCTION = (
+    "Answer in one sentence and make sure every word of it starts with a capital letter please."
+)
 
 
 def test_short_prompts_and_line_breaks_do_not_match(tmp_path):
     words = QUESTION.split()
-    assert build(tmp_path / "a.db", ["What is two plus two?", "\n".join([" ".join(words[:8]), " ".join(words[8:])])],
-                 ["what is two plus two", f"Look: {QUESTION}"]) == []
+    assert (
+        build(
+            tmp_path / "a.db",
+            ["What is two plus two?", "\n".join([" ".join(words[:8]), " ".join(words[8:])])],
+            ["what is two plus two", f"Look: {QUESTION}"],
+        )
+        == []
+    )
 
 
 def test_a_run_anywhere_in_a_line_matches(tmp_path):
-    assert build(tmp_path / "b.db", [f"Puzzle: {QUESTION}!"], [f"Note.\nSo, {QUESTION.upper()} -- right?"]) == [(0, 0, "ngram")]
+    assert build(
+        tmp_path / "b.db", [f"Puzzle: {QUESTION}!"], [f"Note.\nSo, {QUESTION.upper()} -- right?"]
+    ) == [(0, 0, "ngram")]
 
 
 def test_boilerplate_shared_by_many_prompts_is_cut_out(tmp_path):

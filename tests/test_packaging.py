@@ -14,16 +14,18 @@ import pytest
 import nanotasks
 from nanotasks.compiler.build import BadRequest
 from nanotasks.tasks import UnknownName
-from tests.conftest import REPO, SAMPLE, nanotasks as run_nanotasks
+from tests.conftest import REPO, SAMPLE
+from tests.conftest import nanotasks as run_nanotasks
 
-
-GENERIC = ("compiler", "store", "tasks")
+GENERIC = ("browse", "compiler", "store", "tasks")
 
 
 def run(*command, cwd=None, check=True, env=None):
     result = subprocess.run([*map(str, command)], capture_output=True, text=True, cwd=cwd, env=env)
     if check and result.returncode != 0:
-        raise AssertionError(f"{' '.join(map(str, command))} failed:\n{result.stdout}\n{result.stderr}")
+        raise AssertionError(
+            f"{' '.join(map(str, command))} failed:\n{result.stdout}\n{result.stderr}"
+        )
     return result
 
 
@@ -31,9 +33,11 @@ def other_wheel(directory, name):
     """A tiny wheel of a package called `name`, like the unrelated ones of that name on PyPI."""
     path = directory / f"{name}-1.0-py3-none-any.whl"
     info = f"{name}-1.0.dist-info"
-    files = {f"{name}/__init__.py": f"WHO = 'the other {name}'\n",
-             f"{info}/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n",
-             f"{info}/WHEEL": "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n"}
+    files = {
+        f"{name}/__init__.py": f"WHO = 'the other {name}'\n",
+        f"{info}/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n",
+        f"{info}/WHEEL": "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+    }
     files[f"{info}/RECORD"] = "".join(f"{f},,\n" for f in files) + f"{info}/RECORD,,\n"
     with zipfile.ZipFile(path, "w") as archive:
         for name_in_zip, text in files.items():
@@ -46,7 +50,11 @@ def fresh_venv(directory, *wheels):
     environment's site-packages through a .pth line, after the venv's own packages."""
     run(sys.executable, "-m", "venv", "--without-pip", directory)
     python = directory / "bin" / "python"
-    site = Path(run(python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])").stdout.strip())
+    site = Path(
+        run(
+            python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"
+        ).stdout.strip()
+    )
     (site / "borrowed.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
     pip(python, "install", "--no-index", "--no-deps", *wheels)
     return python, site
@@ -62,23 +70,31 @@ def test_the_wheel_holds_only_nanotasks(wheel):
     assert tops == {"nanotasks", wheel.name.split("-py3")[0] + ".dist-info"}
     for package in GENERIC:
         assert f"nanotasks/{package}/__init__.py" in names
-    assert not [name for name in names if name.startswith(("nanotasks/tests", "nanotasks/data", "nanotasks/benchmarks"))]
+    assert not [
+        name
+        for name in names
+        if name.startswith(("nanotasks/tests", "nanotasks/data", "nanotasks/benchmarks"))
+    ]
 
 
 def test_the_wheel_carries_the_browse_pages(wheel):
     """`nanotasks browse` serves its templates and CSS from the installed package."""
     names = zipfile.ZipFile(wheel).namelist()
-    pages = REPO / "store" / "browse"
+    pages = REPO / "browse"
     files = [*pages.glob("templates/*.html"), *pages.glob("static/*.css")]
-    assert len(files) > 5 and [f for f in files if f"nanotasks/store/browse/{f.relative_to(pages)}" not in names] == []
+    assert (
+        len(files) > 5
+        and [f for f in files if f"nanotasks/browse/{f.relative_to(pages)}" not in names] == []
+    )
 
 
 def test_editable_install_puts_no_generic_name_on_the_path(tmp_path):
     for package in GENERIC:  # from outside the repository, as a user's script runs
         result = run(sys.executable, "-c", f"import {package}", cwd=tmp_path, check=False)
         assert f"No module named '{package}'" in result.stderr
-    assert run(sys.executable, "-c", "import nanotasks; print(nanotasks.__file__)",
-               cwd=tmp_path).stdout.strip() == str(REPO / "__init__.py")
+    assert run(
+        sys.executable, "-c", "import nanotasks; print(nanotasks.__file__)", cwd=tmp_path
+    ).stdout.strip() == str(REPO / "__init__.py")
 
 
 def test_packages_named_store_tasks_compiler_beside_it(wheel, tmp_path, sample_db):
@@ -86,28 +102,75 @@ def test_packages_named_store_tasks_compiler_beside_it(wheel, tmp_path, sample_d
     python, site = fresh_venv(tmp_path / "venv", wheel, *others)
     command = tmp_path / "venv" / "bin" / "nanotasks"
     (tmp_path / "work").mkdir()
-    (tmp_path / "work" / "tasks.py").write_text("raise SystemExit('the tasks.py of the working directory')\n")
+    (tmp_path / "work" / "tasks.py").write_text(
+        "raise SystemExit('the tasks.py of the working directory')\n"
+    )
 
     def every_command_works():
         db = tmp_path / "demo.db"
         db.unlink(missing_ok=True)
         run(command, "compile", "--mirror", SAMPLE, "--db", db, cwd=tmp_path / "work")
         assert "gsm8k" in run(command, "info", "--db", db, cwd=tmp_path / "work").stdout
-        assert "[assistant]" in run(python, "-m", "nanotasks", "show", "gsm8k", "test", "3", "--subset", "main",
-                                    "--db", db, cwd=tmp_path / "work").stdout
+        assert (
+            "[assistant]"
+            in run(
+                python,
+                "-m",
+                "nanotasks",
+                "show",
+                "gsm8k",
+                "test",
+                "3",
+                "--subset",
+                "main",
+                "--db",
+                db,
+                cwd=tmp_path / "work",
+            ).stdout
+        )
         assert "whole" in run(command, "verify", "--db", db, cwd=tmp_path / "work").stdout
-        assert "12" in run(command, "sql", "--db", db, "SELECT count(*) FROM examples WHERE task = 'mmlu' "
-                           "AND split = 'test'", cwd=tmp_path / "work").stdout
-        assert len(run(command, "export", "--db", db, "arc", "test", "--subset", "ARC-Easy",
-                       cwd=tmp_path / "work").stdout.splitlines()) == 6
-        assert "gsm8k main/test" in run(command, "overlap", "--db", db, cwd=tmp_path / "work").stdout
+        assert (
+            "12"
+            in run(
+                command,
+                "sql",
+                "--db",
+                db,
+                "SELECT count(*) FROM examples WHERE task = 'mmlu' AND split = 'test'",
+                cwd=tmp_path / "work",
+            ).stdout
+        )
+        assert (
+            len(
+                run(
+                    command,
+                    "export",
+                    "--db",
+                    db,
+                    "arc",
+                    "test",
+                    "--subset",
+                    "ARC-Easy",
+                    cwd=tmp_path / "work",
+                ).stdout.splitlines()
+            )
+            == 6
+        )
+        assert (
+            "gsm8k main/test" in run(command, "overlap", "--db", db, cwd=tmp_path / "work").stdout
+        )
         code = "import nanotasks, store, tasks, compiler; print(nanotasks.__file__, store.WHO)"
         return run(python, "-c", code, cwd=tmp_path / "work", check=False)
 
     found = every_command_works()
     assert found.returncode == 1 and "the tasks.py of the working directory" in found.stderr
-    assert "the other store" in run(python, "-c", "import store; print(store.WHO)", cwd=tmp_path).stdout
-    assert run(python, "-c", "import nanotasks; print(nanotasks.__file__)", cwd=tmp_path).stdout.startswith(str(site))
+    assert (
+        "the other store"
+        in run(python, "-c", "import store; print(store.WHO)", cwd=tmp_path).stdout
+    )
+    assert run(
+        python, "-c", "import nanotasks; print(nanotasks.__file__)", cwd=tmp_path
+    ).stdout.startswith(str(site))
     pip(python, "uninstall", "--yes", *GENERIC)
     every_command_works()
     for package in GENERIC:
@@ -115,14 +178,25 @@ def test_packages_named_store_tasks_compiler_beside_it(wheel, tmp_path, sample_d
         assert not (site / package).exists()
 
 
-@pytest.mark.parametrize("arguments, library_call, error", [
-    (["--only", "bogus"], dict(only=["bogus"]), UnknownName),
-    (["--only", "gsm8k", "--revision", "openai/gsm8kk=abc"], dict(only=["gsm8k"], revisions={"openai/gsm8kk": "abc"}),
-     BadRequest),
-    (["--revision", "openai/gsm8k=abc", "--mirror", SAMPLE], dict(revisions={"openai/gsm8k": "abc"}, mirror=SAMPLE),
-     BadRequest),
-])
-def test_compile_mistakes_are_the_same_in_python_and_the_cli(arguments, library_call, error, tmp_path):
+@pytest.mark.parametrize(
+    "arguments, library_call, error",
+    [
+        (["--only", "bogus"], dict(only=["bogus"]), UnknownName),
+        (
+            ["--only", "gsm8k", "--revision", "openai/gsm8kk=abc"],
+            dict(only=["gsm8k"], revisions={"openai/gsm8kk": "abc"}),
+            BadRequest,
+        ),
+        (
+            ["--revision", "openai/gsm8k=abc", "--mirror", SAMPLE],
+            dict(revisions={"openai/gsm8k": "abc"}, mirror=SAMPLE),
+            BadRequest,
+        ),
+    ],
+)
+def test_compile_mistakes_are_the_same_in_python_and_the_cli(
+    arguments, library_call, error, tmp_path
+):
     with pytest.raises(error) as raised:
         nanotasks.compile(tmp_path / "x.db", **library_call)
     result = run_nanotasks("compile", *arguments, "--db", tmp_path / "x.db", check=False)
@@ -134,11 +208,18 @@ def test_compile_mistakes_are_the_same_in_python_and_the_cli(arguments, library_
 def test_library_reads_exports_and_verifies(sample_db, tmp_path):
     store = nanotasks.open(sample_db)
     rows = nanotasks.find_split(store, "gsm8k", "test", subset="main")
-    assert nanotasks.find_split(store, "MMLU", "train", "auxiliary_train") == store.split("mmlu", "all", "auxiliary_train")
+    assert nanotasks.find_split(store, "MMLU", "train", "auxiliary_train") == store.split(
+        "mmlu", "all", "auxiliary_train"
+    )
     with pytest.raises(UnknownName, match="subsets main, socratic"):
         nanotasks.find_split(store, "gsm8k", "test")
     nanotasks.export(sample_db, "gsm8k", "test", tmp_path / "out.jsonl", subset="main")
     lines = (tmp_path / "out.jsonl").read_text().splitlines()
     assert [json.loads(line) for line in lines] == [store.read(rows, i) for i in range(rows.rows)]
-    assert lines == run_nanotasks("export", "gsm8k", "test", "--subset", "main", "--db", sample_db).stdout.splitlines()
+    assert (
+        lines
+        == run_nanotasks(
+            "export", "gsm8k", "test", "--subset", "main", "--db", sample_db
+        ).stdout.splitlines()
+    )
     assert all(check.ok for check in nanotasks.verify(sample_db))

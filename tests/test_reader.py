@@ -30,17 +30,28 @@ from nanotasks.tasks.spellingbee import SimpleSpelling, SpellingBee
 from tests.conftest import REPO, SAMPLE, invoke, nanotasks, nanotasks_each
 from tests.helpers import ENDLESS, NOT_OURS, claiming, edit, flip, locate, split_row, with_body
 
-
 PROCESSES = 8  # more than the cores, so that reads interleave
 READS = 300
 
 
 def tasks(db):
-    return [ARC("ARC-Easy", "train", db=db), ARC("ARC-Challenge", "test", db=db),
-            MMLU("all", "test", db=db), GSM8K("main", "train", db=db), SmolTalk("train", db=db),
-            HumanEval(db=db), SpellingBee(size=500, db=db), SimpleSpelling(size=500, db=db),
-            TaskMixture([ARC("ARC-Easy", "test", db=db), GSM8K("socratic", "test", db=db),
-                         MMLU("all", "dev", db=db)])]
+    return [
+        ARC("ARC-Easy", "train", db=db),
+        ARC("ARC-Challenge", "test", db=db),
+        MMLU("all", "test", db=db),
+        GSM8K("main", "train", db=db),
+        SmolTalk("train", db=db),
+        HumanEval(db=db),
+        SpellingBee(size=500, db=db),
+        SimpleSpelling(size=500, db=db),
+        TaskMixture(
+            [
+                ARC("ARC-Easy", "test", db=db),
+                GSM8K("socratic", "test", db=db),
+                MMLU("all", "dev", db=db),
+            ]
+        ),
+    ]
 
 
 def random_reads(db, seed, barrier=None):
@@ -66,7 +77,10 @@ def concurrent_reads(db, method):
     reading at once."""
     context = multiprocessing.get_context(method)
     barrier, results = context.Barrier(PROCESSES), context.Queue()
-    processes = [context.Process(target=reader, args=(db, seed, barrier, results)) for seed in range(PROCESSES)]
+    processes = [
+        context.Process(target=reader, args=(db, seed, barrier, results))
+        for seed in range(PROCESSES)
+    ]
     for process in processes:
         process.start()
     concurrent = dict(results.get(timeout=120) for _ in processes)
@@ -80,19 +94,28 @@ def concurrent_reads(db, method):
 def test_eight_processes_reading_at_once_get_the_serial_results(method, sample_db):
     # Started from a fresh interpreter: a pytest-xdist worker runs threads, and forking a
     # multi-threaded process can deadlock the child (Python 3.12+ warns of it).
-    script = ("import pickle, sys; from tests.test_reader import concurrent_reads; "
-              f"sys.stdout.buffer.write(pickle.dumps(concurrent_reads({str(sample_db)!r}, {method!r})))")
+    script = (
+        "import pickle, sys; from tests.test_reader import concurrent_reads; "
+        f"sys.stdout.buffer.write(pickle.dumps(concurrent_reads({str(sample_db)!r}, {method!r})))"
+    )
     started = subprocess.run([sys.executable, "-c", script], capture_output=True, cwd=REPO)
     assert started.returncode == 0, started.stderr.decode()
-    assert pickle.loads(started.stdout) == {seed: random_reads(sample_db, seed) for seed in range(PROCESSES)}
+    assert pickle.loads(started.stdout) == {
+        seed: random_reads(sample_db, seed) for seed in range(PROCESSES)
+    }
 
 
 def read_everything(db):
     """Every way of reading the file: the Task API and each read-only CLI command."""
     for task in tasks(db):
         [task[i] for i in range(len(task))]
-    for command in (["info"], ["info", "--json"], ["show", "gsm8k", "test", "1", "--subset", "main"],
-                    ["verify"], ["verify", "--quick"]):
+    for command in (
+        ["info"],
+        ["info", "--json"],
+        ["show", "gsm8k", "test", "1", "--subset", "main"],
+        ["verify"],
+        ["verify", "--quick"],
+    ):
         nanotasks(*command, "--db", db)
 
 
@@ -158,24 +181,37 @@ def test_example_lookup_is_one_primary_key_search(sample_db):
     store.read(split, 7)
     store.db.set_trace_callback(None)
     assert len(statements) == 2
-    plans = [[row[3] for row in store.db.execute(f"EXPLAIN QUERY PLAN {sql}")] for sql in statements]
-    assert plans[0] == ["SEARCH splits USING INDEX sqlite_autoindex_splits_1 (task=? AND subset=? AND split=?)"]
+    plans = [
+        [row[3] for row in store.db.execute(f"EXPLAIN QUERY PLAN {sql}")] for sql in statements
+    ]
+    assert plans[0] == [
+        "SEARCH splits USING INDEX sqlite_autoindex_splits_1 (task=? AND subset=? AND split=?)"
+    ]
     assert plans[1] == ["SEARCH example_data USING INTEGER PRIMARY KEY (rowid=?)"]
 
 
 def test_examples_view_finds_a_split_by_rowid_range(sample_db):
     with sqlite3.connect(sample_db) as connection:
-        plan = [row[3] for row in connection.execute(
-            "EXPLAIN QUERY PLAN SELECT body FROM examples WHERE task = ? AND subset = ? AND split = ? "
-            "AND position = ?", ("gsm8k", "main", "test", 3))]
+        plan = [
+            row[3]
+            for row in connection.execute(
+                "EXPLAIN QUERY PLAN SELECT body FROM examples WHERE task = ? AND subset = ? AND split = ? "
+                "AND position = ?",
+                ("gsm8k", "main", "test", 3),
+            )
+        ]
     assert "SEARCH example_data USING INTEGER PRIMARY KEY (rowid>? AND rowid<?)" in plan
     assert not [step for step in plan if step.startswith("SCAN")]
 
 
 def open_by_every_door(path):
     """Each way a user opens the file; each must raise StoreError before serving anything."""
-    for open_it in (lambda: Store(path), lambda: ARC("ARC-Easy", "train", db=path),
-                    lambda: SpellingBee(db=path), lambda: TaskMixture([GSM8K("main", "test", db=path)])):
+    for open_it in (
+        lambda: Store(path),
+        lambda: ARC("ARC-Easy", "train", db=path),
+        lambda: SpellingBee(db=path),
+        lambda: TaskMixture([GSM8K("main", "test", db=path)]),
+    ):
         with pytest.raises(StoreError) as error:
             open_it()
         yield str(error.value)
@@ -187,11 +223,19 @@ def test_a_truncated_file_is_refused_at_open(keep, copy):
     with open(copy, "r+b") as f:
         f.truncate(keep % size)
     # cut short, or (nothing at all) empty: copy it again
-    expected = "It is empty: if it was copied, copy it again." if keep == 0 else "cut short while copying: copy it again"
+    expected = (
+        "It is empty: if it was copied, copy it again."
+        if keep == 0
+        else "cut short while copying: copy it again"
+    )
     for message in open_by_every_door(copy):
         assert message.startswith(f"{copy}: ") and expected in message
         assert keep == 0 or f"`nanotasks verify --db {copy}`" in message
-    for command in (["info"], ["show", "arc", "train", "0", "--subset", "ARC-Easy"], ["verify", "--quick"]):
+    for command in (
+        ["info"],
+        ["show", "arc", "train", "0", "--subset", "ARC-Easy"],
+        ["verify", "--quick"],
+    ):
         result = invoke(*command, "--db", copy)
         assert result.returncode == 1 and "Traceback" not in result.stderr
         assert expected in result.stdout + result.stderr
@@ -213,7 +257,11 @@ def test_a_file_that_is_not_a_nanotasks_file_is_refused_at_open(kind, tmp_path):
         path.write_text("id,question\n" * 20)
     else:
         sqlite3.connect(path).execute("CREATE TABLE t (x)").connection.close()
-    what = "not a nanotasks file (not SQLite)" if kind == "text" else "an SQLite file, but not one nanotasks wrote"
+    what = (
+        "not a nanotasks file (not SQLite)"
+        if kind == "text"
+        else "an SQLite file, but not one nanotasks wrote"
+    )
     for message in open_by_every_door(path):
         assert message.startswith(f"{path}: {what}. Check --db (or $NANOTASKS_DB)")
 
@@ -221,8 +269,11 @@ def test_a_file_that_is_not_a_nanotasks_file_is_refused_at_open(kind, tmp_path):
 def test_a_split_or_file_not_compiled_is_named_at_construction(tmp_path):
     db = tmp_path / "gsm8k.db"
     nanotasks("compile", "--only", "gsm8k", "--mirror", SAMPLE, "--db", db)
-    with pytest.raises(StoreError, match=rf"{db} has no arc ARC-Easy/train\. Add it with "
-                                         rf"`nanotasks compile --only arc --db {db}`"):
+    with pytest.raises(
+        StoreError,
+        match=rf"{db} has no arc ARC-Easy/train\. Add it with "
+        rf"`nanotasks compile --only arc --db {db}`",
+    ):
         ARC("ARC-Easy", "train", db=db)
     with pytest.raises(StoreError, match=rf"{db} has no words_alpha.txt, the word list"):
         SpellingBee(db=db)
@@ -237,7 +288,9 @@ def test_no_flipped_byte_of_a_row_is_ever_served_as_different_content(sample_db,
     original = GSM8K("main", "train", db=sample_db)[2]
     path = tmp_path / "flipped.db"
     outcomes = {"refused": 0, "same": 0}
-    flips = [(i, 0xFF) for i in range(length)] + [(i, 1 << bit) for i in range(8) for bit in range(8)]
+    flips = [(i, 0xFF) for i in range(length)] + [
+        (i, 1 << bit) for i in range(8) for bit in range(8)
+    ]
     for i, bits in flips:
         shutil.copyfile(sample_db, path)
         flip(path, offset + i, bits)
@@ -262,16 +315,24 @@ def test_a_split_claiming_rows_past_the_end_of_the_file_is_refused_at_open(copy)
     db.commit()
     db.close()
     for message in open_by_every_door(copy):
-        assert message.startswith(f"{copy}: damaged: row 17 of its splits table is not sane (its rows end at ")
+        assert message.startswith(
+            f"{copy}: damaged: row 17 of its splits table is not sane (its rows end at "
+        )
     report = json.loads(invoke("verify", "--quick", "--json", "--db", copy).stdout)
-    assert [(c["check"], c["ok"]) for c in report["checks"]] == [("header", True), ("schema", False)]
+    assert [(c["check"], c["ok"]) for c in report["checks"]] == [
+        ("header", True),
+        ("schema", False),
+    ]
 
 
 def replace_body(path, task, subset, split, position, body):
     db = sqlite3.connect(path)
     with db:
-        db.execute("UPDATE example_data SET body = ? WHERE id = (SELECT id FROM examples WHERE task = ? AND "
-                   "subset = ? AND split = ? AND position = ?)", (body, task, subset, split, position))
+        db.execute(
+            "UPDATE example_data SET body = ? WHERE id = (SELECT id FROM examples WHERE task = ? AND "
+            "subset = ? AND split = ? AND position = ?)",
+            (body, task, subset, split, position),
+        )
     db.close()
 
 
@@ -281,22 +342,36 @@ def test_a_frame_header_claiming_a_huge_size_is_refused_before_allocating_it(cop
     flag = {4: 2, 8: 3}[size_bytes]
     header = bytes([flag << 6 | 0x20]) + (2**31 + 1).to_bytes(size_bytes, "little")
     replace_body(copy, "gsm8k", "main", "train", 2, header + b"\x01\x00\x00x")
-    with pytest.raises(StoreError, match=f"example 2 of gsm8k main/train is damaged "
-                                         rf"\(its frame header claims {2**31 + 1} bytes\)"):
+    with pytest.raises(
+        StoreError,
+        match=f"example 2 of gsm8k main/train is damaged "
+        rf"\(its frame header claims {2**31 + 1} bytes\)",
+    ):
         GSM8K("main", "train", db=copy)[2]
 
 
 def refused_everywhere(path, expected):
     """Every door refuses the file with one line containing `expected`, and nothing hangs: the
     library at construction, and each command with no traceback (a hang fails at the timeout)."""
-    for open_it in (lambda: Store(path), lambda: ARC("ARC-Easy", "train", db=path),
-                    lambda: GSM8K("main", "test", db=path)):
+    for open_it in (
+        lambda: Store(path),
+        lambda: ARC("ARC-Easy", "train", db=path),
+        lambda: GSM8K("main", "test", db=path),
+    ):
         with pytest.raises(StoreError, match=expected):
             open_it()
-    commands = (["info"], ["show", "gsm8k", "test", "6", "--subset", "main"], ["verify", "--quick"],
-                ["verify"], ["sql", "SELECT count(*) FROM examples"], ["overlap"],
-                ["export", "gsm8k", "test", "--subset", "main"])
-    for command, result in zip(commands, nanotasks_each(*[[*c, "--db", path] for c in commands], timeout=120)):
+    commands = (
+        ["info"],
+        ["show", "gsm8k", "test", "6", "--subset", "main"],
+        ["verify", "--quick"],
+        ["verify"],
+        ["sql", "SELECT count(*) FROM examples"],
+        ["overlap"],
+        ["export", "gsm8k", "test", "--subset", "main"],
+    )
+    for command, result in zip(
+        commands, nanotasks_each(*[[*c, "--db", path] for c in commands], timeout=120)
+    ):
         assert result.returncode == 1, (command, result.stdout)
         assert "Traceback" not in result.stderr, (command, result.stderr)
         assert expected in result.stdout + result.stderr, (command, result.stdout, result.stderr)
@@ -304,21 +379,38 @@ def refused_everywhere(path, expected):
             assert len(result.stderr.strip().splitlines()) == 1, (command, result.stderr)
 
 
-@pytest.mark.parametrize("statements", [
-    ["DROP VIEW examples", f"CREATE VIEW examples AS {ENDLESS}"],
-    ["ALTER TABLE splits RENAME TO real_splits",
-     f"CREATE VIEW splits AS SELECT real_splits.* FROM real_splits, ({ENDLESS})"],
-    ["ALTER TABLE example_data RENAME TO real_data",
-     "CREATE VIEW example_data AS SELECT id, source_row, messages, characters, answer, subject_id, "
-     "prompt_hash, randomblob(100000000) AS body FROM real_data"],
-    # ARC's rows shown as GSM8K's: every check of the rows themselves would pass
-    ["DROP VIEW examples", "CREATE VIEW examples AS SELECT 'gsm8k' AS task, 'main' AS subset, "
-     "'test' AS split, 0 AS position, source_row, messages, characters, answer, NULL AS subject, "
-     "prompt_hash, body, id FROM example_data"],
-    ["CREATE TRIGGER t AFTER INSERT ON meta BEGIN SELECT 1; END"],
-    ["CREATE INDEX i ON example_data (answer)"],
-], ids=["endless examples view", "endless splits view", "randomblob example_data",
-        "relabelling view", "a trigger", "an index"])
+@pytest.mark.parametrize(
+    "statements",
+    [
+        ["DROP VIEW examples", f"CREATE VIEW examples AS {ENDLESS}"],
+        [
+            "ALTER TABLE splits RENAME TO real_splits",
+            f"CREATE VIEW splits AS SELECT real_splits.* FROM real_splits, ({ENDLESS})",
+        ],
+        [
+            "ALTER TABLE example_data RENAME TO real_data",
+            "CREATE VIEW example_data AS SELECT id, source_row, messages, characters, answer, subject_id, "
+            "prompt_hash, randomblob(100000000) AS body FROM real_data",
+        ],
+        # ARC's rows shown as GSM8K's: every check of the rows themselves would pass
+        [
+            "DROP VIEW examples",
+            "CREATE VIEW examples AS SELECT 'gsm8k' AS task, 'main' AS subset, "
+            "'test' AS split, 0 AS position, source_row, messages, characters, answer, NULL AS subject, "
+            "prompt_hash, body, id FROM example_data",
+        ],
+        ["CREATE TRIGGER t AFTER INSERT ON meta BEGIN SELECT 1; END"],
+        ["CREATE INDEX i ON example_data (answer)"],
+    ],
+    ids=[
+        "endless examples view",
+        "endless splits view",
+        "randomblob example_data",
+        "relabelling view",
+        "a trigger",
+        "an index",
+    ],
+)
 def test_a_crafted_schema_is_refused_before_any_of_it_runs(copy, statements):
     edit(copy, *statements)
     refused_everywhere(copy, NOT_OURS)
@@ -336,18 +428,25 @@ def test_invalid_utf8_in_the_schema_is_refused(copy):
 
 def test_every_connection_distrusts_the_schema(sample_db):
     assert Store(sample_db).db.execute("PRAGMA trusted_schema").fetchone() == (0,)
-    assert nanotasks("sql", "--db", sample_db, "PRAGMA trusted_schema").stdout.splitlines()[-1].strip() == "0"
+    assert (
+        nanotasks("sql", "--db", sample_db, "PRAGMA trusted_schema").stdout.splitlines()[-1].strip()
+        == "0"
+    )
 
 
-@pytest.mark.parametrize("change, problem", [
-    ("rows = 1000000000000", "its rows end at rowid"),
-    ("rows = 'seven'", "rows is str"),
-    ("rows = -1", "it has -1 rows"),
-    ("first_example = 9223372036854775807", "its rows end at rowid"),
-    ("first_example = first_example - 1", "its rows start at rowid"),  # inside the split before
-    ("first_example = 0", "its rows start at rowid 0"),
-    ("dictionary = 'text'", "dictionary is text"),
-], ids=lambda v: v if "=" in v else None)
+@pytest.mark.parametrize(
+    "change, problem",
+    [
+        ("rows = 1000000000000", "its rows end at rowid"),
+        ("rows = 'seven'", "rows is str"),
+        ("rows = -1", "it has -1 rows"),
+        ("first_example = 9223372036854775807", "its rows end at rowid"),
+        ("first_example = first_example - 1", "its rows start at rowid"),  # inside the split before
+        ("first_example = 0", "its rows start at rowid 0"),
+        ("dictionary = 'text'", "dictionary is text"),
+    ],
+    ids=lambda v: v if "=" in v else None,
+)
 def test_an_insane_splits_row_is_refused_at_open(copy, change, problem):
     """GSM8K main/test claims what it does not hold: no task[i] may be another split's row."""
     split_id, _, _ = split_row(copy, "gsm8k", "main", "test")
@@ -357,17 +456,23 @@ def test_an_insane_splits_row_is_refused_at_open(copy, change, problem):
     assert not report[-1].ok and report[-1].name == "schema" and "damaged" in report[-1].detail
 
 
-@pytest.mark.parametrize("table, change, problem", [
-    ("splits", "repo = CAST(X'ff41' AS TEXT)", "Could not decode to UTF-8 column 'repo'"),
-    ("splits", "sha256 = X'00'", "in its splits table, sha256 is bytes"),
-    ("splits", "stored_bytes = 'many'", "in its splits table, stored_bytes is str"),
-    ("files", "size = 'big'", "in its files table, size is str in row 'words_alpha.txt'"),
-], ids=["invalid utf-8", "blob sha256", "text stored_bytes", "text file size"])
+@pytest.mark.parametrize(
+    "table, change, problem",
+    [
+        ("splits", "repo = CAST(X'ff41' AS TEXT)", "Could not decode to UTF-8 column 'repo'"),
+        ("splits", "sha256 = X'00'", "in its splits table, sha256 is bytes"),
+        ("splits", "stored_bytes = 'many'", "in its splits table, stored_bytes is str"),
+        ("files", "size = 'big'", "in its files table, size is str in row 'words_alpha.txt'"),
+    ],
+    ids=["invalid utf-8", "blob sha256", "text stored_bytes", "text file size"],
+)
 def test_a_column_of_the_wrong_type_is_one_line(copy, table, change, problem):
     """Columns only shown: a Task still reads, the commands that show them say what is wrong."""
     edit(copy, f"UPDATE {table} SET {change}" + (" WHERE id = 2" if table == "splits" else ""))
     assert GSM8K("main", "test", db=copy)[0]
-    for result in nanotasks_each(["info", "--db", copy], ["verify", "--db", copy], ["verify", "--quick", "--db", copy]):
+    for result in nanotasks_each(
+        ["info", "--db", copy], ["verify", "--db", copy], ["verify", "--quick", "--db", copy]
+    ):
         assert result.returncode == 1 and "Traceback" not in result.stderr
         assert problem in result.stdout + result.stderr
     assert not [c for c in verify(copy) if c.name == "tables"][0].ok
@@ -377,36 +482,54 @@ def test_a_body_claiming_a_terabyte_is_one_line_everywhere(copy):
     """The SQL functions have the reader's cap and its error; nothing allocates the claim."""
     split_id, first, _ = split_row(copy, "gsm8k", "main", "test")
     with_body(copy, first + 3, claiming(1 << 40))
-    assert zstandard.get_frame_parameters(claiming(1 << 40), format=zstandard.FORMAT_ZSTD1_MAGICLESS).content_size == 1 << 40
-    with pytest.raises(StoreError, match="example 3 of gsm8k main/test is damaged "
-                                         r"\(its frame header claims 1099511627776 bytes\)"):
+    assert (
+        zstandard.get_frame_parameters(
+            claiming(1 << 40), format=zstandard.FORMAT_ZSTD1_MAGICLESS
+        ).content_size
+        == 1 << 40
+    )
+    with pytest.raises(
+        StoreError,
+        match="example 3 of gsm8k main/test is damaged "
+        r"\(its frame header claims 1099511627776 bytes\)",
+    ):
         GSM8K("main", "test", db=copy)[3]
     for function in ("conversation", "conversation_text"):
         result = nanotasks("sql", "--db", copy, f"SELECT {function}({first + 3})", check=False)
         assert result.returncode == 1 and result.stderr.strip().splitlines() == [
             f"Error: {copy}: example {first + 3} is damaged (its frame header claims 1099511627776 "
-            f"bytes). Check the file with `nanotasks verify --db {copy}`."]
+            f"bytes). Check the file with `nanotasks verify --db {copy}`."
+        ]
     failed = [c for c in verify(copy) if not c.ok]
-    assert [c.name for c in failed] == ["gsm8k main/test"] and "claims 1099511627776 bytes" in failed[0].detail
+    assert [c.name for c in failed] == [
+        "gsm8k main/test"
+    ] and "claims 1099511627776 bytes" in failed[0].detail
 
 
 def test_a_damaged_dictionary_is_a_verdict_not_a_traceback(copy):
     split_id, first, _ = split_row(copy, "gsm8k", "main", "test")
-    garbage = b"\x37\xa4\x30\xec" + bytes(range(256)) * 4  # zstd's dictionary magic, then nothing sane
+    garbage = (
+        b"\x37\xa4\x30\xec" + bytes(range(256)) * 4
+    )  # zstd's dictionary magic, then nothing sane
     edit(copy, f"UPDATE splits SET dictionary = X'{garbage.hex()}' WHERE id = {split_id}")
     with pytest.raises(StoreError, match="example 3 of gsm8k main/test is damaged"):
         GSM8K("main", "test", db=copy)[3]
     failed = [c for c in verify(copy) if not c.ok]
-    assert [c.name for c in failed] == ["gsm8k main/test"] and "dictionary is damaged" in failed[0].detail
-    verified, *others = nanotasks_each(["verify", "--db", copy],
-                                       ["show", "gsm8k", "test", "3", "--subset", "main", "--db", copy],
-                                       ["sql", "--db", copy, f"SELECT conversation({first})"])
+    assert [c.name for c in failed] == ["gsm8k main/test"] and "dictionary is damaged" in failed[
+        0
+    ].detail
+    verified, *others = nanotasks_each(
+        ["verify", "--db", copy],
+        ["show", "gsm8k", "test", "3", "--subset", "main", "--db", copy],
+        ["sql", "--db", copy, f"SELECT conversation({first})"],
+    )
     for result in (verified, *others):
         assert result.returncode == 1 and "Traceback" not in result.stderr
     assert "DAMAGED" in verified.stdout
 
 
 # --- read_many: the rows of a batch in one query per BATCH_ROWS ---------------------------
+
 
 def test_batches_of_more_rows_than_one_query_binds(sample_db, monkeypatch):
     monkeypatch.setattr(store_reader, "BATCH_ROWS", 3)

@@ -13,7 +13,9 @@ def test_smoltalk_messages_as_in_the_source(sample_db, split):
     rows = source_rows(SAMPLE, "HuggingFaceTB/smol-smoltalk", "data", split)
     assert task.eval_type == "generative" and len(task) == len(rows)
     for example, row in zip(task, rows, strict=True):
-        assert example == {"messages": [{"role": m["role"], "content": m["content"]} for m in row["messages"]]}
+        assert example == {
+            "messages": [{"role": m["role"], "content": m["content"]} for m in row["messages"]]
+        }
 
 
 def test_smoltalk_with_and_without_system_message(sample_db):

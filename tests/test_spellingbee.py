@@ -14,27 +14,44 @@ from nanotasks.tasks.spellingbee import SimpleSpelling, SpellingBee
 from tests.conftest import SAMPLE
 from tests.helpers import assistant, user
 
-
-SPELLING_BEE_TRAIN_0 = {"messages": [
-    user("how many times does the letter \"p\" appear in 'trip'?"),
-    assistant([
-        {"type": "text", "text": "Counting 'p' in 'trip'. First I spell the word out:\ntrip:t,r,i,p\n\n"
-                                 "Then I go through it letter by letter:\n1:t\n2:r\n3:i\n4:p yes, count=1\n\n"
-                                 "By hand I get 1."},
-        {"type": "text", "text": "\n\nNow the same count in Python:\n\n"},
-        {"type": "python", "text": "'trip'.count('p')"},
-        {"type": "python_output", "text": "1"},
-        {"type": "text", "text": "\n\nPython agrees: 1.\n\n#### 1"}])]}
-SPELLING_BEE_TEST_0 = {"messages": [
-    user("How many 'm' are in the word home?"),
-    assistant([
-        {"type": "text", "text": "Counting 'm' in 'home'. First I spell the word out:\nhome:h,o,m,e\n\n"
-                                 "Then I go through it letter by letter:\n1:h\n2:o\n3:m yes, count=1\n4:e\n\n"
-                                 "By hand I get 1."},
-        {"type": "text", "text": "\n\nNow the same count in Python:\n\n"},
-        {"type": "python", "text": "'home'.count('m')"},
-        {"type": "python_output", "text": "1"},
-        {"type": "text", "text": "\n\nPython agrees: 1.\n\n#### 1"}])]}
+SPELLING_BEE_TRAIN_0 = {
+    "messages": [
+        user("how many times does the letter \"p\" appear in 'trip'?"),
+        assistant(
+            [
+                {
+                    "type": "text",
+                    "text": "Counting 'p' in 'trip'. First I spell the word out:\ntrip:t,r,i,p\n\n"
+                    "Then I go through it letter by letter:\n1:t\n2:r\n3:i\n4:p yes, count=1\n\n"
+                    "By hand I get 1.",
+                },
+                {"type": "text", "text": "\n\nNow the same count in Python:\n\n"},
+                {"type": "python", "text": "'trip'.count('p')"},
+                {"type": "python_output", "text": "1"},
+                {"type": "text", "text": "\n\nPython agrees: 1.\n\n#### 1"},
+            ]
+        ),
+    ]
+}
+SPELLING_BEE_TEST_0 = {
+    "messages": [
+        user("How many 'm' are in the word home?"),
+        assistant(
+            [
+                {
+                    "type": "text",
+                    "text": "Counting 'm' in 'home'. First I spell the word out:\nhome:h,o,m,e\n\n"
+                    "Then I go through it letter by letter:\n1:h\n2:o\n3:m yes, count=1\n4:e\n\n"
+                    "By hand I get 1.",
+                },
+                {"type": "text", "text": "\n\nNow the same count in Python:\n\n"},
+                {"type": "python", "text": "'home'.count('m')"},
+                {"type": "python_output", "text": "1"},
+                {"type": "text", "text": "\n\nPython agrees: 1.\n\n#### 1"},
+            ]
+        ),
+    ]
+}
 
 
 def sample_words():
@@ -74,7 +91,13 @@ def test_spelling_bee_structure(sample_db, split):
         question, answer = example["messages"]
         assert question["role"] == "user" and answer["role"] == "assistant"
         spelled, announce, code, output, final = answer["content"]
-        assert [p["type"] for p in answer["content"]] == ["text", "text", "python", "python_output", "text"]
+        assert [p["type"] for p in answer["content"]] == [
+            "text",
+            "text",
+            "python",
+            "python_output",
+            "text",
+        ]
         word, letter = re.fullmatch(r"'([a-z]+)'\.count\('([a-z])'\)", code["text"]).groups()
         assert word in words and word in question["content"] and letter in question["content"]
         count = word.count(letter)
@@ -83,35 +106,55 @@ def test_spelling_bee_structure(sample_db, split):
         running = 0
         for position, char in enumerate(word, 1):  # position by position, with a running count
             running += char == letter
-            line = f"{position}:{char} yes, count={running}" if char == letter else f"{position}:{char}"
+            line = (
+                f"{position}:{char} yes, count={running}"
+                if char == letter
+                else f"{position}:{char}"
+            )
             assert f"\n{line}\n" in spelled["text"]
         assert "Python" in announce["text"]
         assert output["text"] == str(count) and final["text"].endswith(f"#### {count}")
-        assert task.evaluate(example, f"#### {count}") == 1 and task.reward(example, f"#### {count + 1}") == 0.0
+        assert (
+            task.evaluate(example, f"#### {count}") == 1
+            and task.reward(example, f"#### {count + 1}") == 0.0
+        )
     assert 320 < letters_in_word < 400  # 90% pick a letter of the word, the rest any letter
 
 
 def test_spelling_bee_phrasings_vary(sample_db):
-    questions = [example["messages"][0]["content"] for example in SpellingBee(size=400, db=sample_db)]
+    questions = [
+        example["messages"][0]["content"] for example in SpellingBee(size=400, db=sample_db)
+    ]
     assert any(q.endswith("?") for q in questions) and not all(q.endswith("?") for q in questions)
     assert any(re.search(r"[\u4e00-\u9fff]", q) for q in questions)  # Chinese
     assert any(re.search(r"[\uac00-\ud7af]", q) for q in questions)  # Korean
     assert any(re.search(r"[\u3040-\u30ff]", q) for q in questions)  # Japanese
     assert any("¿" in q for q in questions) and any("Wie " in q or "wie " in q for q in questions)
     assert any("combien" in q.lower() for q in questions)
-    assert any(q[0].isupper() for q in questions) and any(q.startswith(("how", "count", "tell")) for q in questions)
+    assert any(q[0].isupper() for q in questions) and any(
+        q.startswith(("how", "count", "tell")) for q in questions
+    )
 
 
 def test_spelling_examples_are_the_same_in_another_process(sample_db):
-    code = ("import json; from nanotasks.tasks.spellingbee import SpellingBee, SimpleSpelling; "
-            f"db = {str(sample_db)!r}; "
-            "print(json.dumps([SpellingBee(split=s, db=db)[i] for s in ('train', 'test') for i in (0, 7, 999)] + "
-            "[SimpleSpelling(split=s, db=db)[i] for s in ('train', 'test') for i in (0, 7, 999)]))")
+    code = (
+        "import json; from nanotasks.tasks.spellingbee import SpellingBee, SimpleSpelling; "
+        f"db = {str(sample_db)!r}; "
+        "print(json.dumps([SpellingBee(split=s, db=db)[i] for s in ('train', 'test') for i in (0, 7, 999)] + "
+        "[SimpleSpelling(split=s, db=db)[i] for s in ('train', 'test') for i in (0, 7, 999)]))"
+    )
     here = [SpellingBee(split=s, db=sample_db)[i] for s in ("train", "test") for i in (0, 7, 999)]
-    here += [SimpleSpelling(split=s, db=sample_db)[i] for s in ("train", "test") for i in (0, 7, 999)]
+    here += [
+        SimpleSpelling(split=s, db=sample_db)[i] for s in ("train", "test") for i in (0, 7, 999)
+    ]
     for hash_seed in ("0", "12345"):  # string hashing must not matter
-        result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                                env={"PYTHONHASHSEED": hash_seed})
+        result = subprocess.run(
+            [sys.executable, "-c", code],
+            capture_output=True,
+            text=True,
+            check=True,
+            env={"PYTHONHASHSEED": hash_seed},
+        )
         assert json.loads(result.stdout) == here
 
 
@@ -123,8 +166,12 @@ def test_simple_spelling(sample_db, split, seed_offset):
     assert len(task) == 50
     for i, example in enumerate(task):
         word = random.Random(seed_offset + i).choice(words)
-        assert example == {"messages": [user(f"Spell the word: {word}"), assistant(f"{word}:{','.join(word)}")]}
-    assert SimpleSpelling(db=sample_db)[0] == {"messages": [user("Spell the word: copy"), assistant("copy:c,o,p,y")]}
+        assert example == {
+            "messages": [user(f"Spell the word: {word}"), assistant(f"{word}:{','.join(word)}")]
+        }
+    assert SimpleSpelling(db=sample_db)[0] == {
+        "messages": [user("Spell the word: copy"), assistant("copy:c,o,p,y")]
+    }
 
 
 def test_spelling_views_and_range(sample_db):
@@ -135,12 +182,18 @@ def test_spelling_views_and_range(sample_db):
 
 
 def test_real_spelling(real_db, shared_hub):
-    words = {w.strip() for w in (shared_hub / "dwyl/english-words/words_alpha.txt").read_text().splitlines()}
+    words = {
+        w.strip()
+        for w in (shared_hub / "dwyl/english-words/words_alpha.txt").read_text().splitlines()
+    }
     task = SpellingBee(size=200, db=real_db)
     for example in task:
         code = example["messages"][1]["content"][2]["text"]
         word, letter = re.fullmatch(r"'([a-z]+)'\.count\('([a-z])'\)", code).groups()
         assert word in words
         assert example["messages"][1]["content"][-1]["text"].endswith(f"#### {word.count(letter)}")
-    spelled = [e["messages"][0]["content"].removeprefix("Spell the word: ") for e in SimpleSpelling(size=200, db=real_db)]
+    spelled = [
+        e["messages"][0]["content"].removeprefix("Spell the word: ")
+        for e in SimpleSpelling(size=200, db=real_db)
+    ]
     assert set(spelled) <= words and len(set(spelled)) > 190

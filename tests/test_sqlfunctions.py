@@ -22,9 +22,9 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
-from click.testing import CliRunner
 import pytest
 import sqlite_utils.cli
+from click.testing import CliRunner
 
 from nanotasks.store.reader import MAX_BODY_BYTES, Store
 from nanotasks.store.schema import body_compressor
@@ -33,7 +33,6 @@ from nanotasks.store.text import message_text
 from tests.conftest import NANOTASKS, REPO, invoke, nanotasks, require_plugin
 from tests.helpers import ENDLESS, split_row, with_body
 from tests.sql_queries import QUERIES, plain
-
 
 BIN = Path(sys.executable).parent
 QUERY_IDS = [title for title, _, _ in QUERIES]
@@ -52,13 +51,20 @@ def test_readme_query_output(demo_db, title, query, expected):
     assert invoke("sql", "--db", demo_db, query).stdout == expected + "\n"
 
 
-@pytest.mark.parametrize("title, query, expected", [q for q in QUERIES if plain(q[1])],
-                         ids=[q[0] for q in QUERIES if plain(q[1])])
+@pytest.mark.parametrize(
+    "title, query, expected",
+    [q for q in QUERIES if plain(q[1])],
+    ids=[q[0] for q in QUERIES if plain(q[1])],
+)
 def test_plain_sqlite3_shell_gives_the_same_rows(demo_db, title, query, expected):
     if shutil.which("sqlite3") is None:
         pytest.skip("the sqlite3 shell is not installed (.ci/run installs it)")
-    result = subprocess.run(["sqlite3", "-json", f"file:{demo_db}?mode=ro", query],
-                            capture_output=True, text=True, check=True)
+    result = subprocess.run(
+        ["sqlite3", "-json", f"file:{demo_db}?mode=ro", query],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert json.loads(result.stdout or "[]") == sql_json(demo_db, query)
 
 
@@ -78,8 +84,12 @@ def serving(db):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    server = subprocess.Popen([BIN / "datasette", "serve", db, "--host", "127.0.0.1", "--port", str(port)],
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    server = subprocess.Popen(
+        [BIN / "datasette", "serve", db, "--host", "127.0.0.1", "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 30
@@ -113,7 +123,9 @@ def datasette(demo_db):
 @pytest.mark.parametrize("title, query, expected", QUERIES, ids=QUERY_IDS)
 def test_live_datasette_has_the_functions(datasette, demo_db, title, query, expected):
     params = urllib.parse.urlencode({"sql": query, "_shape": "array"})
-    with urllib.request.urlopen(f"{datasette}/{demo_db.stem}.json?{params}", timeout=30) as response:
+    with urllib.request.urlopen(
+        f"{datasette}/{demo_db.stem}.json?{params}", timeout=30
+    ) as response:
         rows = json.load(response)
     assert rows == sql_json(demo_db, query)
 
@@ -127,26 +139,31 @@ def test_functions_agree_with_the_store(sample_db):
         rows = store.split(split["task"], split["subset"], split["split"])
         for position in range(rows.rows):
             example_id = rows.first_example + position
-            conversation, text = db.execute("SELECT conversation(?), conversation_text(?)",
-                                            (example_id, example_id)).fetchone()
+            conversation, text = db.execute(
+                "SELECT conversation(?), conversation_text(?)", (example_id, example_id)
+            ).fetchone()
             expected = store.read(rows, position)
             assert json.loads(conversation) == expected
             assert text == "\n".join(message_text(m) for m in expected["messages"])
             checked += 1
     assert checked == db.execute("SELECT count(*) FROM example_data").fetchone()[0]
     last = db.execute("SELECT max(id) FROM example_data").fetchone()[0]
-    assert db.execute("SELECT conversation(0), conversation_text(?), conversation(NULL)",
-                      (last + 1,)).fetchone() == (None, None, None)
+    assert db.execute(
+        "SELECT conversation(0), conversation_text(?), conversation(NULL)", (last + 1,)
+    ).fetchone() == (None, None, None)
 
 
-@pytest.mark.parametrize("query", [
-    "DELETE FROM meta",
-    "UPDATE splits SET rows = 0",
-    "DROP TABLE overlaps",
-    "CREATE TABLE notes (text)",
-    "PRAGMA user_version = 7",
-    "ATTACH 'elsewhere.db' AS other",
-])
+@pytest.mark.parametrize(
+    "query",
+    [
+        "DELETE FROM meta",
+        "UPDATE splits SET rows = 0",
+        "DROP TABLE overlaps",
+        "CREATE TABLE notes (text)",
+        "PRAGMA user_version = 7",
+        "ATTACH 'elsewhere.db' AS other",
+    ],
+)
 def test_writing_query_is_refused_and_nothing_changes(sample_db, tmp_path, query):
     before = sha256(sample_db)
     result = nanotasks("sql", "--db", sample_db, query, check=False, cwd=tmp_path)
@@ -161,13 +178,21 @@ def test_sql_formats_and_errors(sample_db):
     query = "SELECT task, split, rows, dictionary IS NULL AS plain FROM splits WHERE task = 'gsm8k' ORDER BY id"
     rows = sql_json(sample_db, query)
     assert rows[0] == {"task": "gsm8k", "split": "test", "rows": 6, "plain": 1}
-    parsed = list(csv.DictReader(io.StringIO(invoke("sql", "--db", sample_db, "--csv", query).stdout)))
+    parsed = list(
+        csv.DictReader(io.StringIO(invoke("sql", "--db", sample_db, "--csv", query).stdout))
+    )
     assert parsed == [{k: str(v) for k, v in row.items()} for row in rows]
     # BLOBs as sqlite-utils writes them: base64, in JSON an object that says so
-    body = sqlite3.connect(sample_db).execute("SELECT body FROM example_data WHERE id = 1").fetchone()[0]
+    body = (
+        sqlite3.connect(sample_db)
+        .execute("SELECT body FROM example_data WHERE id = 1")
+        .fetchone()[0]
+    )
     blob = sql_json(sample_db, "SELECT body FROM example_data WHERE id = 1")[0]["body"]
     assert blob == {"$base64": True, "encoded": base64.b64encode(body).decode()}
-    as_csv = invoke("sql", "--db", sample_db, "--csv", "SELECT body FROM example_data WHERE id = 1").stdout
+    as_csv = invoke(
+        "sql", "--db", sample_db, "--csv", "SELECT body FROM example_data WHERE id = 1"
+    ).stdout
     assert as_csv == f"body\n{base64.b64encode(body).decode()}\n"
     both = invoke("sql", "--db", sample_db, "--json", "--csv", query)
     assert both.returncode == 2 and "choose one" in both.stderr
@@ -184,20 +209,35 @@ def test_the_readme_shows_these_queries_with_this_output():
 
 
 def running_sql(db, query, *options):
-    return subprocess.Popen([*NANOTASKS, "sql", "--db", str(db), *options, query],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [*NANOTASKS, "sql", "--db", str(db), *options, query],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def test_sql_stops_at_its_time_limit(sample_db):
-    result = nanotasks("sql", "--db", sample_db, "--timeout", "0.5", f"SELECT count(*) FROM ({ENDLESS})",
-                       check=False, timeout=60)
+    result = nanotasks(
+        "sql",
+        "--db",
+        sample_db,
+        "--timeout",
+        "0.5",
+        f"SELECT count(*) FROM ({ENDLESS})",
+        check=False,
+        timeout=60,
+    )
     assert result.returncode == 1 and result.stderr.strip().splitlines() == [
-        "Error: stopped after 0.5 s, the time limit: give it longer with --timeout SECONDS, or ask for less"]
+        "Error: stopped after 0.5 s, the time limit: give it longer with --timeout SECONDS, or ask for less"
+    ]
 
 
 def test_sql_stops_at_ctrl_c(sample_db):
     process = running_sql(sample_db, f"SELECT count(*) FROM ({ENDLESS})", "--timeout", "600")
-    while not any(os.path.realpath(fd) == str(sample_db) for fd in glob.glob(f"/proc/{process.pid}/fd/*")):
+    while not any(
+        os.path.realpath(fd) == str(sample_db) for fd in glob.glob(f"/proc/{process.pid}/fd/*")
+    ):
         time.sleep(0.05)  # until the command has started: its file is open
     time.sleep(0.5)  # and the query most likely running (before it, Ctrl-C is the same one line)
     process.send_signal(signal.SIGINT)
@@ -209,7 +249,9 @@ def test_sql_streams_its_rows(sample_db):
     """An endless query prints its first rows at once, in every format."""
     for options, first_line in ([], "x"), (["--csv"], "x"), (["--json"], "["):
         process = running_sql(sample_db, ENDLESS, *options)
-        assert process.stdout.readline().strip() == first_line  # would wait forever if collected first
+        assert (
+            process.stdout.readline().strip() == first_line
+        )  # would wait forever if collected first
         process.kill()
         process.communicate()
 
@@ -217,12 +259,15 @@ def test_sql_streams_its_rows(sample_db):
 def test_sql_sorting_is_bounded_in_memory_not_spilled_to_disk(sample_db):
     # 1.5 GB to sort (zeroblobs: cheap to make, as big in the sorter): spilled to a temporary
     # file, it would complete
-    query = ("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 15000) "
-             "SELECT zeroblob(100000) FROM c ORDER BY 1")
+    query = (
+        "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 15000) "
+        "SELECT zeroblob(100000) FROM c ORDER BY 1"
+    )
     result = nanotasks("sql", "--db", sample_db, query, check=False, timeout=120)
     assert result.returncode == 1 and result.stderr.strip().splitlines() == [
         "Error: stopped: it needs more than 1024 MiB of memory for sorting and temporary tables: "
-        "add a LIMIT, or select less"]
+        "add a LIMIT, or select less"
+    ]
 
 
 def datasette_query(url, db, query):
@@ -246,5 +291,7 @@ def test_datasette_time_limit_holds_for_the_functions(copy):
     with serving(copy) as url:
         refused = datasette_query(url, copy, f"SELECT length(conversation_text({first})) AS n")
         assert not refused["ok"] and refused["error"] == "user-defined function raised exception"
-        endless = datasette_query(url, copy, f"SELECT count(conversation_text({first + 1})) FROM ({ENDLESS})")
+        endless = datasette_query(
+            url, copy, f"SELECT count(conversation_text({first + 1})) FROM ({ENDLESS})"
+        )
         assert not endless["ok"] and "took too long" in endless["error"], endless["error"]

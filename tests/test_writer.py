@@ -27,12 +27,21 @@ def big_jsonl(path, rows, seed=0):
     rng = random.Random(seed)
 
     def words(n):
-        return " ".join("".join(rng.choices(string.ascii_lowercase, k=rng.randint(2, 9))) for _ in range(n))
+        return " ".join(
+            "".join(rng.choices(string.ascii_lowercase, k=rng.randint(2, 9))) for _ in range(n)
+        )
 
     with open(path, "w") as f:
         for _ in range(rows):
-            f.write(json.dumps([{"role": "user", "content": words(20)},
-                                {"role": "assistant", "content": words(60)}]) + "\n")
+            f.write(
+                json.dumps(
+                    [
+                        {"role": "user", "content": words(20)},
+                        {"role": "assistant", "content": words(60)},
+                    ]
+                )
+                + "\n"
+            )
     return path
 
 
@@ -43,8 +52,18 @@ def huge_jsonl(path, rows=15, seed=0):
     rng = random.Random(seed)
     with open(path, "w") as f:
         for _ in range(rows):
-            f.write(json.dumps([{"role": "user", "content": "Repeat this:"},
-                                {"role": "assistant", "content": base64.b64encode(rng.randbytes(150_000)).decode()}]) + "\n")
+            f.write(
+                json.dumps(
+                    [
+                        {"role": "user", "content": "Repeat this:"},
+                        {
+                            "role": "assistant",
+                            "content": base64.b64encode(rng.randbytes(150_000)).decode(),
+                        },
+                    ]
+                )
+                + "\n"
+            )
     return path
 
 
@@ -53,9 +72,23 @@ FILLERS = {"at commit": lambda path: big_jsonl(path, 600), "mid-split": huge_jso
 
 
 def compile_big(db, jsonl, **kwargs):
-    return subprocess.run([*NANOTASKS, "compile", "--only", "gsm8k", "--mirror", SAMPLE,
-                           "--custom", f"big={jsonl}", "--db", db],
-                          capture_output=True, text=True, **kwargs)
+    return subprocess.run(
+        [
+            *NANOTASKS,
+            "compile",
+            "--only",
+            "gsm8k",
+            "--mirror",
+            SAMPLE,
+            "--custom",
+            f"big={jsonl}",
+            "--db",
+            db,
+        ],
+        capture_output=True,
+        text=True,
+        **kwargs,
+    )
 
 
 @pytest.fixture
@@ -65,7 +98,9 @@ def small_filesystem(tmp_path):
 
 
 @pytest.mark.parametrize("where", FILLERS)
-def test_a_full_disk_leaves_the_previous_file_and_no_temporary_file(where, sample_db, small_filesystem, tmp_path):
+def test_a_full_disk_leaves_the_previous_file_and_no_temporary_file(
+    where, sample_db, small_filesystem, tmp_path
+):
     db = small_filesystem / "tasks.db"
     shutil.copyfile(sample_db, db)  # 229 KB of the 512 KiB
     before = db.read_bytes()
@@ -75,7 +110,9 @@ def test_a_full_disk_leaves_the_previous_file_and_no_temporary_file(where, sampl
 
 
 @pytest.mark.parametrize("where", FILLERS)
-def test_a_file_size_limit_leaves_the_previous_file_and_no_temporary_file(where, previous, tmp_path):
+def test_a_file_size_limit_leaves_the_previous_file_and_no_temporary_file(
+    where, previous, tmp_path
+):
     """The same without root: RLIMIT_FSIZE makes the writes past 150 KB fail with EFBIG
     (SIGXFSZ ignored, so the write fails instead of killing the process)."""
     db, before = previous
@@ -90,13 +127,29 @@ def test_a_file_size_limit_leaves_the_previous_file_and_no_temporary_file(where,
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
-def test_an_interrupted_compile_leaves_the_previous_file_and_no_temporary_file(signum, previous, tmp_path):
+def test_an_interrupted_compile_leaves_the_previous_file_and_no_temporary_file(
+    signum, previous, tmp_path
+):
     db, before = previous
     jsonl = big_jsonl(tmp_path / "big.jsonl", 4000)  # ~10 s of compression: stopped long before
     process = subprocess.Popen(
-        [*NANOTASKS, "compile", "--only", "gsm8k", "--mirror", SAMPLE, "--custom", f"big={jsonl}",
-         "--db", db], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # as from a terminal
+        [
+            *NANOTASKS,
+            "compile",
+            "--only",
+            "gsm8k",
+            "--mirror",
+            SAMPLE,
+            "--custom",
+            f"big={jsonl}",
+            "--db",
+            db,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )  # as from a terminal
     temporary = db.parent / f"{db.name}.tmp-{process.pid}"
     try:
         deadline = time.monotonic() + 60
@@ -122,9 +175,20 @@ def big_smoltalk_mirror(tmp_path, rows=3000):
 
     def text(n):
         return " ".join(rng.choice(words, n))
-    rewrite(shard(mirror, ("smoltalk", "default", "train")), lambda _: [
-        {"messages": [{"content": text(30), "role": "user"}, {"content": text(150), "role": "assistant"}],
-         "source": "generated"} for _ in range(rows)])
+
+    rewrite(
+        shard(mirror, ("smoltalk", "default", "train")),
+        lambda _: [
+            {
+                "messages": [
+                    {"content": text(30), "role": "user"},
+                    {"content": text(150), "role": "assistant"},
+                ],
+                "source": "generated",
+            }
+            for _ in range(rows)
+        ],
+    )
     return mirror
 
 
@@ -132,8 +196,11 @@ def test_killed_compile_leaves_the_previous_file_intact(sample_db, tmp_path):
     mirror = big_smoltalk_mirror(tmp_path)
     db = shutil.copy(sample_db, tmp_path / "nanotasks.db")
     before = sha256(db)
-    compile_ = subprocess.Popen([*NANOTASKS, "compile", "--only", "smoltalk", "--mirror", mirror, "--db", db],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    compile_ = subprocess.Popen(
+        [*NANOTASKS, "compile", "--only", "smoltalk", "--mirror", mirror, "--db", db],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     tmp = tmp_path / f"nanotasks.db.tmp-{compile_.pid}"
     deadline = time.monotonic() + 60
     # Wait until the new file holds the splits kept from the old one and SmolTalk is being written.
@@ -142,7 +209,9 @@ def test_killed_compile_leaves_the_previous_file_intact(sample_db, tmp_path):
             break
         time.sleep(0.005)
     time.sleep(0.3)
-    assert compile_.poll() is None, "compile finished before it could be killed: make the source bigger"
+    assert compile_.poll() is None, (
+        "compile finished before it could be killed: make the source bigger"
+    )
     compile_.send_signal(signal.SIGKILL)
     compile_.wait()
     assert tmp.exists()  # nothing can clean up after SIGKILL
@@ -195,16 +264,46 @@ def test_workers_die_with_a_killed_compile(tmp_path):
     chats = tmp_path / "chats.jsonl"
     with chats.open("w") as file:
         for i in range(ROWS):
-            file.write(json.dumps([{"role": "user", "content": f"Question {i}: " + "why is the sky blue? " * (i % 13)},
-                                   {"role": "assistant", "content": f"Answer {i}: " + "light scatters. " * (i % 29)}]) + "\n")
-    command = [*NANOTASKS, "compile", "--only", "customjson", "--custom", f"chats={chats}", "--jobs", "2", "--db", tmp_path / "x.db"]
-    compile = subprocess.Popen(command, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            file.write(
+                json.dumps(
+                    [
+                        {
+                            "role": "user",
+                            "content": f"Question {i}: " + "why is the sky blue? " * (i % 13),
+                        },
+                        {
+                            "role": "assistant",
+                            "content": f"Answer {i}: " + "light scatters. " * (i % 29),
+                        },
+                    ]
+                )
+                + "\n"
+            )
+    command = [
+        *NANOTASKS,
+        "compile",
+        "--only",
+        "customjson",
+        "--custom",
+        f"chats={chats}",
+        "--jobs",
+        "2",
+        "--db",
+        tmp_path / "x.db",
+    ]
+    compile = subprocess.Popen(
+        command, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     try:
         # the compile, its two workers and multiprocessing's resource tracker
-        assert wait_for(lambda: len(session_processes(compile.pid)) >= 4), "the worker pool never started"
+        assert wait_for(lambda: len(session_processes(compile.pid)) >= 4), (
+            "the worker pool never started"
+        )
         compile.kill()
         compile.wait()
-        assert wait_for(lambda: session_processes(compile.pid) == []), session_processes(compile.pid)
+        assert wait_for(lambda: session_processes(compile.pid) == []), session_processes(
+            compile.pid
+        )
     finally:
         for pid in session_processes(compile.pid):
             os.kill(pid, signal.SIGKILL)

@@ -63,13 +63,18 @@ def table_lines(headers, rows, width=None, head=1000):
     rows = ([cell(value) for value in row] for row in rows)
     first = list(itertools.islice(rows, head))
     columns = list(zip(headers, *first)) if first else [(header,) for header in headers]
-    numeric = [len(column) > 1 and all(NUMBER.fullmatch(click.unstyle(value)) or not value for value in column[1:])
-               for column in columns]
+    numeric = [
+        len(column) > 1
+        and all(NUMBER.fullmatch(click.unstyle(value)) or not value for value in column[1:])
+        for column in columns
+    ]
     widths = [max(map(_length, column)) for column in columns]
     if width:
         _fit(widths, [len(header) for header in headers], width)
     for line in itertools.chain([headers, ["-" * w for w in widths]], first, rows):
-        yield "  ".join(_pad(value, w, right) for value, w, right in zip(line, widths, numeric)).rstrip()
+        yield "  ".join(
+            _pad(value, w, right) for value, w, right in zip(line, widths, numeric)
+        ).rstrip()
 
 
 def _fit(widths, minimums, width):
@@ -83,7 +88,7 @@ def _fit(widths, minimums, width):
 
 def _pad(value, width, right):
     if _length(value) > width:
-        value = click.unstyle(value)[:width - 1] + ELLIPSIS
+        value = click.unstyle(value)[: width - 1] + ELLIPSIS
     padding = " " * (width - _length(value))
     return padding + value if right else value + padding
 
@@ -172,4 +177,4 @@ class Progress:
         rate = f"  {self.count / elapsed:,.0f} rows/s" if elapsed > 0.5 else ""
         line = f"[{self.done} done] {self.label}  {self.count:,}{total} rows{rate}"
         columns = shutil.get_terminal_size().columns
-        click.echo(f"\r\033[K{line[:columns - 1]}", nl=False, err=True)
+        click.echo(f"\r\033[K{line[: columns - 1]}", nl=False, err=True)

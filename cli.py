@@ -15,7 +15,16 @@ from pathlib import Path
 import click
 
 import nanotasks
-from nanotasks.compiler.output import blob, colour, count, echo_json, echo_table, progress, seconds, split_fields
+from nanotasks.output import (
+    blob,
+    colour,
+    count,
+    echo_json,
+    echo_table,
+    progress,
+    seconds,
+    split_fields,
+)
 from nanotasks.store import default_path
 from nanotasks.store.export import FORMATS, write_jsonl
 from nanotasks.store.reader import Store, StoreError
@@ -24,9 +33,13 @@ from nanotasks.store.text import message_text
 from nanotasks.tasks import NAMES, UnknownName, aliases, example, find_split
 
 db_option = click.option(
-    "--db", type=click.Path(dir_okay=False), envvar="NANOTASKS_DB", default=lambda: str(default_path()),
+    "--db",
+    type=click.Path(dir_okay=False),
+    envvar="NANOTASKS_DB",
+    default=lambda: str(default_path()),
     show_default="$NANOTASKS_DB, else $XDG_CACHE_HOME/nanotasks/nanotasks.db, ~/.cache by default",
-    help="The compiled file.")
+    help="The compiled file.",
+)
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 
 
@@ -38,19 +51,26 @@ class Group(click.Group):
         try:
             return super().invoke(ctx)
         except BrokenPipeError:
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nothing left to flush to
+            os.dup2(
+                os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno()
+            )  # nothing left to flush to
             sys.exit(0)
 
     def main(self, *args, standalone_mode=True, **kwargs):
         if not standalone_mode:
             return super().main(*args, standalone_mode=False, **kwargs)
         try:
-            status = super().main(*args, standalone_mode=False, **kwargs)  # an Exit's code, e.g. --help's
+            status = super().main(
+                *args, standalone_mode=False, **kwargs
+            )  # an Exit's code, e.g. --help's
         except click.ClickException as error:
             shown = io.StringIO()
             error.show(file=shown)
-            click.echo(re.sub("^Error:", colour("Error:", err=True), shown.getvalue(), flags=re.M),
-                       nl=False, err=True)
+            click.echo(
+                re.sub("^Error:", colour("Error:", err=True), shown.getvalue(), flags=re.M),
+                nl=False,
+                err=True,
+            )
             sys.exit(error.exit_code)
         except click.Abort:
             click.echo("Aborted!", err=True)
@@ -58,7 +78,9 @@ class Group(click.Group):
         sys.exit(status or 0)
 
 
-@click.group(cls=Group, invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(
+    cls=Group, invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]}
+)
 @click.version_option(package_name="nanotasks")
 @click.pass_context
 def cli(ctx):
@@ -85,7 +107,9 @@ def main():
         if code in (0, None):  # else the write failed before and was reported
             click.echo(f"Error: cannot write standard output: {error.strerror}", err=True)
             code = 1
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nothing more to flush at exit
+        os.dup2(
+            os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno()
+        )  # nothing more to flush at exit
     sys.exit(code)
 
 
@@ -107,28 +131,60 @@ def open_store(db):
 
 @cli.command()
 @db_option
-@click.option("--only", multiple=True, metavar="NAME",
-              help=f"Compile only this benchmark ({', '.join(NAMES[:-2])}; customjson for just the "
-                   f"--custom files, chat for just the --chat datasets); repeatable. Other splits "
-                   f"already in the file are kept.")
-@click.option("--mirror", type=click.Path(exists=True, file_okay=False),
-              help="Read sources from this directory, laid out like the hub (DIR/<org>/<repo>/...), "
-                   "instead of the network.")
-@click.option("--revision", multiple=True, metavar="REPO=SHA",
-              help="Pin a hub repository to a commit or branch; repeatable.")
-@click.option("--custom", multiple=True, metavar="NAME=FILE.jsonl",
-              help="Store a JSONL file of conversations, read back with CustomJSON(name=NAME); repeatable.")
-@click.option("--chat", multiple=True, metavar="NAME=org/repo[:config]",
-              help="Store every split of a chat dataset on the hub (or in --mirror), OpenAI or ShareGPT "
-                   "style, read back with Chat(name=NAME, split=...); repeatable.")
-@click.option("--chat-shuffle", is_flag=True,
-              help="Store the --chat datasets in the seed-42 order of Dataset.shuffle rather than in "
-                   "source order.")
-@click.option("--jobs", type=click.IntRange(min=1), metavar="N",
-              help="Compress with N processes  [default: all cores]. The file is the same whatever N.")
-@click.option("--max-wait", type=click.FloatRange(min=0), default=300, show_default=True, metavar="SECONDS",
-              help="Wait at most this long in all for the hub when it rate-limits (429), fails (5xx) or "
-                   "drops connections, retrying with backoff; 0 retries nothing.")
+@click.option(
+    "--only",
+    multiple=True,
+    metavar="NAME",
+    help=f"Compile only this benchmark ({', '.join(NAMES[:-2])}; customjson for just the "
+    f"--custom files, chat for just the --chat datasets); repeatable. Other splits "
+    f"already in the file are kept.",
+)
+@click.option(
+    "--mirror",
+    type=click.Path(exists=True, file_okay=False),
+    help="Read sources from this directory, laid out like the hub (DIR/<org>/<repo>/...), "
+    "instead of the network.",
+)
+@click.option(
+    "--revision",
+    multiple=True,
+    metavar="REPO=SHA",
+    help="Pin a hub repository to a commit or branch; repeatable.",
+)
+@click.option(
+    "--custom",
+    multiple=True,
+    metavar="NAME=FILE.jsonl",
+    help="Store a JSONL file of conversations, read back with CustomJSON(name=NAME); repeatable.",
+)
+@click.option(
+    "--chat",
+    multiple=True,
+    metavar="NAME=org/repo[:config]",
+    help="Store every split of a chat dataset on the hub (or in --mirror), OpenAI or ShareGPT "
+    "style, read back with Chat(name=NAME, split=...); repeatable.",
+)
+@click.option(
+    "--chat-shuffle",
+    is_flag=True,
+    help="Store the --chat datasets in the seed-42 order of Dataset.shuffle rather than in "
+    "source order.",
+)
+@click.option(
+    "--jobs",
+    type=click.IntRange(min=1),
+    metavar="N",
+    help="Compress with N processes  [default: all cores]. The file is the same whatever N.",
+)
+@click.option(
+    "--max-wait",
+    type=click.FloatRange(min=0),
+    default=300,
+    show_default=True,
+    metavar="SECONDS",
+    help="Wait at most this long in all for the hub when it rate-limits (429), fails (5xx) or "
+    "drops connections, retrying with backoff; 0 retries nothing.",
+)
 @json_option
 def compile(db, only, mirror, revision, custom, chat, chat_shuffle, jobs, max_wait, as_json):
     """Download every source, normalise it, and write the compiled file.
@@ -142,33 +198,51 @@ def compile(db, only, mirror, revision, custom, chat, chat_shuffle, jobs, max_wa
     try:
         from nanotasks.compiler.build import BadRequest
     except ImportError as error:
-        raise click.ClickException(f"compiling needs the compile extra ({error.name} is missing): "
-                                   f"pip install 'nanotasks[compile]'") from None
+        raise click.ClickException(
+            f"compiling needs the compile extra ({error.name} is missing): "
+            f"pip install 'nanotasks[compile]'"
+        ) from None
     revisions = dict(_pair(value, "--revision", "REPO=SHA") for value in revision)
     customs = dict(_pair(value, "--custom", "NAME=FILE.jsonl") for value in custom)
     if len(customs) < len(custom):
         names = [_pair(value, "--custom", "NAME=FILE.jsonl")[0] for value in custom]
         twice = next(name for name in names if names.count(name) > 1)
-        raise click.BadParameter(f"the name {twice!r} is given twice: each custom file needs its own name",
-                                 param_hint="--custom")
+        raise click.BadParameter(
+            f"the name {twice!r} is given twice: each custom file needs its own name",
+            param_hint="--custom",
+        )
     chats = dict(_pair(value, "--chat", "NAME=org/repo[:config]") for value in chat)
     if len(chats) < len(chat):
-        raise click.BadParameter("each NAME once: it is the subset its dataset is stored under",
-                                 param_hint="--chat")
+        raise click.BadParameter(
+            "each NAME once: it is the subset its dataset is stored under", param_hint="--chat"
+        )
 
     _say_hub_notices()
     existed = Path(db).exists()
-    handler = signal.signal(signal.SIGTERM, _terminate)  # a batch system's kill cleans up like Ctrl-C
+    handler = signal.signal(
+        signal.SIGTERM, _terminate
+    )  # a batch system's kill cleans up like Ctrl-C
     try:
-        outcomes = nanotasks.compile(db, only, mirror, revisions, customs, jobs, progress(not as_json), chats,
-                                     chat_shuffle, max_wait)
+        outcomes = nanotasks.compile(
+            db,
+            only,
+            mirror,
+            revisions,
+            customs,
+            jobs,
+            progress(not as_json),
+            chats,
+            chat_shuffle,
+            max_wait,
+        )
     except (UnknownName, BadRequest) as error:
         raise click.UsageError(str(error)) from None
     except (StoreError, ValueError, OSError) as error:
         raise click.ClickException(f"nothing was written: {error}") from None
     except sqlite3.Error as error:  # e.g. the disk filled up
-        raise click.ClickException(f"nothing was written: writing the new file beside {db} "
-                                   f"failed: {error}") from None
+        raise click.ClickException(
+            f"nothing was written: writing the new file beside {db} failed: {error}"
+        ) from None
     except KeyboardInterrupt as interrupt:
         click.echo(f"\ninterrupted: nothing was written{_unchanged(db, existed)}", err=True)
         sys.exit(143 if isinstance(interrupt, Terminated) else 130)  # 128 + the signal's number
@@ -176,12 +250,34 @@ def compile(db, only, mirror, revision, custom, chat, chat_shuffle, jobs, max_wa
         signal.signal(signal.SIGTERM, handler)  # as it was, for a caller in the same process
     written = any(outcome.status != "failed" for outcome in outcomes)
     if as_json:
-        echo_json({"path": str(db), "written": written, "outcomes": [
-            {**split_fields(o.name), "rows": o.rows, "stored_bytes": o.stored_bytes,
-             "seconds": seconds(o.seconds), "status": o.status, "error": o.error} for o in outcomes]})
+        echo_json(
+            {
+                "path": str(db),
+                "written": written,
+                "outcomes": [
+                    {
+                        **split_fields(o.name),
+                        "rows": o.rows,
+                        "stored_bytes": o.stored_bytes,
+                        "seconds": seconds(o.seconds),
+                        "status": o.status,
+                        "error": o.error,
+                    }
+                    for o in outcomes
+                ],
+            }
+        )
     else:
-        rows = [[o.name, count(o.rows), count(o.stored_bytes), f"{o.seconds:.1f}",
-                 colour(o.status) if o.status == "failed" else o.status] for o in outcomes]
+        rows = [
+            [
+                o.name,
+                count(o.rows),
+                count(o.stored_bytes),
+                f"{o.seconds:.1f}",
+                colour(o.status) if o.status == "failed" else o.status,
+            ]
+            for o in outcomes
+        ]
         echo_table(["split", "rows", "bytes", "seconds", "status"], rows)
         click.echo(f"wrote {db}" if written else f"nothing was written{_unchanged(db, existed)}")
     failures = {}  # one line per reason: a repository out of reach fails all its splits alike
@@ -189,8 +285,11 @@ def compile(db, only, mirror, revision, custom, chat, chat_shuffle, jobs, max_wa
         if outcome.error:
             failures.setdefault((outcome.error, outcome.status == "kept"), []).append(outcome.name)
     for (error, kept), names in failures.items():
-        click.echo(f"{colour('failed', err=True)}: {', '.join(names)}{' (kept the previous copy)' if kept else ''}: "
-                   f"{error}", err=True)
+        click.echo(
+            f"{colour('failed', err=True)}: {', '.join(names)}{' (kept the previous copy)' if kept else ''}: "
+            f"{error}",
+            err=True,
+        )
     if failures:
         sys.exit(1)
 
@@ -223,17 +322,53 @@ def info(db, as_json):
     store = open_store(db)
     splits, files = store.splits(), store.files()
     if as_json:
-        splits = [{k: v for k, v in s.items() if k != "dictionary"} for s in splits]  # bytes: not JSON
+        splits = [
+            {k: v for k, v in s.items() if k != "dictionary"} for s in splits
+        ]  # bytes: not JSON
         files = [{"file": f.pop("name"), **f} for f in files]
         echo_json({"path": str(db), "splits": splits, "files": files})
         return
-    rows = [[s["task"], s["subset"], s["split"], count(s["rows"]), count(s["stored_bytes"]),
-             _source(s), _revision(s), s["sha256"][:12]] for s in splits]
+    rows = [
+        [
+            s["task"],
+            s["subset"],
+            s["split"],
+            count(s["rows"]),
+            count(s["stored_bytes"]),
+            _source(s),
+            _revision(s),
+            s["sha256"][:12],
+        ]
+        for s in splits
+    ]
     stored = {(s["task"], s["subset"], s["split"]): s for s in splits}
-    rows += [[task, subset, split, count(stored[(task, *target)]["rows"]), "", f"same rows as {'/'.join(target)}", "", ""]
-             for (task, subset, split), target in aliases().items() if (task, *target) in stored]
-    rows += [["file", f["name"], "", "", count(f["stored_bytes"]), f["repo"], _revision(f), f["sha256"][:12]]
-             for f in files]
+    rows += [
+        [
+            task,
+            subset,
+            split,
+            count(stored[(task, *target)]["rows"]),
+            "",
+            f"same rows as {'/'.join(target)}",
+            "",
+            "",
+        ]
+        for (task, subset, split), target in aliases().items()
+        if (task, *target) in stored
+    ]
+    rows += [
+        [
+            "file",
+            f["name"],
+            "",
+            "",
+            count(f["stored_bytes"]),
+            f["repo"],
+            _revision(f),
+            f["sha256"][:12],
+        ]
+        for f in files
+    ]
     echo_table(["task", "subset", "split", "rows", "bytes", "source", "revision", "sha256"], rows)
 
 
@@ -249,8 +384,11 @@ def _revision(source):
 @click.argument("task")
 @click.argument("split")
 @click.argument("index", type=int)
-@click.option("--subset", help="Needed when the task has several (ARC-Easy, main, ...); for spellingbee, "
-                               "SpellingBee (the default) or SimpleSpelling.")
+@click.option(
+    "--subset",
+    help="Needed when the task has several (ARC-Easy, main, ...); for spellingbee, "
+    "SpellingBee (the default) or SimpleSpelling.",
+)
 @json_option
 def show(db, task, split, index, subset, as_json):
     """Print one conversation: example INDEX of TASK's SPLIT, from the end when negative."""
@@ -275,9 +413,12 @@ def show(db, task, split, index, subset, as_json):
 
 @cli.command()
 @db_option
-@click.option("--quick", is_flag=True,
-              help="Check only what is cheap: the header, the splits table, the layout of the rows, "
-                   "and each split's first and last row.")
+@click.option(
+    "--quick",
+    is_flag=True,
+    help="Check only what is cheap: the header, the splits table, the layout of the rows, "
+    "and each split's first and last row.",
+)
 @json_option
 def verify(db, quick, as_json):
     """Check that the compiled file is whole, e.g. after copying it.
@@ -292,17 +433,29 @@ def verify(db, quick, as_json):
     checks = nanotasks.verify(db, quick=quick, progress=progress(not as_json))
     whole = all(check.ok for check in checks)
     if as_json:
-        echo_json({"path": str(db), "quick": quick, "ok": whole, "checks": [
-            {**_check_fields(c.name), "ok": c.ok, "detail": c.detail} for c in checks]})
+        echo_json(
+            {
+                "path": str(db),
+                "quick": quick,
+                "ok": whole,
+                "checks": [
+                    {**_check_fields(c.name), "ok": c.ok, "detail": c.detail} for c in checks
+                ],
+            }
+        )
     else:
-        echo_table(["check", "status", "detail"],
-                   [[c.name, "ok" if c.ok else colour("FAILED"), c.detail] for c in checks])
+        echo_table(
+            ["check", "status", "detail"],
+            [[c.name, "ok" if c.ok else colour("FAILED"), c.detail] for c in checks],
+        )
         failed = sum(not check.ok for check in checks)
         if whole:
             click.echo(f"{db}: whole ({'quick' if quick else 'full'} check)")
         else:
-            click.echo(f"{db}: {colour('DAMAGED')} ({failed} of {len(checks)} checks failed). Copy it "
-                       f"again from a good copy, or recompile it.")
+            click.echo(
+                f"{db}: {colour('DAMAGED')} ({failed} of {len(checks)} checks failed). Copy it "
+                f"again from a good copy, or recompile it."
+            )
     sys.exit(0 if whole else 1)
 
 
@@ -315,16 +468,28 @@ def _terminate(signum, frame):
 
 
 def _unchanged(db, existed):
-    return f"; {db} is as it was" if existed else f" (there was no {db} before, and there is none now)"
+    return (
+        f"; {db} is as it was" if existed else f" (there was no {db} before, and there is none now)"
+    )
 
 
 @cli.command()
 @db_option
 @click.argument("query")
-@click.option("--json", "as_json", is_flag=True, help="Print a JSON array of objects instead of a table.")
-@click.option("--csv", "as_csv", is_flag=True, help="Print CSV with a header row instead of a table.")
-@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=TIMEOUT, show_default=True,
-              metavar="SECONDS", help="Stop the query after this long.")
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print a JSON array of objects instead of a table."
+)
+@click.option(
+    "--csv", "as_csv", is_flag=True, help="Print CSV with a header row instead of a table."
+)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=TIMEOUT,
+    show_default=True,
+    metavar="SECONDS",
+    help="Stop the query after this long.",
+)
 def sql(db, query, as_json, as_csv, timeout):
     """Run a read-only SQL QUERY on the compiled file and print its rows.
 
@@ -350,13 +515,17 @@ def sql(db, query, as_json, as_csv, timeout):
                 writer = csv.writer(sys.stdout, lineterminator="\n")
                 writer.writerow(columns)
                 for row in rows:
-                    writer.writerow([base64.b64encode(c).decode() if isinstance(c, bytes) else c for c in row])
+                    writer.writerow(
+                        [base64.b64encode(c).decode() if isinstance(c, bytes) else c for c in row]
+                    )
             else:
                 echo_table(columns, rows)
     except WriteRefused as refused:
-        raise click.ClickException(f"refused: this query would write ({refused}); `nanotasks sql` "
-                                   f"only reads. The file changes only through `nanotasks compile`; to "
-                                   f"experiment, query a copy with the sqlite3 shell.") from None
+        raise click.ClickException(
+            f"refused: this query would write ({refused}); `nanotasks sql` "
+            f"only reads. The file changes only through `nanotasks compile`; to "
+            f"experiment, query a copy with the sqlite3 shell."
+        ) from None
     except QueryFailed as error:
         raise click.ClickException(str(error)) from None
     except sqlite3.Error as error:
@@ -373,7 +542,9 @@ def _print_json_records(columns, rows):
     first = True
     for row in rows:
         record = dict(zip(columns, row))  # a repeated column name keeps its last value, as in dumps
-        members = ",\n".join(f"    {encode(name)}: {encode(value)}" for name, value in record.items())
+        members = ",\n".join(
+            f"    {encode(name)}: {encode(value)}" for name, value in record.items()
+        )
         sys.stdout.write(("[\n" if first else ",\n") + "  {\n" + members + "\n  }")
         first = False
     sys.stdout.write("[]\n" if first else "\n]\n")
@@ -391,27 +562,43 @@ def _check_fields(name):
 @click.argument("task")
 @click.argument("split")
 @click.option("--subset", help="Needed when the task has several (ARC-Easy, main, ...).")
-@click.option("--format", "file_format", type=click.Choice(FORMATS), default="jsonl",
-              show_default=True, help="jsonl: one conversation (JSON object) per line. parquet: "
-              "columns position and conversation (JSON text); needs pyarrow.")
-@click.option("-o", "--output", type=click.Path(dir_okay=False, allow_dash=True), default="-",
-              help="Where to write; jsonl goes to standard output unless told. A file is replaced "
-                   "only once the whole export is written.")
+@click.option(
+    "--format",
+    "file_format",
+    type=click.Choice(FORMATS),
+    default="jsonl",
+    show_default=True,
+    help="jsonl: one conversation (JSON object) per line. parquet: "
+    "columns position and conversation (JSON text); needs pyarrow.",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, allow_dash=True),
+    default="-",
+    help="Where to write; jsonl goes to standard output unless told. A file is replaced "
+    "only once the whole export is written.",
+)
 def export(db, task, split, subset, file_format, output):
     """Write every conversation of TASK's SPLIT, in the order the Task serves them."""
     store = open_store(db)
     try:
         if output != "-":
             written = nanotasks.export(store, task, split, output, subset, file_format)
-            click.echo(f"wrote {count(written.rows)} conversations of {written.task} {written.subset}/"
-                       f"{written.split} to {output}", err=True)
+            click.echo(
+                f"wrote {count(written.rows)} conversations of {written.task} {written.subset}/"
+                f"{written.split} to {output}",
+                err=True,
+            )
         elif file_format == "jsonl":
             write_jsonl(store, find_split(store, task, split, subset), sys.stdout)
         else:
             raise click.UsageError("parquet is not written to standard output: give a file with -o")
     except ImportError:
-        raise click.ClickException("writing parquet needs pyarrow: pip install pyarrow (or "
-                                   "'nanotasks[compile]'), or use --format jsonl") from None
+        raise click.ClickException(
+            "writing parquet needs pyarrow: pip install pyarrow (or "
+            "'nanotasks[compile]'), or use --format jsonl"
+        ) from None
     except UnknownName as error:
         raise click.UsageError(str(error)) from None
     except (StoreError, ValueError) as error:
@@ -443,32 +630,50 @@ def overlap(db, as_json):
         name = f"{item['task']} {item['subset']}/{item['split']}"
         rows.append([name, count(item["examples"]), count(item["overlapping"]), "", "", ""])
         for found in item["found_in"]:
-            rows.append(["", "", "", f"{found['task']} {found['subset']}/{found['split']}",
-                         count(found["exact"]), count(found["ngram"])])
-    echo_table(["evaluation split", "examples", "in training", "found in", "exact", "13-gram"], rows)
+            rows.append(
+                [
+                    "",
+                    "",
+                    "",
+                    f"{found['task']} {found['subset']}/{found['split']}",
+                    count(found["exact"]),
+                    count(found["ngram"]),
+                ]
+            )
+    echo_table(
+        ["evaluation split", "examples", "in training", "found in", "exact", "13-gram"], rows
+    )
 
 
 @cli.command()
 @db_option
-@click.option("--port", type=click.IntRange(0, 65535), default=8001, show_default=True,
-              help="Port on 127.0.0.1; 0 picks a free one.")
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=8001,
+    show_default=True,
+    help="Port on 127.0.0.1; 0 picks a free one.",
+)
 def browse(db, port):
     """Look at the compiled file in a web browser: Datasette on 127.0.0.1, read-only, with
     pages for every split, each example as a transcript, and contamination as a heatmap.
     Prints the start page's address; Ctrl-C stops it. Needs no network."""
     open_store(db)
     try:
-        from nanotasks.store.browse import serve
+        from nanotasks.browse import serve
     except ImportError as error:
-        raise click.ClickException(f"browse needs Datasette ({error.name} is missing): "
-                                   f"pip install 'nanotasks[datasette]'") from None
+        raise click.ClickException(
+            f"browse needs Datasette ({error.name} is missing): pip install 'nanotasks[datasette]'"
+        ) from None
     try:
         serve(db, port, click.echo)
     except KeyboardInterrupt:  # Ctrl-C, the way to stop it: the server has shut down
         pass
     except OSError as error:
-        raise click.ClickException(f"cannot listen on 127.0.0.1:{port} ({error.strerror}): "
-                                   f"choose another port with --port N, or --port 0 for a free one") from None
+        raise click.ClickException(
+            f"cannot listen on 127.0.0.1:{port} ({error.strerror}): "
+            f"choose another port with --port N, or --port 0 for a free one"
+        ) from None
 
 
 def _source(split):
@@ -501,6 +706,7 @@ def switch_nanochat(checkout):
     else is touched; running it again changes nothing. Undo with `git checkout tasks/`.
     """
     from nanotasks.compiler.nanochat import NotNanochat, switch
+
     try:
         switched, already, others = switch(checkout)
     except NotNanochat as error:
@@ -513,6 +719,12 @@ def switch_nanochat(checkout):
         click.echo(f"already   {path} -> nanotasks.tasks.{path.stem}")
     for path in others:
         click.echo(f"untouched {path} (nanotasks has no module of that name)")
-    source = "$NANOTASKS_DB" if os.environ.get("NANOTASKS_DB") else "set NANOTASKS_DB to read another file"
-    click.echo(f"{checkout} now reads its tasks from {default_path()} ({source}). "
-               f"Undo: cd {checkout} && git checkout tasks/")
+    source = (
+        "$NANOTASKS_DB"
+        if os.environ.get("NANOTASKS_DB")
+        else "set NANOTASKS_DB to read another file"
+    )
+    click.echo(
+        f"{checkout} now reads its tasks from {default_path()} ({source}). "
+        f"Undo: cd {checkout} && git checkout tasks/"
+    )

@@ -11,7 +11,7 @@ and the `examples`, `example_data` and `overlaps` tables, and query results hold
 conversation(id), show transcripts and links where they had blobs and ids. Every query goes
 through Datasette's connections, so its read-only mode and time limit hold; bodies are read
 with the conversation() SQL function (store/plugins.py). The pages know no benchmark: they
-show what the file holds (store/browse/transcript.py says what is marked).
+show what the file holds (browse/transcript.py says what is marked).
 """
 
 import asyncio
@@ -25,7 +25,7 @@ from datasette.utils import tilde_decode
 from datasette.utils.asgi import Forbidden, NotFound, Response
 from markupsafe import Markup
 
-from nanotasks.store.browse.transcript import shared_runs, transcript
+from nanotasks.browse.transcript import shared_runs, transcript
 from nanotasks.store.schema import APPLICATION_ID, EVAL_SPLITS
 
 PAGE_FOLD = 1500  # a message longer than this many characters is folded on a page
@@ -39,8 +39,8 @@ STATISTICS_TIME_LIMIT_MS = 30_000
 def serve(path, port, echo):
     """Datasette on 127.0.0.1:`port` (0: a free one) with the file at `path`, read-only, until
     interrupted. Raises OSError when the port is taken."""
-    from datasette.app import Datasette
     import uvicorn
+    from datasette.app import Datasette
 
     listener = socket.socket()
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -56,10 +56,15 @@ def serve(path, port, echo):
 @hookimpl
 def register_routes():
     pages = r"^/(?P<database>[^/]+)/-/nanotasks"
-    return [(pages + "$", overview),
-            (pages + "/contamination$", contamination),
-            (pages + r"/contamination/(?P<eval>\d+)/(?P<train>\d+)$", pairs),
-            (pages + r"/(?P<task>[^/]+)/(?P<subset>[^/]+)/(?P<split>[^/]+)/(?P<position>\d+)$", example)]
+    return [
+        (pages + "$", overview),
+        (pages + "/contamination$", contamination),
+        (pages + r"/contamination/(?P<eval>\d+)/(?P<train>\d+)$", pairs),
+        (
+            pages + r"/(?P<task>[^/]+)/(?P<subset>[^/]+)/(?P<split>[^/]+)/(?P<position>\d+)$",
+            example,
+        ),
+    ]
 
 
 @hookimpl
@@ -72,16 +77,24 @@ def database_actions(datasette, database):
     async def links():
         if await _is_nanotasks(datasette.get_database(database)):
             base = f"{datasette.urls.database(database)}/-/nanotasks"
-            return [{"href": base, "label": "Benchmarks and splits"},
-                    {"href": f"{base}/contamination", "label": "Contamination"}]
+            return [
+                {"href": base, "label": "Benchmarks and splits"},
+                {"href": f"{base}/contamination", "label": "Contamination"},
+            ]
+
     return links
 
 
 @hookimpl
 def render_cell(row, value, column, table, database, datasette):
     """A transcript for a body, a link for an example id, a transcript for a conversation(id)."""
-    if (table in ("examples", "example_data") and column == "body" and "id" in row.keys()
-            or table == "overlaps" and column in ("eval_id", "train_id")):
+    if (
+        table in ("examples", "example_data")
+        and column == "body"
+        and "id" in row.keys()
+        or table == "overlaps"
+        and column in ("eval_id", "train_id")
+    ):
         example_id = row["id"] if column == "body" else value
         return _table_cell(datasette, datasette.get_database(database), example_id, column)
     if table is None and isinstance(value, str) and value.startswith('{"messages":'):
@@ -100,18 +113,24 @@ async def _table_cell(datasette, db, example_id, column):
     if column != "body":
         return Markup('<a href="{url}">{label}</a>').format(**link)
     conversation, answer = await _conversation(db, example_id)
-    return await _fragment(datasette, "_nanotasks_cell.html", {
-        "messages": transcript(conversation, answer, fold_at=CELL_FOLD), "link": link})
+    return await _fragment(
+        datasette,
+        "_nanotasks_cell.html",
+        {"messages": transcript(conversation, answer, fold_at=CELL_FOLD), "link": link},
+    )
 
 
 async def overview(datasette, request):
     db = await _database(datasette, request)
     splits = sorted(await _splits(db), key=lambda s: (s["task"], s["subset"], s["split"]))
     for split in splits:
-        lengths = (await db.execute(
-            "SELECT characters, count(*) FROM example_data WHERE id BETWEEN ? AND ? GROUP BY characters",
-            [split["first_example"], split["first_example"] + split["rows"] - 1],
-            custom_time_limit=STATISTICS_TIME_LIMIT_MS)).rows
+        lengths = (
+            await db.execute(
+                "SELECT characters, count(*) FROM example_data WHERE id BETWEEN ? AND ? GROUP BY characters",
+                [split["first_example"], split["first_example"] + split["rows"] - 1],
+                custom_time_limit=STATISTICS_TIME_LIMIT_MS,
+            )
+        ).rows
         split["lengths"] = {characters: count for characters, count in lengths}
         split["characters"] = sum(characters * count for characters, count in lengths)
         split["url"] = _example_url(datasette, db, split, 0)
@@ -119,10 +138,20 @@ async def overview(datasette, request):
     for split in splits:
         split["bars"] = _histogram(split.pop("lengths"), min(buckets), max(buckets))
     axis = (splits[0]["bars"][0]["low"], splits[0]["bars"][-1]["high"]) if splits else None
-    files = [dict(row) for row in await db.execute("SELECT name, repo, revision, sha256, size FROM files ORDER BY name")]
+    files = [
+        dict(row)
+        for row in await db.execute(
+            "SELECT name, repo, revision, sha256, size FROM files ORDER BY name"
+        )
+    ]
     overlapping = (await db.execute("SELECT count(DISTINCT eval_id) FROM overlaps")).single_value()
-    return await _page(datasette, request, db, "nanotasks_overview.html", {
-        "splits": splits, "files": files, "overlapping": overlapping, "axis": axis})
+    return await _page(
+        datasette,
+        request,
+        db,
+        "nanotasks_overview.html",
+        {"splits": splits, "files": files, "overlapping": overlapping, "axis": axis},
+    )
 
 
 def _histogram(lengths, first, last):
@@ -132,9 +161,15 @@ def _histogram(lengths, first, last):
     for characters, count in lengths.items():
         counts[characters.bit_length()] += count
     tallest = max(counts.values()) or 1
-    return [{"low": 1 << bucket >> 1, "high": (1 << bucket) - 1, "count": count,
-             "height": max(round(BAR_HEIGHT * count / tallest), 1 if count else 0)}
-            for bucket, count in counts.items()]
+    return [
+        {
+            "low": 1 << bucket >> 1,
+            "high": (1 << bucket) - 1,
+            "count": count,
+            "height": max(round(BAR_HEIGHT * count / tallest), 1 if count else 0),
+        }
+        for bucket, count in counts.items()
+    ]
 
 
 async def example(datasette, request):
@@ -147,23 +182,49 @@ async def example(datasette, request):
         raise NotFound(f"{db.name} has no example {position} of {' '.join(names)}")
     example_id = split["first_example"] + position
     conversation, answer = await _conversation(db, example_id)
-    details = (await db.execute(
-        "SELECT e.source_row, e.characters, s.name AS subject FROM example_data e "
-        "LEFT JOIN subjects s ON s.id = e.subject_id WHERE e.id = ?", [example_id])).first()
+    details = (
+        await db.execute(
+            "SELECT e.source_row, e.characters, s.name AS subject FROM example_data e "
+            "LEFT JOIN subjects s ON s.id = e.subject_id WHERE e.id = ?",
+            [example_id],
+        )
+    ).first()
     overlaps = []
     for eval_id, train_id, kind in await db.execute(
-            "SELECT eval_id, train_id, kind FROM overlaps WHERE eval_id = ? OR train_id = ?", [example_id] * 2):
+        "SELECT eval_id, train_id, kind FROM overlaps WHERE eval_id = ? OR train_id = ?",
+        [example_id] * 2,
+    ):
         other, other_position = _locate(splits, train_id if eval_id == example_id else eval_id)
-        overlaps.append({"kind": kind, "label": _label(other, other_position),
-                         "url": _example_url(datasette, db, other, other_position),
-                         "pairs": _pairs_url(datasette, db, _locate(splits, eval_id)[0], _locate(splits, train_id)[0])})
-    return await _page(datasette, request, db, "nanotasks_example.html", {
-        "split": split, "position": position, "answer": answer, "details": dict(details),
-        "extras": {k: v for k, v in conversation.items() if k != "messages"},
-        "messages": transcript(conversation, answer, fold_at=PAGE_FOLD), "overlaps": overlaps,
-        "previous": _example_url(datasette, db, split, position - 1) if position else None,
-        "next": _example_url(datasette, db, split, position + 1) if position + 1 < split["rows"] else None,
-        "row_url": f"{datasette.urls.table(db.name, 'examples')}?{_query(split)}&position={position}"})
+        overlaps.append(
+            {
+                "kind": kind,
+                "label": _label(other, other_position),
+                "url": _example_url(datasette, db, other, other_position),
+                "pairs": _pairs_url(
+                    datasette, db, _locate(splits, eval_id)[0], _locate(splits, train_id)[0]
+                ),
+            }
+        )
+    return await _page(
+        datasette,
+        request,
+        db,
+        "nanotasks_example.html",
+        {
+            "split": split,
+            "position": position,
+            "answer": answer,
+            "details": dict(details),
+            "extras": {k: v for k, v in conversation.items() if k != "messages"},
+            "messages": transcript(conversation, answer, fold_at=PAGE_FOLD),
+            "overlaps": overlaps,
+            "previous": _example_url(datasette, db, split, position - 1) if position else None,
+            "next": _example_url(datasette, db, split, position + 1)
+            if position + 1 < split["rows"]
+            else None,
+            "row_url": f"{datasette.urls.table(db.name, 'examples')}?{_query(split)}&position={position}",
+        },
+    )
 
 
 CELLS = """
@@ -186,17 +247,26 @@ async def contamination(datasette, request):
         for other in training:
             examples, pairs, exact = cells.get((split["id"], other["id"]), (0, 0, 0))
             share = examples / split["rows"]
-            row.append({"examples": examples, "pairs": pairs, "exact": exact, "share": share,
-                        "colour": _heat(share) if examples else "", "url": _pairs_url(datasette, db, split, other)})
+            row.append(
+                {
+                    "examples": examples,
+                    "pairs": pairs,
+                    "exact": exact,
+                    "share": share,
+                    "colour": _heat(share) if examples else "",
+                    "url": _pairs_url(datasette, db, split, other),
+                }
+            )
         rows.append({"split": split, "cells": row})
-    return await _page(datasette, request, db, "nanotasks_contamination.html",
-                       {"rows": rows, "training": training})
+    return await _page(
+        datasette, request, db, "nanotasks_contamination.html", {"rows": rows, "training": training}
+    )
 
 
 def _heat(share):
     """A cell's background: white to deep red as the share of the evaluation split found grows;
     the square root makes a few examples visible."""
-    lightness = 96 - 56 * share ** 0.5
+    lightness = 96 - 56 * share**0.5
     text = "#fff" if lightness < 60 else "#000"
     return f"background: hsl(4, 80%, {lightness:.0f}%); color: {text}"
 
@@ -207,23 +277,42 @@ async def pairs(datasette, request):
     evaluation, training = (splits.get(int(request.url_vars[k])) for k in ("eval", "train"))
     if evaluation is None or training is None:
         raise NotFound(f"{db.name} has no such splits")
-    ranges = [evaluation["first_example"], evaluation["first_example"] + evaluation["rows"] - 1,
-              training["first_example"], training["first_example"] + training["rows"] - 1]
+    ranges = [
+        evaluation["first_example"],
+        evaluation["first_example"] + evaluation["rows"] - 1,
+        training["first_example"],
+        training["first_example"] + training["rows"] - 1,
+    ]
     where = "FROM overlaps WHERE eval_id BETWEEN ? AND ? AND train_id BETWEEN ? AND ?"
     total = (await db.execute(f"SELECT count(*) {where}", ranges)).single_value()
     shown = []
     for eval_id, train_id, kind in await db.execute(
-            f"SELECT eval_id, train_id, kind {where} ORDER BY eval_id, train_id LIMIT {PAIRS_SHOWN}", ranges):
+        f"SELECT eval_id, train_id, kind {where} ORDER BY eval_id, train_id LIMIT {PAIRS_SHOWN}",
+        ranges,
+    ):
         sides = []
         conversations = [await _conversation(db, eval_id), await _conversation(db, train_id)]
         shared = shared_runs(conversations[0][0], conversations[1][0])
-        for (conversation, answer), split, example_id in zip(conversations, (evaluation, training), (eval_id, train_id)):
+        for (conversation, answer), split, example_id in zip(
+            conversations, (evaluation, training), (eval_id, train_id)
+        ):
             position = example_id - split["first_example"]
-            sides.append({"label": _label(split, position), "url": _example_url(datasette, db, split, position),
-                          "answer": answer, "messages": transcript(conversation, answer, shared, kind == "exact")})
+            sides.append(
+                {
+                    "label": _label(split, position),
+                    "url": _example_url(datasette, db, split, position),
+                    "answer": answer,
+                    "messages": transcript(conversation, answer, shared, kind == "exact"),
+                }
+            )
         shown.append({"kind": kind, "sides": sides})
-    return await _page(datasette, request, db, "nanotasks_pairs.html", {
-        "evaluation": evaluation, "training": training, "total": total, "pairs": shown})
+    return await _page(
+        datasette,
+        request,
+        db,
+        "nanotasks_pairs.html",
+        {"evaluation": evaluation, "training": training, "total": total, "pairs": shown},
+    )
 
 
 async def _database(datasette, request):
@@ -232,7 +321,9 @@ async def _database(datasette, request):
         db = datasette.get_database(route=tilde_decode(request.url_vars["database"]))
     except KeyError:
         raise NotFound("no such database") from None
-    if not await datasette.permission_allowed(request.actor, "view-database", db.name, default=True):
+    if not await datasette.permission_allowed(
+        request.actor, "view-database", db.name, default=True
+    ):
         raise Forbidden("view-database")
     if not await _is_nanotasks(db):
         raise NotFound(f"{db.name} is not a nanotasks file")
@@ -244,9 +335,13 @@ async def _is_nanotasks(db):
 
 
 async def _splits(db):
-    return [dict(row) for row in await db.execute(
-        "SELECT id, task, subset, split, first_example, rows, repo, config, source_split, revision, "
-        "sha256, stored_bytes FROM splits ORDER BY first_example")]
+    return [
+        dict(row)
+        for row in await db.execute(
+            "SELECT id, task, subset, split, first_example, rows, repo, config, source_split, revision, "
+            "sha256, stored_bytes FROM splits ORDER BY first_example"
+        )
+    ]
 
 
 def _locate(splits, example_id):
@@ -256,8 +351,11 @@ def _locate(splits, example_id):
 
 
 async def _conversation(db, example_id):
-    body, answer = (await db.execute(
-        "SELECT conversation(id), answer FROM example_data WHERE id = ?", [example_id])).first()
+    body, answer = (
+        await db.execute(
+            "SELECT conversation(id), answer FROM example_data WHERE id = ?", [example_id]
+        )
+    ).first()
     return json.loads(body), answer
 
 
@@ -279,7 +377,11 @@ def _query(split):
 
 
 async def _page(datasette, request, db, template, context):
-    context = {"database": db.name, "pages": f"{datasette.urls.database(db.name)}/-/nanotasks", **context}
+    context = {
+        "database": db.name,
+        "pages": f"{datasette.urls.database(db.name)}/-/nanotasks",
+        **context,
+    }
     return Response.html(await datasette.render_template(template, context, request=request))
 
 

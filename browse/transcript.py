@@ -30,7 +30,9 @@ def transcript(conversation, answer=None, shared=frozenset(), exact=False, fold_
     tokens) to mark in user messages; exact: mark the whole prompt; fold_at: fold messages of
     more characters than this."""
     messages = conversation["messages"]
-    last_assistant = max((i for i, m in enumerate(messages) if m["role"] == "assistant"), default=None)
+    last_assistant = max(
+        (i for i, m in enumerate(messages) if m["role"] == "assistant"), default=None
+    )
     first_user = next((i for i, m in enumerate(messages) if m["role"] == "user"), None)
     choices = _choice_line(conversation.get("letters"))
     result = []
@@ -39,18 +41,30 @@ def transcript(conversation, answer=None, shared=frozenset(), exact=False, fold_
         marks = []
         if message["role"] == "user":
             if choices:
-                marks += [(p, m.start(), m.end(), "choice gold" if m.group(1) == answer else "choice")
-                          for p, (text, kind) in enumerate(pieces) if not kind
-                          for m in choices.finditer(text)]
+                marks += [
+                    (p, m.start(), m.end(), "choice gold" if m.group(1) == answer else "choice")
+                    for p, (text, kind) in enumerate(pieces)
+                    if not kind
+                    for m in choices.finditer(text)
+                ]
             marks += _shared_marks(pieces, shared)
             if exact and index == first_user:
-                marks += [(p, 0, len(text), "shared") for p, (text, kind) in enumerate(pieces) if not kind]
+                marks += [
+                    (p, 0, len(text), "shared") for p, (text, kind) in enumerate(pieces) if not kind
+                ]
         if index == last_assistant and answer:
             marks += _gold_mark(pieces, answer)
         text = message_text(message)
         folded = fold_at is not None and len(text) > fold_at
-        result.append(Message(message["role"], _segments(pieces, marks), len(text), folded,
-                              text[:PREVIEW] + "…" if folded else ""))
+        result.append(
+            Message(
+                message["role"],
+                _segments(pieces, marks),
+                len(text),
+                folded,
+                text[:PREVIEW] + "…" if folded else "",
+            )
+        )
     return result
 
 
@@ -60,8 +74,13 @@ def _pieces(message):
     content = message["content"]
     if isinstance(content, str):
         return [(content, "")]
-    return [("=" + part["text"] if part["type"] == "python_output" else part["text"], PIECE_CLASSES[part["type"]])
-            for part in content]
+    return [
+        (
+            "=" + part["text"] if part["type"] == "python_output" else part["text"],
+            PIECE_CLASSES[part["type"]],
+        )
+        for part in content
+    ]
 
 
 def _choice_line(letters):
@@ -86,17 +105,20 @@ def _shared_marks(pieces, shared):
     """Marks over every run of RUN words of the message that is in `shared`."""
     if not shared:
         return []
-    spans = [(p, start, end, token) for p, (text, _) in enumerate(pieces)
-             for start, end, token in token_spans(text)]
+    spans = [
+        (p, start, end, token)
+        for p, (text, _) in enumerate(pieces)
+        for start, end, token in token_spans(text)
+    ]
     words = [token for _, _, _, token in spans]
     marks = []
     for i in range(len(words) - RUN + 1):
-        if tuple(words[i:i + RUN]) in shared:
+        if tuple(words[i : i + RUN]) in shared:
             (first, start, _, _), (last, _, end, _) = spans[i], spans[i + RUN - 1]
             if first == last:  # one highlight, spaces and punctuation included
                 marks.append((first, start, end, "shared"))
             else:
-                marks += [(p, start, end, "shared") for p, start, end, _ in spans[i:i + RUN]]
+                marks += [(p, start, end, "shared") for p, start, end, _ in spans[i : i + RUN]]
     return marks
 
 
@@ -108,7 +130,9 @@ def _segments(pieces, marks):
         here = [(start, end, name) for piece, start, end, name in marks if piece == p]
         cuts = sorted({0, len(text), *(s for s, _, _ in here), *(e for _, e, _ in here)})
         for start, end in zip(cuts, cuts[1:]):
-            names = ([kind] if kind else []) + [name for s, e, name in here if s <= start and end <= e]
+            names = ([kind] if kind else []) + [
+                name for s, e, name in here if s <= start and end <= e
+            ]
             classes = " ".join(dict.fromkeys(names))
             if segments and segments[-1][1] == classes and not kind:
                 segments[-1] = (segments[-1][0] + text[start:end], classes)
@@ -123,7 +147,7 @@ def runs(texts):
     for text in texts:
         words = tokens(text)
         for i in range(len(words) - RUN + 1):
-            window = tuple(words[i:i + RUN])
+            window = tuple(words[i : i + RUN])
             if not any(word in LINE_BREAKS for word in window):
                 found.add(window)
     return found
