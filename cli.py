@@ -668,7 +668,7 @@ def browse(db, port):
     try:
         serve(db, port, click.echo)
     except KeyboardInterrupt:  # Ctrl-C, the way to stop it: the server has shut down
-        pass
+        sys.exit(130)
     except OSError as error:
         raise click.ClickException(
             f"cannot listen on 127.0.0.1:{port} ({error.strerror}): "
