@@ -83,8 +83,8 @@ def test_show_prints_a_readable_conversation(sample_db):
     out = invoke("show", "gsm8k", "train", position, "--subset", "main", "--db", sample_db).stdout
     assert out.startswith("[user]\nEach box holds 3 rows of 4 muffins.")
     assert (
-        "\n[assistant]\nOne box holds 3*4 = <<3*4>>12 muffins.\nJon packed 7*12 = <<7*12=84>>84 muffins.\n#### 84\n"
-        in out
+        "\n[assistant]\nOne box holds 3*4 = <<3*4>>12 muffins.\n"
+        "Jon packed 7*12 = <<7*12=84>>84 muffins.\n#### 84\n" in out
     )
     as_json = invoke(
         "show", "gsm8k", "train", position, "--subset", "main", "--json", "--db", sample_db
@@ -101,7 +101,8 @@ def test_show_picks_the_only_subset_and_prints_extras(sample_db):
 def test_show_mistakes(sample_db):
     assert (
         fails("show", "arc", "test", "0", "--db", sample_db, status=2)
-        == "Error: arc test is stored for subsets ARC-Challenge, ARC-Easy: pick one with --subset (subset= in Python)"
+        == "Error: arc test is stored for subsets ARC-Challenge, ARC-Easy: "
+        "pick one with --subset (subset= in Python)"
     )
     assert (
         fails("show", "gsm8k", "test", "6", "--subset", "main", "--db", sample_db)
@@ -121,7 +122,8 @@ def test_show_mistakes(sample_db):
     )
     assert (
         fails("show", "spellingbee", "train", "0", "--subset", "nope", "--db", sample_db, status=2)
-        == "Error: spellingbee has no task 'nope': choose one of SpellingBee, SimpleSpelling (with --subset)"
+        == "Error: spellingbee has no task 'nope': "
+        "choose one of SpellingBee, SimpleSpelling (with --subset)"
     )
 
 
@@ -149,8 +151,10 @@ def test_show_generates_the_spelling_tasks(sample_db):
 def test_a_missing_file_is_one_clear_line(command, tmp_path):
     db = tmp_path / "missing.db"
     assert fails(*command, "--db", db) == (
-        f"Error: {db}: no such file. If you have the file elsewhere, point --db or $NANOTASKS_DB at it; to "
-        f"build it, `nanotasks compile --db {db}` (add `--mirror DIR` to read local snapshots instead of the hub)."
+        f"Error: {db}: no such file. If you have the file elsewhere, "
+        "point --db or $NANOTASKS_DB at it; to "
+        f"build it, `nanotasks compile --db {db}` "
+        "(add `--mirror DIR` to read local snapshots instead of the hub)."
     )
 
 
