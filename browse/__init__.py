@@ -2,10 +2,12 @@
 plugin (the `datasette` entry point nanotasks_browse in pyproject.toml), so a plain
 `datasette demo.db` has the pages too. For each nanotasks database D:
 
-    /D/-/nanotasks                              every split: examples, characters, provenance, lengths
-    /D/-/nanotasks/TASK/SUBSET/SPLIT/POSITION   one example as a transcript
-    /D/-/nanotasks/contamination                evaluation x training splits: a heatmap of overlaps
-    /D/-/nanotasks/contamination/EVAL/TRAIN     the overlapping pairs of two splits (splits.id)
+    /D/-/nanotasks                             every split: examples, characters, provenance,
+                                               lengths
+    /D/-/nanotasks/TASK/SUBSET/SPLIT/POSITION  one example as a transcript
+    /D/-/nanotasks/contamination               evaluation x training splits: a heatmap of
+                                               overlaps
+    /D/-/nanotasks/contamination/EVAL/TRAIN    the overlapping pairs of two splits (splits.id)
 
 and the `examples`, `example_data` and `overlaps` tables, and query results holding a
 conversation(id), show transcripts and links where they had blobs and ids. Every query goes
@@ -150,7 +152,8 @@ async def overview(datasette, request):
     for split in splits:
         lengths = (
             await db.execute(
-                "SELECT characters, count(*) FROM example_data WHERE id BETWEEN ? AND ? GROUP BY characters",
+                "SELECT characters, count(*) FROM example_data WHERE id BETWEEN ? AND ? "
+                "GROUP BY characters",
                 [split["first_example"], split["first_example"] + split["rows"] - 1],
                 custom_time_limit=STATISTICS_TIME_LIMIT_MS,
             )
@@ -246,13 +249,16 @@ async def example(datasette, request):
             "next": _example_url(datasette, db, split, position + 1)
             if position + 1 < split["rows"]
             else None,
-            "row_url": f"{datasette.urls.table(db.name, 'examples')}?{_query(split)}&position={position}",
+            "row_url": (
+                f"{datasette.urls.table(db.name, 'examples')}?{_query(split)}&position={position}"
+            ),
         },
     )
 
 
 CELLS = """
-SELECT e.id, t.id, count(DISTINCT o.eval_id), count(*), count(DISTINCT CASE o.kind WHEN 'exact' THEN o.eval_id END)
+SELECT e.id, t.id, count(DISTINCT o.eval_id), count(*),
+       count(DISTINCT CASE o.kind WHEN 'exact' THEN o.eval_id END)
 FROM overlaps o
 JOIN splits e ON o.eval_id BETWEEN e.first_example AND e.first_example + e.rows - 1
 JOIN splits t ON o.train_id BETWEEN t.first_example AND t.first_example + t.rows - 1
@@ -318,7 +324,7 @@ async def pairs(datasette, request):
         conversations = [await _conversation(db, eval_id), await _conversation(db, train_id)]
         shared = shared_runs(conversations[0][0], conversations[1][0])
         for (conversation, answer), split, example_id in zip(
-            conversations, (evaluation, training), (eval_id, train_id)
+            conversations, (evaluation, training), (eval_id, train_id), strict=True
         ):
             position = example_id - split["first_example"]
             sides.append(
@@ -362,8 +368,8 @@ async def _splits(db):
     return [
         dict(row)
         for row in await db.execute(
-            "SELECT id, task, subset, split, first_example, rows, repo, config, source_split, revision, "
-            "sha256, stored_bytes FROM splits ORDER BY first_example"
+            "SELECT id, task, subset, split, first_example, rows, repo, config, source_split, "
+            "revision, sha256, stored_bytes FROM splits ORDER BY first_example"
         )
     ]
 
@@ -393,7 +399,8 @@ def _example_url(datasette, db, split, position):
 
 
 def _pairs_url(datasette, db, evaluation, training):
-    return f"{datasette.urls.database(db.name)}/-/nanotasks/contamination/{evaluation['id']}/{training['id']}"
+    contamination = f"{datasette.urls.database(db.name)}/-/nanotasks/contamination"
+    return f"{contamination}/{evaluation['id']}/{training['id']}"
 
 
 def _query(split):

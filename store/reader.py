@@ -111,7 +111,10 @@ def check_header(path):
         )
     version = int.from_bytes(header[60:64], "big")
     if version != SCHEMA_VERSION:
-        reason = f"{path}: written in nanotasks file format {version}; this nanotasks reads format {SCHEMA_VERSION}."
+        reason = (
+            f"{path}: written in nanotasks file format {version}; "
+            f"this nanotasks reads format {SCHEMA_VERSION}."
+        )
         raise FormatVersionError(
             f"{reason} Recompile it with this version: `nanotasks compile --db {path}`.", reason
         )
@@ -141,7 +144,10 @@ def _not_found(path):
 
 
 def _cut_short(path, what):
-    return f"{path}: damaged: {what}. It was probably cut short while copying: copy it again.{verify_advice(path)}"
+    return (
+        f"{path}: damaged: {what}. It was probably cut short while copying: copy it again."
+        f"{verify_advice(path)}"
+    )
 
 
 def verify_advice(path):
@@ -218,7 +224,8 @@ def expected_schema():
 
 
 def check_schema(connection, path):
-    """FormatVersionError unless sqlite_master of the connection's file is exactly expected_schema()."""
+    """FormatVersionError unless sqlite_master of the connection's file is exactly
+    expected_schema()."""
     objects = [
         tuple(row) for row in connection.execute(SCHEMA_QUERY)
     ]  # Datasette's are sqlite3.Row
@@ -308,7 +315,7 @@ class Store:
         check_header(self.path)
         self._db = None
         _stores.add(self)
-        self.db  # the schema and splits checks, now rather than at the first read
+        self._connect()  # connecting checks the schema and splits: a bad file fails here
 
     def __getstate__(self):
         return {"path": self.path, "_db": None}
@@ -335,7 +342,7 @@ class Store:
         """Every split in the file with its provenance, as dicts, in file order."""
         cursor = self.db.execute(f"SELECT {', '.join(SPLIT_COLUMNS)} FROM splits ORDER BY id")
         return self._checked(
-            [dict(zip(SPLIT_COLUMNS, row)) for row in cursor], SPLIT_COLUMNS, "splits"
+            [dict(zip(SPLIT_COLUMNS, row, strict=True)) for row in cursor], SPLIT_COLUMNS, "splits"
         )
 
     @_damage_reported
@@ -346,7 +353,7 @@ class Store:
             "FROM files ORDER BY name"
         )
         return self._checked(
-            [dict(zip(FILE_COLUMNS, row)) for row in cursor], FILE_COLUMNS, "files"
+            [dict(zip(FILE_COLUMNS, row, strict=True)) for row in cursor], FILE_COLUMNS, "files"
         )
 
     def _checked(self, rows, columns, table):

@@ -24,7 +24,8 @@ def benchmark(name):
 
 
 def aliases():
-    """Other names stored splits are served under: {(task, subset, split): stored (subset, split)}."""
+    """Other names stored splits are served under:
+    {(task, subset, split): stored (subset, split)}."""
     return {
         (name, *alias): stored
         for name in NAMES

@@ -10,8 +10,9 @@ import operator
 import random
 import sys
 from array import array
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from itertools import chain, repeat
+from types import MappingProxyType
 from typing import NamedTuple
 
 from nanotasks.store import default_path
@@ -48,9 +49,11 @@ class Benchmark(NamedTuple):
     sources: tuple[Source, ...] = ()  # the hub splits it stores, one per stored split
     normalise: Callable | None = None  # (source row as a dict, its Source) -> store.Example
     files: tuple[SourceFile, ...] = ()  # whole files its tasks generate examples from
-    # Other names its stored splits are served under: (subset, split) -> stored (subset, split)
-    aliases: dict = {}  # shared by the benchmarks without aliases, which never change it
-    generated: dict = {}  # tasks generated at read time from its files, by class name: `show`'s subsets
+    # Other names its stored splits are served under: (subset, split) -> stored (subset, split).
+    # The defaults are read-only, so the benchmarks that share them cannot change them.
+    aliases: Mapping[tuple[str, str], tuple[str, str]] = MappingProxyType({})
+    # Tasks generated at read time from its files, by class name: `show`'s subsets.
+    generated: Mapping[str, type] = MappingProxyType({})
     # For sources whose columns are only known once fetched (chat datasets): (column names, Source)
     # -> {column: the fields normalise reads of each item of that list of structs, or None for a
     # plain column, where a null string reads as ""}; normalise sees only these. Raises
@@ -98,7 +101,8 @@ class Task:
         return len(self.positions())
 
     def get_examples(self, positions):
-        """get_example of each position: tasks that read a batch faster than one by one override it."""
+        """get_example of each position: tasks that read a batch faster than one by one
+        override it."""
         return [self.get_example(position) for position in positions]
 
     def __getitem__(self, index):
@@ -205,8 +209,13 @@ def render_mc(question, letters, choices):
     """A multiple choice prompt. The letter comes after its choice, so a model that is unsure
     predicts the letter with the choice's text already in context; no space after '=' so the
     letter is a single token."""
-    lines = "".join(f"- {choice}={letter}\n" for letter, choice in zip(letters, choices))
-    return f"Multiple Choice question: {question}\n{lines}\nRespond only with the letter of the correct answer."
+    lines = "".join(
+        f"- {choice}={letter}\n" for letter, choice in zip(letters, choices, strict=True)
+    )
+    return (
+        f"Multiple Choice question: {question}\n{lines}\n"
+        "Respond only with the letter of the correct answer."
+    )
 
 
 WORD = "I" if array("I").itemsize == 4 else "L"  # 32-bit unsigned
@@ -276,8 +285,8 @@ class TaskSequence(Task):
             shares.setdefault(number, []).append((slot, position - self.offsets[number]))
         examples = [None] * len(positions)
         for number, share in shares.items():
-            slots, indices = zip(*share)
-            for slot, example in zip(slots, self.tasks[number].__getitems__(indices)):
+            slots, indices = zip(*share, strict=True)
+            for slot, example in zip(slots, self.tasks[number].__getitems__(indices), strict=True):
                 examples[slot] = example
         return examples
 

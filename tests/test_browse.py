@@ -179,20 +179,22 @@ def test_browse_prints_the_start_page(server):
 def test_start_page_lists_every_split_with_a_histogram(visit, server, demo_db):
     page = visit(urllib.parse.urlparse(server).path, "start")
     # Read in one script, not an element at a time: ~1,000 WebDriver round trips took 7 s.
-    rows = page.execute_script("""return [...document.querySelectorAll('.nt-splits tbody tr')].map(row => ({
-        cells: [...row.querySelectorAll('td')].map(cell => cell.innerText.trim()),
-        bars: [...row.querySelectorAll('svg.nt-histogram rect')].map(bar => [bar.textContent, bar.getAttribute('height')])
-    }))""")
+    rows = page.execute_script("""
+        return [...document.querySelectorAll('.nt-splits tbody tr')].map(row => ({
+            cells: [...row.querySelectorAll('td')].map(cell => cell.innerText.trim()),
+            bars: [...row.querySelectorAll('svg.nt-histogram rect')].map(
+                bar => [bar.textContent, bar.getAttribute('height')])
+        }))""")
     splits = sql(
         demo_db,
-        "SELECT s.task, s.subset, s.split, s.rows, s.repo, s.sha256, sum(e.characters) AS characters "
-        "FROM splits s JOIN example_data e ON e.id BETWEEN s.first_example AND s.first_example + s.rows - 1 "
+        "SELECT s.task, s.subset, s.split, s.rows, s.repo, s.sha256, "
+        "sum(e.characters) AS characters FROM splits s JOIN example_data e "
+        "ON e.id BETWEEN s.first_example AND s.first_example + s.rows - 1 "
         "GROUP BY s.id ORDER BY s.task, s.subset, s.split",
     )
-    assert (
-        len(splits) == 18 and len(rows) == len(splits) + 1
-    )  # and the word list, in the files table
-    for split, row in zip(splits, rows):
+    # and a row for the word list, from the files table
+    assert len(splits) == 18 and len(rows) == len(splits) + 1
+    for split, row in zip(splits, rows, strict=False):  # the word list's row is last
         cells = row["cells"]
         assert cells[:5] == [
             split["task"],
@@ -275,9 +277,11 @@ def test_overlaps_name_their_examples(visit):
 def test_the_heatmap_counts_the_overlaps_table(visit, demo_db):
     page = visit("/demo/-/nanotasks/contamination", "contamination")
     cells = page.execute_script("""
-        const columns = [...document.querySelectorAll('.nt-heatmap thead th.nt-column')].map(th => th.innerText);
+        const columns = [...document.querySelectorAll('.nt-heatmap thead th.nt-column')]
+            .map(th => th.innerText);
         return [...document.querySelectorAll('.nt-heatmap tbody tr')].flatMap(tr =>
-            [...tr.querySelectorAll('td')].map((td, i) => [tr.querySelector('th').innerText.replace(/ \\(.*/, ''),
+            [...tr.querySelectorAll('td')].map((td, i) => [
+                tr.querySelector('th').innerText.replace(/ \\(.*/, ''),
                 columns[i], td.innerText, getComputedStyle(td).backgroundColor]));""")
     shown = {(row, column): int(text) for row, column, text, _ in cells if text}
     expected = {}
@@ -439,7 +443,7 @@ def test_a_time_limit_stops_the_query_not_just_the_function(demo_db):
     errors = set()
     for k in range(1, 100):
         steps = iter(range(k, 0, -1))
-        db.set_progress_handler(lambda: next(steps, 0) == 1, 1)
+        db.set_progress_handler(lambda steps=steps: next(steps, 0) == 1, 1)
         try:
             db.execute("SELECT conversation_text(1)").fetchall()
         except sqlite3.OperationalError as error:

@@ -83,8 +83,8 @@ def test_show_prints_a_readable_conversation(sample_db):
     out = invoke("show", "gsm8k", "train", position, "--subset", "main", "--db", sample_db).stdout
     assert out.startswith("[user]\nEach box holds 3 rows of 4 muffins.")
     assert (
-        "\n[assistant]\nOne box holds 3*4 = <<3*4>>12 muffins.\nJon packed 7*12 = <<7*12=84>>84 muffins.\n#### 84\n"
-        in out
+        "\n[assistant]\nOne box holds 3*4 = <<3*4>>12 muffins.\n"
+        "Jon packed 7*12 = <<7*12=84>>84 muffins.\n#### 84\n" in out
     )
     as_json = invoke(
         "show", "gsm8k", "train", position, "--subset", "main", "--json", "--db", sample_db
@@ -104,7 +104,8 @@ VALID = "give 0 to 5, or -6 to -1 from the end"
 def test_show_mistakes(sample_db):
     assert (
         fails("show", "arc", "test", "0", "--db", sample_db, status=2)
-        == "Error: arc test is stored for subsets ARC-Challenge, ARC-Easy: pick one with --subset (subset= in Python)"
+        == "Error: arc test is stored for subsets ARC-Challenge, ARC-Easy: "
+        "pick one with --subset (subset= in Python)"
     )
     assert (
         fails("show", "gsm8k", "test", "6", "--subset", "main", "--db", sample_db)
@@ -128,7 +129,8 @@ def test_show_mistakes(sample_db):
     )
     assert (
         fails("show", "spellingbee", "train", "0", "--subset", "nope", "--db", sample_db, status=2)
-        == "Error: spellingbee has no task 'nope': choose one of SpellingBee, SimpleSpelling (with --subset)"
+        == "Error: spellingbee has no task 'nope': "
+        "choose one of SpellingBee, SimpleSpelling (with --subset)"
     )
 
 

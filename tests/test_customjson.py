@@ -123,8 +123,8 @@ def test_customjson_compiled_into_the_file(sample_db, tmp_path):
 def test_json_that_orjson_refuses_reads_back_as_json_reads_it(sample_db, tmp_path):
     # the reader parses with orjson, which refuses NaN and integers past 64 bits; json writes both
     line = (
-        '[{"role": "user", "content": "a", "score": NaN}, {"role": "assistant", "content": "b", "id": %d}]'
-        % 2**70
+        '[{"role": "user", "content": "a", "score": NaN}, '
+        f'{{"role": "assistant", "content": "b", "id": {2**70}}}]'
     )
     chat = write_jsonl(tmp_path / "odd.jsonl", [line])
     db = tmp_path / "odd.db"
@@ -165,7 +165,8 @@ def compile_custom(tmp_path, *customs):
         ),
         (
             GOOD.encode() * 2 + GOOD.replace("Hello", "\\ud800").encode(),
-            "line 3: a lone surrogate escape such as \\ud800, which is no character: text must be valid Unicode",
+            "line 3: a lone surrogate escape such as \\ud800, which is no character: "
+            "text must be valid Unicode",
         ),
         (b"[" * 100_000 + b"]" * 100_000 + b"\n", "line 1: JSON nested too deeply"),
     ],
@@ -216,5 +217,6 @@ def test_a_custom_name_given_twice_is_refused(tmp_path):
     first.write_text(GOOD)
     second.write_text(GOOD)
     assert compile_custom(tmp_path, f"a={first}", f"a={second}") == (
-        "Error: Invalid value for --custom: the name 'a' is given twice: each custom file needs its own name"
+        "Error: Invalid value for --custom: the name 'a' is given twice: "
+        "each custom file needs its own name"
     )

@@ -195,8 +195,8 @@ def test_examples_view_finds_a_split_by_rowid_range(sample_db):
         plan = [
             row[3]
             for row in connection.execute(
-                "EXPLAIN QUERY PLAN SELECT body FROM examples WHERE task = ? AND subset = ? AND split = ? "
-                "AND position = ?",
+                "EXPLAIN QUERY PLAN SELECT body FROM examples "
+                "WHERE task = ? AND subset = ? AND split = ? AND position = ?",
                 ("gsm8k", "main", "test", 3),
             )
         ]
@@ -341,8 +341,8 @@ def replace_body(path, task, subset, split, position, body):
     db = sqlite3.connect(path)
     with db:
         db.execute(
-            "UPDATE example_data SET body = ? WHERE id = (SELECT id FROM examples WHERE task = ? AND "
-            "subset = ? AND split = ? AND position = ?)",
+            "UPDATE example_data SET body = ? WHERE id = (SELECT id FROM examples "
+            "WHERE task = ? AND subset = ? AND split = ? AND position = ?)",
             (body, task, subset, split, position),
         )
     db.close()
@@ -382,7 +382,7 @@ def refused_everywhere(path, expected):
         ["export", "gsm8k", "test", "--subset", "main"],
     )
     for command, result in zip(
-        commands, nanotasks_each(*[[*c, "--db", path] for c in commands], timeout=120)
+        commands, nanotasks_each(*[[*c, "--db", path] for c in commands], timeout=120), strict=True
     ):
         assert result.returncode == 1, (command, result.stdout)
         assert "Traceback" not in result.stderr, (command, result.stderr)
@@ -401,15 +401,15 @@ def refused_everywhere(path, expected):
         ],
         [
             "ALTER TABLE example_data RENAME TO real_data",
-            "CREATE VIEW example_data AS SELECT id, source_row, messages, characters, answer, subject_id, "
-            "prompt_hash, randomblob(100000000) AS body FROM real_data",
+            "CREATE VIEW example_data AS SELECT id, source_row, messages, characters, answer, "
+            "subject_id, prompt_hash, randomblob(100000000) AS body FROM real_data",
         ],
         # ARC's rows shown as GSM8K's: every check of the rows themselves would pass
         [
             "DROP VIEW examples",
             "CREATE VIEW examples AS SELECT 'gsm8k' AS task, 'main' AS subset, "
-            "'test' AS split, 0 AS position, source_row, messages, characters, answer, NULL AS subject, "
-            "prompt_hash, body, id FROM example_data",
+            "'test' AS split, 0 AS position, source_row, messages, characters, answer, "
+            "NULL AS subject, prompt_hash, body, id FROM example_data",
         ],
         ["CREATE TRIGGER t AFTER INSERT ON meta BEGIN SELECT 1; END"],
         ["CREATE INDEX i ON example_data (answer)"],

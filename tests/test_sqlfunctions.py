@@ -176,7 +176,10 @@ def test_writing_query_is_refused_and_nothing_changes(sample_db, tmp_path, query
 
 
 def test_sql_formats_and_errors(sample_db):
-    query = "SELECT task, split, rows, dictionary IS NULL AS plain FROM splits WHERE task = 'gsm8k' ORDER BY id"
+    query = (
+        "SELECT task, split, rows, dictionary IS NULL AS plain FROM splits "
+        "WHERE task = 'gsm8k' ORDER BY id"
+    )
     rows = sql_json(sample_db, query)
     assert rows[0] == {"task": "gsm8k", "split": "test", "rows": 6, "plain": 1}
     parsed = list(
@@ -235,7 +238,8 @@ def test_sql_stops_at_its_time_limit(sample_db):
         timeout=60,
     )
     assert result.returncode == 1 and result.stderr.strip().splitlines() == [
-        "Error: stopped after 0.5 s, the time limit: give it longer with --timeout SECONDS, or ask for less"
+        "Error: stopped after 0.5 s, the time limit: "
+        "give it longer with --timeout SECONDS, or ask for less"
     ]
 
 
