@@ -286,8 +286,8 @@ def compile(db, only, mirror, revision, custom, chat, chat_shuffle, jobs, max_wa
             failures.setdefault((outcome.error, outcome.status == "kept"), []).append(outcome.name)
     for (error, kept), names in failures.items():
         click.echo(
-            f"{colour('failed', err=True)}: {', '.join(names)}{' (kept the previous copy)' if kept else ''}: "
-            f"{error}",
+            f"{colour('failed', err=True)}: {', '.join(names)}"
+            f"{' (kept the previous copy)' if kept else ''}: {error}",
             err=True,
         )
     if failures:
@@ -373,7 +373,8 @@ def info(db, as_json):
 
 
 def _revision(source):
-    """The hub commit, shortened; `mirror` for a source read from a --mirror, blank for a local file."""
+    """The hub commit, shortened; `mirror` for a source read from a --mirror, blank for a local
+    file."""
     if source["revision"]:
         return source["revision"][:12]
     return "" if source.get("task") == "customjson" else "mirror"
@@ -547,7 +548,8 @@ def _print_json_records(columns, rows):
     encode = json.JSONEncoder(ensure_ascii=False, default=blob).encode
     first = True
     for row in rows:
-        record = dict(zip(columns, row))  # a repeated column name keeps its last value, as in dumps
+        # a repeated column name keeps its last value, as in dumps
+        record = dict(zip(columns, row, strict=True))
         members = ",\n".join(
             f"    {encode(name)}: {encode(value)}" for name, value in record.items()
         )
@@ -674,7 +676,7 @@ def browse(db, port):
     try:
         serve(db, port, click.echo)
     except KeyboardInterrupt:  # Ctrl-C, the way to stop it: the server has shut down
-        pass
+        sys.exit(130)
     except OSError as error:
         raise click.ClickException(
             f"cannot listen on 127.0.0.1:{port} ({error.strerror}): "

@@ -63,7 +63,7 @@ def nanotasks_each(*commands, timeout=60):
     assert process.returncode == 0 and process.stderr == "", process.stderr
     return [
         subprocess.CompletedProcess(c, *result)
-        for c, result in zip(commands, json.loads(process.stdout))
+        for c, result in zip(commands, json.loads(process.stdout), strict=True)
     ]
 
 

@@ -63,7 +63,8 @@ def column(db, name, key):
         return [
             value
             for (value,) in connection.execute(
-                f"SELECT {name} FROM examples WHERE task = ? AND subset = ? AND split = ? ORDER BY position",
+                f"SELECT {name} FROM examples WHERE task = ? AND subset = ? AND split = ? "
+                "ORDER BY position",
                 key,
             )
         ]
