@@ -10,6 +10,7 @@ import re
 import signal
 import sqlite3
 import sys
+import time
 from pathlib import Path
 
 import click
@@ -197,6 +198,7 @@ def compile(db, only, mirror, revision, custom, chat, chat_shuffle, jobs, max_wa
     """
     try:
         from nanotasks.compiler.build import BadRequest
+        from nanotasks.compiler.memory import PeakMemory
     except ImportError as error:
         raise click.ClickException(
             f"compiling needs the compile extra ({error.name} is missing): "
@@ -222,19 +224,21 @@ def compile(db, only, mirror, revision, custom, chat, chat_shuffle, jobs, max_wa
     handler = signal.signal(
         signal.SIGTERM, _terminate
     )  # a batch system's kill cleans up like Ctrl-C
+    started = time.monotonic()
     try:
-        outcomes = nanotasks.compile(
-            db,
-            only,
-            mirror,
-            revisions,
-            customs,
-            jobs,
-            progress(not as_json),
-            chats,
-            chat_shuffle,
-            max_wait,
-        )
+        with PeakMemory() as memory:
+            outcomes = nanotasks.compile(
+                db,
+                only,
+                mirror,
+                revisions,
+                customs,
+                jobs,
+                progress(not as_json, memory),
+                chats,
+                chat_shuffle,
+                max_wait,
+            )
     except (UnknownName, BadRequest) as error:
         raise click.UsageError(str(error)) from None
     except (StoreError, ValueError, OSError) as error:
@@ -254,6 +258,8 @@ def compile(db, only, mirror, revision, custom, chat, chat_shuffle, jobs, max_wa
             {
                 "path": str(db),
                 "written": written,
+                "seconds": seconds(time.monotonic() - started),
+                "peak_memory_bytes": memory.peak,
                 "outcomes": [
                     {
                         **split_fields(o.name),
@@ -279,7 +285,11 @@ def compile(db, only, mirror, revision, custom, chat, chat_shuffle, jobs, max_wa
             for o in outcomes
         ]
         echo_table(["split", "rows", "bytes", "seconds", "status"], rows)
-        click.echo(f"wrote {db}" if written else f"nothing was written{_unchanged(db, existed)}")
+        click.echo(
+            f"{f'wrote {db}' if written else f'nothing was written{_unchanged(db, existed)}'} "
+            f"in {time.monotonic() - started:.1f} s, at most {memory.peak / 2**20:,.0f} MB "
+            f"of memory"
+        )
     failures = {}  # one line per reason: a repository out of reach fails all its splits alike
     for outcome in outcomes:
         if outcome.error:

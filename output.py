@@ -135,22 +135,23 @@ def seconds(value):
     return round(value, 3)
 
 
-def progress(enabled=True):
+def progress(enabled=True, memory=None):
     """The progress display of one command: a single line on standard error, rewritten as work
     goes on, or None (quiet) when `enabled` is false or standard error is no terminal. It is
     what the library's `progress` arguments take: progress(length=..., label=...) -> a context
-    manager with update(n)."""
+    manager with update(n). With `memory` (anything with a `current` number of bytes), the
+    line shows it too."""
     if not enabled or not is_terminal(sys.stderr):
         return None
-    return Progress()
+    return Progress(memory)
 
 
 class Progress:
     """One status line for a whole command: how many steps are done, the current step's name,
-    its count of rows (of how many, when known) and its rate."""
+    its count of rows (of how many, when known), its rate and time, and the memory in use."""
 
-    def __init__(self):
-        self.done = 0
+    def __init__(self, memory=None):
+        self.done, self.memory = 0, memory
 
     def __call__(self, length, label):
         self.length, self.label, self.count = length, label, 0
@@ -174,7 +175,8 @@ class Progress:
         self.shown = time.monotonic()
         elapsed = self.shown - self.started
         total = f"/{self.length:,}" if self.length else ""
-        rate = f"  {self.count / elapsed:,.0f} rows/s" if elapsed > 0.5 else ""
-        line = f"[{self.done} done] {self.label}  {self.count:,}{total} rows{rate}"
+        rate = f"  {self.count / elapsed:,.0f} rows/s  {elapsed:.0f} s" if elapsed > 0.5 else ""
+        memory = f"  {self.memory.current / 2**20:,.0f} MB" if self.memory else ""
+        line = f"[{self.done} done] {self.label}  {self.count:,}{total} rows{rate}{memory}"
         columns = shutil.get_terminal_size().columns
         click.echo(f"\r\033[K{line[: columns - 1]}", nl=False, err=True)

@@ -8,15 +8,14 @@ stored file. The quick check reads only what is cheap: the header, the schema an
 `example_data`, and each split's first and last row.
 """
 
-import contextlib
 import hashlib
 import sqlite3
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from types import SimpleNamespace
 
 import zstandard
 
+from nanotasks.store import NoProgress
 from nanotasks.store.reader import (
     Split,
     Store,
@@ -77,7 +76,7 @@ def verify(path, quick=False, progress=None):
         checks += [_ends(store, _split(s)) for s in splits]
         return checks + [Check(f"file {f['name']}", True, "present") for f in files]
     total = sum(s["rows"] for s in splits)
-    with (progress or _silent)(length=total, label="verifying") as bar:
+    with (progress or NoProgress)(length=total, label="verifying") as bar:
         checks += [_rows(store, s, bar) for s in splits]
     return checks + [_file(store, f) for f in files]
 
@@ -207,8 +206,3 @@ def _split(s):
 def _name(s):
     s = s if isinstance(s, dict) else s._asdict()
     return f"{s['task']} {s['subset']}/{s['split']}"
-
-
-@contextlib.contextmanager
-def _silent(length, label):
-    yield SimpleNamespace(update=lambda n: None)
