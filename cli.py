@@ -244,7 +244,7 @@ def compile(db, only, mirror, revision, custom, chat, chat_shuffle, jobs, max_wa
     leaves the file at --db as it was.
     """
     try:
-        from nanotasks.compiler.build import BadRequest
+        import nanotasks.compiler.build  # noqa: F401 (the compile extra)
     except ImportError as error:
         raise click.ClickException(
             f"compiling needs the compile extra ({error.name} is missing): "
