@@ -1,6 +1,7 @@
 """
 Evaluations per second of the execution sandbox on HumanEval's canonical solutions, serial and
-batched, each evaluated as HumanEval.evaluate does: the solution as the program, the test in the checker.
+batched, each evaluated as HumanEval.evaluate does: the solution as the program, the test in the
+checker.
 
     python benchmarks/humaneval_execution.py [--mirror DIR] [--count N] [--workers W]
 
@@ -11,16 +12,17 @@ data/sample, and says so.
 
 import argparse
 import os
+import resource
 import sys
 import time
 from pathlib import Path
 
 import pyarrow.parquet as pq
 
-REPO = Path(__file__).resolve().parents[1]
 from nanotasks.tasks.execution import execute, execute_many
 from nanotasks.tasks.humaneval import normalise, problem_test, program_for
 
+REPO = Path(__file__).resolve().parents[1]
 HUMANEVAL = Path("openai") / "openai_humaneval" / "openai_humaneval" / "test-00000-of-00001.parquet"
 
 
@@ -38,13 +40,23 @@ def canonical_solutions(root):
     ]
 
 
+def children_cpu_seconds():
+    """CPU time of every process this one has waited for, and theirs: all the sandboxes' work."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def report(label, solutions, run):
-    started = time.perf_counter()
+    """Evaluations per second, and CPU time per evaluation, which other jobs on the machine
+    disturb far less than the wall time."""
+    started, cpu_before = time.perf_counter(), children_cpu_seconds()
     results = run([program for program, _ in solutions], [test for _, test in solutions])
     elapsed = time.perf_counter() - started
+    cpu_ms = (children_cpu_seconds() - cpu_before) * 1000 / len(solutions)
     passed = sum(result.passed for result in results)
     print(
-        f"{label}: {len(solutions) / elapsed:.1f} evaluations/s ({len(solutions)} programs, {passed} passed, {elapsed:.2f} s)"
+        f"{label}: {len(solutions) / elapsed:.1f} evaluations/s "
+        f"({len(solutions)} programs, {passed} passed, {elapsed:.2f} s, {cpu_ms:.1f} ms CPU each)"
     )
 
 
@@ -54,7 +66,8 @@ if __name__ == "__main__":
         "--mirror",
         type=Path,
         default=REPO / "data" / "sample",
-        help="a hub-layout directory with openai/openai_humaneval (default: data/sample's 5 problems)",
+        help="a hub-layout directory with openai/openai_humaneval "
+        "(default: data/sample's 5 problems)",
     )
     parser.add_argument("--count", type=int, default=None, help="use only the first N problems")
     parser.add_argument("--workers", type=int, default=os.cpu_count())
@@ -68,7 +81,7 @@ if __name__ == "__main__":
         "serial",
         solutions,
         lambda programs, tests: [
-            execute(program, test=test) for program, test in zip(programs, tests)
+            execute(program, test=test) for program, test in zip(programs, tests, strict=True)
         ],
     )
     report(
