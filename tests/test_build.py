@@ -181,8 +181,8 @@ def test_failing_sources_are_named_with_their_reason_and_the_rest_is_written(
     )
     assert "Parquet magic bytes not found" in humaneval
     assert (
-        mmlu
-        == "failed: mmlu all/validation: cais/mmlu: config 'all' has no split 'validation' (has auxiliary_train, dev, test)"
+        mmlu == "failed: mmlu all/validation: cais/mmlu: config 'all' has no split 'validation' "
+        "(has auxiliary_train, dev, test)"
     )
     assert {(s["task"], s["subset"], s["split"]) for s in Store(db).splits()} == set(
         SPLITS
