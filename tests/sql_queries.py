@@ -19,6 +19,7 @@ task        split            examples  characters
 arc         test                   12        2568
 arc         train                  15        3732
 arc         validation             12        2562
+core        test                   16        1519
 customjson  train                   3         590
 gsm8k       test                   12        3019
 gsm8k       train                  16        3973
@@ -136,6 +137,21 @@ main             4  customjson  mychats    train      0  exact
 main             5  customjson  mychats    train      1  ngram
 socratic         4  customjson  mychats    train      0  exact
 socratic         5  customjson  mychats    train      1  ngram""",
+    ),
+    (
+        "CORE rows that appear in a training split",
+        """\
+SELECT core.subset AS data_file, core.position, train.task, train.subset AS in_subset,
+       train.split AS in_split, train.position AS at, overlaps.kind
+FROM overlaps
+JOIN examples AS core ON core.id = overlaps.eval_id
+JOIN examples AS train ON train.id = overlaps.train_id
+WHERE core.task = 'core'
+ORDER BY data_file, core.position""",
+        """\
+data_file                         position  task  in_subset  in_split  at  kind
+--------------------------------  --------  ----  ---------  --------  --  -----
+world_knowledge/science_mc.jsonl         0  arc   ARC-Easy   train      5  ngram""",
     ),
 ]
 

@@ -367,7 +367,7 @@ def test_browse_is_read_only_and_bounded(server, demo_db):
                 f"{database}.json?" + urllib.parse.urlencode({"sql": query}), timeout=30
             )
         assert error in json.load(refused.value)["error"]
-    assert sql(demo_db, "SELECT count(*) AS n FROM overlaps") == [{"n": 4}]
+    assert sql(demo_db, "SELECT count(*) AS n FROM overlaps") == [{"n": 5}]
 
 
 def test_a_time_limit_stops_the_query_not_just_the_function(demo_db):
