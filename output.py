@@ -62,7 +62,7 @@ def table_lines(headers, rows, width=None, head=1000):
     widest cells are cut, ending in '…', until each line fits."""
     rows = ([cell(value) for value in row] for row in rows)
     first = list(itertools.islice(rows, head))
-    columns = list(zip(headers, *first)) if first else [(header,) for header in headers]
+    columns = list(zip(headers, *first, strict=True)) if first else [(h,) for h in headers]
     numeric = [
         len(column) > 1
         and all(NUMBER.fullmatch(click.unstyle(value)) or not value for value in column[1:])
@@ -73,7 +73,7 @@ def table_lines(headers, rows, width=None, head=1000):
         _fit(widths, [len(header) for header in headers], width)
     for line in itertools.chain([headers, ["-" * w for w in widths]], first, rows):
         yield "  ".join(
-            _pad(value, w, right) for value, w, right in zip(line, widths, numeric)
+            _pad(value, w, right) for value, w, right in zip(line, widths, numeric, strict=True)
         ).rstrip()
 
 

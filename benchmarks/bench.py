@@ -104,7 +104,8 @@ class ArrowSplit:
         return len(self.order)
 
     def __getitem__(self, i):
-        # (a batched take would be no faster: Arrow concatenates every chunk of a nested column on each take)
+        # (a batched take would be no faster: Arrow concatenates every chunk of a nested column
+        # on each take)
         return {"messages": self.messages[self.order[i]].as_py()}
 
 
@@ -718,15 +719,17 @@ def scale_table(report):
     return "\n".join(
         markdown(headers, rows)
         + [
-            f"\nSmolTalk train, synthetic, plus {SCALE_TEST:,} test rows; {report['options']['reads']:,} random reads "
-            f"(mean CPU time; cold: wall time, page cache evicted); {m['cores']} x {m['cpu']}, Python {m['python']}"
+            f"\nSmolTalk train, synthetic, plus {SCALE_TEST:,} test rows; "
+            f"{report['options']['reads']:,} random reads "
+            f"(mean CPU time; cold: wall time, page cache evicted); "
+            f"{m['cores']} x {m['cpu']}, Python {m['python']}"
         ]
     )
 
 
 def markdown(headers, rows):
-    """A table in Markdown, as the README shows it: labels in the first column, the figures
-    after it right-aligned."""
+    """A table in Markdown, as benchmarks/README.md shows it: labels in the first column, the
+    figures after it right-aligned."""
     widths = [max(len(str(row[i])) for row in [headers, *rows]) for i in range(len(headers))]
 
     def cell(column, value):
@@ -906,7 +909,8 @@ def table(report):
             "SmolTalk train bytes (rows + dictionary) vs zstd parquet of the same rows",
             "-",
             "-",
-            f"{c['train_stored_bytes']:,} / {c['train_parquet_zstd_bytes']:,} = {c['bytes_vs_parquet']:.2f}x",
+            f"{c['train_stored_bytes']:,} / {c['train_parquet_zstd_bytes']:,} "
+            f"= {c['bytes_vs_parquet']:.2f}x",
             "",
             "",
             "",
@@ -937,7 +941,8 @@ def table(report):
     lines = markdown(headers, rows)
     m = report["machine"]
     lines.append(
-        f"\n{options['train']:,} train / {options['test']:,} test conversations ({report['origin']}); "
+        f"\n{options['train']:,} train / {options['test']:,} test conversations "
+        f"({report['origin']}); "
         f"{options['reads']:,} random reads; {m['cores']} x {m['cpu']}, Python {m['python']}, "
         f"load average at the end {m['load_average']}"
     )

@@ -82,7 +82,8 @@ def measure(work, args):
     )
     rows = sum(o.rows for o in outcomes)
     print(
-        f"compile --only smoltalk --jobs {args.jobs}: {rows:,} rows, load average {load:.1f} before, "
+        f"compile --only smoltalk --jobs {args.jobs}: {rows:,} rows, "
+        f"load average {load:.1f} before, "
         f"{os.getloadavg()[0]:.1f} after"
     )
     for o in outcomes:
@@ -91,7 +92,8 @@ def measure(work, args):
         )
     print(f"  overlaps pass: {overlaps:.1f} s")
     print(
-        f"without the overlaps pass: {wall - overlaps:.1f} s wall, {rows / (wall - overlaps):,.0f} rows/s"
+        f"without the overlaps pass: {wall - overlaps:.1f} s wall, "
+        f"{rows / (wall - overlaps):,.0f} rows/s"
     )
     print(
         f"CPU, overlaps pass included: {parent:.1f} s here + {workers:.1f} s in the workers "
@@ -99,7 +101,8 @@ def measure(work, args):
     )
     whole = sizes(db, hub)[-1]
     print(
-        f"file {whole['stored_bytes']:,} bytes, zstd parquet of the same rows {whole['parquet_bytes']:,}: "
+        f"file {whole['stored_bytes']:,} bytes, "
+        f"zstd parquet of the same rows {whole['parquet_bytes']:,}: "
         f"{whole['ratio']}x"
     )
 

@@ -1,6 +1,7 @@
 """
 Evaluations per second of the execution sandbox on HumanEval's canonical solutions, serial and
-batched, each evaluated as HumanEval.evaluate does: the solution as the program, the test in the checker.
+batched, each evaluated as HumanEval.evaluate does: the solution as the program, the test in the
+checker.
 
     python benchmarks/humaneval_execution.py [--mirror DIR] [--count N] [--workers W]
 
@@ -17,10 +18,10 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
-REPO = Path(__file__).resolve().parents[1]
 from nanotasks.tasks.execution import execute, execute_many
 from nanotasks.tasks.humaneval import normalise, problem_test, program_for
 
+REPO = Path(__file__).resolve().parents[1]
 HUMANEVAL = Path("openai") / "openai_humaneval" / "openai_humaneval" / "test-00000-of-00001.parquet"
 
 
@@ -44,7 +45,8 @@ def report(label, solutions, run):
     elapsed = time.perf_counter() - started
     passed = sum(result.passed for result in results)
     print(
-        f"{label}: {len(solutions) / elapsed:.1f} evaluations/s ({len(solutions)} programs, {passed} passed, {elapsed:.2f} s)"
+        f"{label}: {len(solutions) / elapsed:.1f} evaluations/s "
+        f"({len(solutions)} programs, {passed} passed, {elapsed:.2f} s)"
     )
 
 
@@ -54,7 +56,8 @@ if __name__ == "__main__":
         "--mirror",
         type=Path,
         default=REPO / "data" / "sample",
-        help="a hub-layout directory with openai/openai_humaneval (default: data/sample's 5 problems)",
+        help="a hub-layout directory with openai/openai_humaneval "
+        "(default: data/sample's 5 problems)",
     )
     parser.add_argument("--count", type=int, default=None, help="use only the first N problems")
     parser.add_argument("--workers", type=int, default=os.cpu_count())
@@ -68,7 +71,7 @@ if __name__ == "__main__":
         "serial",
         solutions,
         lambda programs, tests: [
-            execute(program, test=test) for program, test in zip(programs, tests)
+            execute(program, test=test) for program, test in zip(programs, tests, strict=True)
         ],
     )
     report(

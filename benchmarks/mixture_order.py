@@ -38,13 +38,15 @@ def peak_mb(function, *args):
 
 def main(sizes):
     print(
-        f"{'n':>10}  {'shuffled_order s':>16}  {'Random.shuffle s':>16}  {'speed-up':>8}  {'peak MB':>7}"
+        f"{'n':>10}  {'shuffled_order s':>16}  {'Random.shuffle s':>16}  "
+        f"{'speed-up':>8}  {'peak MB':>7}"
     )
     for n in sizes:
         repeats = 5 if n <= 1_000_000 else 2
         fast, reference = best_of(repeats, shuffled_order, n), best_of(repeats, shuffle_array, n)
         print(
-            f"{n:>10,}  {fast:>16.3f}  {reference:>16.3f}  {reference / fast:>7.1f}x  {peak_mb(shuffled_order, n):>7.1f}"
+            f"{n:>10,}  {fast:>16.3f}  {reference:>16.3f}  {reference / fast:>7.1f}x  "
+            f"{peak_mb(shuffled_order, n):>7.1f}"
         )
 
 

@@ -38,7 +38,7 @@ def vocabulary(rng, size=40_000):
     weights = 1 / np.arange(1, 27)
     draws = rng.choice(letters, (size * 2, 10), p=weights / weights.sum())
     lengths = rng.integers(2, 11, size * 2)
-    words = sorted({"".join(row[:n]) for row, n in zip(draws, lengths)})
+    words = sorted({"".join(row[:n]) for row, n in zip(draws, lengths, strict=True)})
     return [words[i] for i in rng.permutation(len(words))[:size]]
 
 
@@ -105,6 +105,7 @@ def build(path, train, test, seed=0):
                 planted_rows,
                 [("exact", i, p) for i, p in exact.items()]
                 + [("span", i, s) for i, s in spans.items()],
+                strict=True,
             )
         )
         for row in range(train):
@@ -146,7 +147,8 @@ def main():
         started = time.monotonic()
         exact, spans, _ = build(path, args.train, args.test)
         print(
-            f"built {args.train:,} train + {args.test:,} test chats in {time.monotonic() - started:.0f} s, "
+            f"built {args.train:,} train + {args.test:,} test chats "
+            f"in {time.monotonic() - started:.0f} s, "
             f"{path.stat().st_size / 1e6:.0f} MB"
         )
         db = sqlite3.connect(path)
@@ -167,7 +169,8 @@ def main():
         }
         print(f"peak RSS {peak:.0f} MB (whole process, the synthetic data included)")
         print(
-            f"pairs: {len(overlaps):,}; planted exact {len(exact)}, found {len(found['exact'] & exact)}; "
+            f"pairs: {len(overlaps):,}; "
+            f"planted exact {len(exact)}, found {len(found['exact'] & exact)}; "
             f"planted 20-word spans {len(spans)}, found {len(found['ngram'] & spans)}; "
             f"other eval examples matched: {len((found['exact'] | found['ngram']) - exact - spans)}"
         )

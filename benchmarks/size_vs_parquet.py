@@ -14,12 +14,10 @@ import argparse
 import io
 import os
 import sys
-from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-REPO = Path(__file__).resolve().parents[1]
 from nanotasks.compiler.fetch import Fetcher
 from nanotasks.output import count, echo_json, echo_table, split_fields
 from nanotasks.store.reader import Store

@@ -7,9 +7,10 @@ million messages costs a few seconds. Nothing here is real data, and nothing is 
 
 Lays out, under one directory, what `nanotasks compile --mirror` and `datasets.load_dataset`
 both read:
-  HuggingFaceTB/smol-smoltalk  default: train, test      (messages, source)
-  cais/mmlu                    auxiliary_train: train    (train: {answer, choices, question, subject})
-  openai/gsm8k                 main: train               (question, answer with <<a*b=c>> spans)
+  HuggingFaceTB/smol-smoltalk  default: train, test    (messages, source)
+  cais/mmlu                    auxiliary_train: train  (train: {answer, choices, question,
+                                                         subject})
+  openai/gsm8k                 main: train             (question, answer with <<a*b=c>> spans)
   dwyl/english-words/words_alpha.txt
 With `mirror`, each of these that the mirror has is linked from it instead of made up.
 """
@@ -100,7 +101,7 @@ class Corpus:
             np.minimum(np.searchsorted(self.ends, starts + lengths), len(self.ends) - 1)
         ]
         text = self.text
-        return [text[a:b] for a, b in zip(starts.tolist(), stops.tolist())]
+        return [text[a:b] for a, b in zip(starts.tolist(), stops.tolist(), strict=True)]
 
 
 def lengths(rng, n, median, sigma, low, high):

@@ -2,10 +2,12 @@
 plugin (the `datasette` entry point nanotasks_browse in pyproject.toml), so a plain
 `datasette demo.db` has the pages too. For each nanotasks database D:
 
-    /D/-/nanotasks                              every split: examples, characters, provenance, lengths
-    /D/-/nanotasks/TASK/SUBSET/SPLIT/POSITION   one example as a transcript
-    /D/-/nanotasks/contamination                evaluation x training splits: a heatmap of overlaps
-    /D/-/nanotasks/contamination/EVAL/TRAIN     the overlapping pairs of two splits (splits.id)
+    /D/-/nanotasks                             every split: examples, characters, provenance,
+                                               lengths
+    /D/-/nanotasks/TASK/SUBSET/SPLIT/POSITION  one example as a transcript
+    /D/-/nanotasks/contamination               evaluation x training splits: a heatmap of
+                                               overlaps
+    /D/-/nanotasks/contamination/EVAL/TRAIN    the overlapping pairs of two splits (splits.id)
 
 and the `examples`, `example_data` and `overlaps` tables, and query results holding a
 conversation(id), show transcripts and links where they had blobs and ids. Every query goes
@@ -38,7 +40,8 @@ STATISTICS_TIME_LIMIT_MS = 30_000
 
 def serve(path, port, echo):
     """Datasette on 127.0.0.1:`port` (0: a free one) with the file at `path`, read-only, until
-    interrupted. Raises OSError when the port is taken."""
+    interrupted. Raises OSError when the port is taken. Only requests addressed to the server
+    (127.0.0.1:PORT or localhost:PORT) are answered; see only_hosts."""
     import uvicorn
     from datasette.app import Datasette
 
@@ -49,8 +52,31 @@ def serve(path, port, echo):
     datasette = Datasette(immutables=[str(path)])
     asyncio.run(datasette.invoke_startup())
     start = f"{datasette.urls.database(datasette.get_database().name)}/-/nanotasks"
-    echo(f"http://127.0.0.1:{listener.getsockname()[1]}{start}  (Ctrl-C to stop)")
-    uvicorn.Server(uvicorn.Config(datasette.app(), log_level="warning")).run(sockets=[listener])
+    port = listener.getsockname()[1]
+    echo(f"http://127.0.0.1:{port}{start}  (Ctrl-C to stop)")
+    hosts = [f"{name}:{port}" for name in ("127.0.0.1", "localhost")]
+    if port == 80:  # the port a browser leaves out
+        hosts += ["127.0.0.1", "localhost"]
+    app = only_hosts(datasette.app(), hosts)
+    uvicorn.Server(uvicorn.Config(app, log_level="warning")).run(sockets=[listener])
+
+
+def only_hosts(app, hosts):
+    """The ASGI `app`, answering only HTTP requests whose Host header is one of `hosts`; any
+    other gets 403. A web page the user visits may point a name of its own at 127.0.0.1 (DNS
+    rebinding) and read what its requests return: those requests name the page's host."""
+    allowed = {host.encode() for host in hosts}
+
+    async def guarded(scope, receive, send):
+        host = dict(scope.get("headers", ())).get(b"host")
+        if scope["type"] != "http" or host in allowed:
+            return await app(scope, receive, send)
+        body = f"nanotasks browse answers only {' and '.join(hosts)}\n".encode()
+        headers = [(b"content-type", b"text/plain; charset=utf-8")]
+        await send({"type": "http.response.start", "status": 403, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+    return guarded
 
 
 @hookimpl
@@ -126,7 +152,8 @@ async def overview(datasette, request):
     for split in splits:
         lengths = (
             await db.execute(
-                "SELECT characters, count(*) FROM example_data WHERE id BETWEEN ? AND ? GROUP BY characters",
+                "SELECT characters, count(*) FROM example_data WHERE id BETWEEN ? AND ? "
+                "GROUP BY characters",
                 [split["first_example"], split["first_example"] + split["rows"] - 1],
                 custom_time_limit=STATISTICS_TIME_LIMIT_MS,
             )
@@ -222,13 +249,16 @@ async def example(datasette, request):
             "next": _example_url(datasette, db, split, position + 1)
             if position + 1 < split["rows"]
             else None,
-            "row_url": f"{datasette.urls.table(db.name, 'examples')}?{_query(split)}&position={position}",
+            "row_url": (
+                f"{datasette.urls.table(db.name, 'examples')}?{_query(split)}&position={position}"
+            ),
         },
     )
 
 
 CELLS = """
-SELECT e.id, t.id, count(DISTINCT o.eval_id), count(*), count(DISTINCT CASE o.kind WHEN 'exact' THEN o.eval_id END)
+SELECT e.id, t.id, count(DISTINCT o.eval_id), count(*),
+       count(DISTINCT CASE o.kind WHEN 'exact' THEN o.eval_id END)
 FROM overlaps o
 JOIN splits e ON o.eval_id BETWEEN e.first_example AND e.first_example + e.rows - 1
 JOIN splits t ON o.train_id BETWEEN t.first_example AND t.first_example + t.rows - 1
@@ -294,7 +324,7 @@ async def pairs(datasette, request):
         conversations = [await _conversation(db, eval_id), await _conversation(db, train_id)]
         shared = shared_runs(conversations[0][0], conversations[1][0])
         for (conversation, answer), split, example_id in zip(
-            conversations, (evaluation, training), (eval_id, train_id)
+            conversations, (evaluation, training), (eval_id, train_id), strict=True
         ):
             position = example_id - split["first_example"]
             sides.append(
@@ -338,8 +368,8 @@ async def _splits(db):
     return [
         dict(row)
         for row in await db.execute(
-            "SELECT id, task, subset, split, first_example, rows, repo, config, source_split, revision, "
-            "sha256, stored_bytes FROM splits ORDER BY first_example"
+            "SELECT id, task, subset, split, first_example, rows, repo, config, source_split, "
+            "revision, sha256, stored_bytes FROM splits ORDER BY first_example"
         )
     ]
 
@@ -369,7 +399,8 @@ def _example_url(datasette, db, split, position):
 
 
 def _pairs_url(datasette, db, evaluation, training):
-    return f"{datasette.urls.database(db.name)}/-/nanotasks/contamination/{evaluation['id']}/{training['id']}"
+    contamination = f"{datasette.urls.database(db.name)}/-/nanotasks/contamination"
+    return f"{contamination}/{evaluation['id']}/{training['id']}"
 
 
 def _query(split):

@@ -7,6 +7,7 @@ its `letters` has choice lines ending in `=<letter>` in its prompt, and the gold
 tool calls are parts of type python and python_output.
 """
 
+import itertools
 import re
 from dataclasses import dataclass
 
@@ -129,7 +130,7 @@ def _segments(pieces, marks):
     for p, (text, kind) in enumerate(pieces):
         here = [(start, end, name) for piece, start, end, name in marks if piece == p]
         cuts = sorted({0, len(text), *(s for s, _, _ in here), *(e for _, e, _ in here)})
-        for start, end in zip(cuts, cuts[1:]):
+        for start, end in itertools.pairwise(cuts):
             names = ([kind] if kind else []) + [
                 name for s, e, name in here if s <= start and end <= e
             ]

@@ -153,7 +153,8 @@ def compile_file(
             copy = (lambda name=name: writer.copy_file(name)) if name in kept_files else None
             outcomes.append(_compile_one(writer, name, files.get(name), copy))
         if any(outcome.status != "failed" for outcome in outcomes):
-            # Over the whole new file, kept splits included: which test questions training data holds.
+            # Over the whole new file, kept splits included: which test questions training data
+            # holds.
             writer.write_overlaps(find_overlaps(writer.db, progress))
             writer.commit()
         else:
@@ -362,7 +363,7 @@ def _batches(table, source):
 def normalised(normalise, source, rows):
     """The Examples of SourceRows `rows`; BadRow for the first that `normalise` refuses."""
     examples = []
-    for source_row, row in zip(rows.numbers, rows.table.to_pylist()):
+    for source_row, row in zip(rows.numbers, rows.table.to_pylist(), strict=True):
         try:
             example = normalise(row, source)
         except KeyError as error:

@@ -218,7 +218,8 @@ class Fetcher:
         return content, "sha256:" + hashlib.sha256(content).hexdigest()
 
     def _listing(self, repo):
-        """The directory `repo` is read from, with the paths of all its files, README.md in place."""
+        """The directory `repo` is read from, with the paths of all its files, README.md in
+        place."""
         if repo in self.unreachable:
             raise self.unreachable[repo]
         if repo not in self.listings:
@@ -414,7 +415,8 @@ def remove_from_cache(path):
 
 
 def read_shard(directory, path, repo, config, split):
-    """One parquet shard as an Arrow table whose strings are valid UTF-8, or a SourceError naming it."""
+    """One parquet shard as an Arrow table whose strings are valid UTF-8, or a SourceError
+    naming it."""
     try:
         # ParquetFile, not read_table: the same table from one file, without importing
         # pyarrow.dataset (0.1 s of CPU at every compile's start).

@@ -225,7 +225,9 @@ class EvalPrompts:
             == self.ids[self.positions[match][:, None] + words]
         ).all(axis=1)
         pairs = np.unique((self.owners[match[same]] << 32) | owners[window[same]])  # ids < 2**32
-        for eval_id, train_id in zip((pairs >> 32).tolist(), (pairs & 0xFFFFFFFF).tolist()):
+        for eval_id, train_id in zip(
+            (pairs >> 32).tolist(), (pairs & 0xFFFFFFFF).tolist(), strict=True
+        ):
             found.setdefault((eval_id, train_id), "ngram")
 
 
@@ -245,7 +247,8 @@ def window_hashes(ids):
 
 @contextmanager
 def _bar(progress, total):
-    """Yields an update(n) function: a progress bar's when given a factory, else one that does nothing."""
+    """Yields an update(n) function: a progress bar's when given a factory, else one that does
+    nothing."""
     if progress is None:
         yield lambda n: None
         return

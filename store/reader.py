@@ -17,6 +17,7 @@ from urllib.parse import quote
 import orjson
 import zstandard
 
+from nanotasks.store import default_path
 from nanotasks.store.schema import (
     APPLICATION_ID,
     EVAL_SPLITS,
@@ -31,10 +32,17 @@ SQLITE_MAGIC = b"SQLite format 3\x00"
 # allocate that much. Small enough that one read takes a fraction of a second, so that a
 # query's time limit (Datasette's, `nanotasks sql --timeout`) holds between two reads.
 MAX_BODY_BYTES = 1 << 24
+# The largest string or BLOB SQLite may build on a connection to a nanotasks file (its
+# SQLITE_LIMIT_LENGTH): room for the largest conversation and what SQL's JSON and text
+# functions make of it. SQLite refuses a larger value before allocating it, so a single call
+# (zeroblob(999999999)) cannot take the memory that a time limit, checked only between two
+# steps of a query, would not stop.
+MAX_VALUE_BYTES = 4 * MAX_BODY_BYTES
 # SQLite reads pages through a memory map of the file rather than a read() per page: a
 # lookup makes no system call. The mapped pages are the page cache every process reading
-# the file shares, not memory the process allocates (see README). SQLite caps the size at
-# its compile-time limit (2 GB in common builds) and reads the rest of the file as before.
+# the file shares, not memory the process allocates (see benchmarks/README.md). SQLite caps
+# the size at its compile-time limit (2 GB in common builds) and reads the rest of the file
+# as before.
 MMAP_BYTES = 1 << 40
 BODY = "SELECT body FROM example_data WHERE id = ?"
 BODIES = "SELECT id, body FROM example_data WHERE id IN "
@@ -81,11 +89,7 @@ def check_header(path):
     """The cheap checks, from the first 100 bytes: is this a whole nanotasks file of our version?"""
     path = Path(path)
     if not path.exists():
-        raise StoreNotFound(
-            f"{path}: no such file. If you have the file elsewhere, point --db or "
-            f"$NANOTASKS_DB at it; to build it, `nanotasks compile --db {path}` (add "
-            f"`--mirror DIR` to read local snapshots instead of the hub)."
-        )
+        raise StoreNotFound(_not_found(path))
     try:
         with open(path, "rb") as f:
             header = f.read(100)
@@ -108,7 +112,10 @@ def check_header(path):
         )
     version = int.from_bytes(header[60:64], "big")
     if version != SCHEMA_VERSION:
-        reason = f"{path}: written in nanotasks file format {version}; this nanotasks reads format {SCHEMA_VERSION}."
+        reason = (
+            f"{path}: written in nanotasks file format {version}; "
+            f"this nanotasks reads format {SCHEMA_VERSION}."
+        )
         raise FormatVersionError(
             f"{reason} Recompile it with this version: `nanotasks compile --db {path}`.", reason
         )
@@ -119,8 +126,29 @@ def check_header(path):
         raise FileDamaged(_cut_short(path, f"{size} bytes, but its header says {expected}"))
 
 
+def _not_found(path):
+    """What to do about a missing file. The compile makes no directory but the default one's,
+    so for a path in a missing directory it is advice only once the directory is there."""
+    build = (
+        f"`nanotasks compile --db {path}` (add `--mirror DIR` to read local snapshots instead "
+        f"of the hub)"
+    )
+    if not path.parent.is_dir() and path != default_path():
+        build = (
+            f"create the directory {path.parent} first, or choose a path in one that exists, "
+            f"then {build}"
+        )
+    return (
+        f"{path}: no such file. If you have the file elsewhere, point --db (db= in Python) or "
+        f"$NANOTASKS_DB at it; to build it, {build}."
+    )
+
+
 def _cut_short(path, what):
-    return f"{path}: damaged: {what}. It was probably cut short while copying: copy it again.{verify_advice(path)}"
+    return (
+        f"{path}: damaged: {what}. It was probably cut short while copying: copy it again."
+        f"{verify_advice(path)}"
+    )
 
 
 def verify_advice(path):
@@ -158,6 +186,7 @@ def connect(path):
     # by a rename, never changed in place, so this is safe on read-only and network mounts.
     uri = f"file:{quote(str(Path(path).resolve()))}?mode=ro&immutable=1"
     connection = sqlite3.connect(uri, uri=True, check_same_thread=False)
+    bound_values(connection)
     try:
         connection.execute("PRAGMA trusted_schema=OFF")  # no functions with side effects in views
         check_schema(connection, path)
@@ -169,6 +198,12 @@ def connect(path):
         connection.close()
         raise
     return connection
+
+
+def bound_values(connection):
+    """No string or BLOB on `connection` larger than MAX_VALUE_BYTES: a query that would build
+    one fails with SQLite's "string or blob too big" (sqlite3.DataError)."""
+    connection.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, MAX_VALUE_BYTES)
 
 
 # Every object of the schema, its SQL as bytes: a name or statement that is not UTF-8 is just
@@ -190,7 +225,8 @@ def expected_schema():
 
 
 def check_schema(connection, path):
-    """FormatVersionError unless sqlite_master of the connection's file is exactly expected_schema()."""
+    """FormatVersionError unless sqlite_master of the connection's file is exactly
+    expected_schema()."""
     objects = [
         tuple(row) for row in connection.execute(SCHEMA_QUERY)
     ]  # Datasette's are sqlite3.Row
@@ -280,7 +316,7 @@ class Store:
         check_header(self.path)
         self._db = None
         _stores.add(self)
-        self.db  # the schema and splits checks, now rather than at the first read
+        self._connect()  # connecting checks the schema and splits: a bad file fails here
 
     def __getstate__(self):
         return {"path": self.path, "_db": None}
@@ -307,7 +343,7 @@ class Store:
         """Every split in the file with its provenance, as dicts, in file order."""
         cursor = self.db.execute(f"SELECT {', '.join(SPLIT_COLUMNS)} FROM splits ORDER BY id")
         return self._checked(
-            [dict(zip(SPLIT_COLUMNS, row)) for row in cursor], SPLIT_COLUMNS, "splits"
+            [dict(zip(SPLIT_COLUMNS, row, strict=True)) for row in cursor], SPLIT_COLUMNS, "splits"
         )
 
     @_damage_reported
@@ -318,7 +354,7 @@ class Store:
             "FROM files ORDER BY name"
         )
         return self._checked(
-            [dict(zip(FILE_COLUMNS, row)) for row in cursor], FILE_COLUMNS, "files"
+            [dict(zip(FILE_COLUMNS, row, strict=True)) for row in cursor], FILE_COLUMNS, "files"
         )
 
     def _checked(self, rows, columns, table):

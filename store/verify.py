@@ -142,9 +142,9 @@ def _rows(store, s, bar):
         return Check(_name(s), False, f"its dictionary is damaged ({error})")
     try:
         cursor = store.db.execute(
-            "SELECT e.id, e.body, e.source_row, e.messages, e.characters, e.answer, s.name, e.prompt_hash "
-            "FROM example_data e LEFT JOIN subjects s ON s.id = e.subject_id WHERE e.id BETWEEN ? AND ? "
-            "ORDER BY e.id",
+            "SELECT e.id, e.body, e.source_row, e.messages, e.characters, e.answer, s.name, "
+            "e.prompt_hash FROM example_data e LEFT JOIN subjects s ON s.id = e.subject_id "
+            "WHERE e.id BETWEEN ? AND ? ORDER BY e.id",
             (split.first_example, split.first_example + split.rows - 1),
         )
         while rows := cursor.fetchmany(CHUNK):

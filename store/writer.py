@@ -235,7 +235,7 @@ class Writer:
     def copy_split(self, split):
         """Copy a split of the previous file as it is stored there."""
         cursor = self.db.execute("SELECT * FROM old.splits WHERE id = ?", (split.id,))
-        columns = dict(zip((c[0] for c in cursor.description), cursor.fetchone()))
+        columns = dict(zip((c[0] for c in cursor.description), cursor.fetchone(), strict=True))
         first, last = columns["first_example"], columns["first_example"] + columns["rows"] - 1
         self.db.execute(
             "INSERT OR IGNORE INTO subjects (name) SELECT s.name FROM old.example_data e "
@@ -322,8 +322,9 @@ class Writer:
 
     def _add_split(self, task, subset, split, provenance, summary, dictionary):
         self.db.execute(
-            "INSERT INTO splits (task, subset, split, first_example, rows, repo, config, source_split, "
-            "revision, sha256, stored_bytes, dictionary) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+            "INSERT INTO splits (task, subset, split, first_example, rows, repo, config, "
+            "source_split, revision, sha256, stored_bytes, dictionary) "
+            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
             (
                 task,
                 subset,

@@ -34,7 +34,8 @@ def benchmark(name):
 
 
 def aliases():
-    """Other names stored splits are served under: {(task, subset, split): stored (subset, split)}."""
+    """Other names stored splits are served under:
+    {(task, subset, split): stored (subset, split)}."""
     return {
         (name, *alias): stored
         for name in NAMES
@@ -100,4 +101,12 @@ def example(store, task, split, index, subset=None):
             )
         return classes[chosen](split=split, db=store.path)[index]
     rows = find_split(store, task, split, subset)
+    if not -rows.rows <= index < rows.rows:
+        valid = (
+            f": give 0 to {rows.rows - 1}, or -{rows.rows} to -1 from the end" if rows.rows else ""
+        )
+        raise IndexError(
+            f"{rows.task} {rows.subset}/{rows.split} has {rows.rows} examples, no index "
+            f"{index}{valid}"
+        )
     return store.read(rows, index + rows.rows if index < 0 else index)

@@ -10,8 +10,9 @@ import operator
 import random
 import sys
 from array import array
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from itertools import chain, repeat
+from types import MappingProxyType
 from typing import NamedTuple
 
 from nanotasks.store import default_path
@@ -57,9 +58,11 @@ class Benchmark(NamedTuple):
     sources: tuple[Source, ...] = ()  # the hub splits it stores, one per stored split
     normalise: Callable | None = None  # (source row as a dict, its Source) -> store.Example
     files: tuple[SourceFile, ...] = ()  # whole files its tasks generate examples from
-    # Other names its stored splits are served under: (subset, split) -> stored (subset, split)
-    aliases: dict = {}  # shared by the benchmarks without aliases, which never change it
-    generated: dict = {}  # tasks generated at read time from its files, by class name: `show`'s subsets
+    # Other names its stored splits are served under: (subset, split) -> stored (subset, split).
+    # The defaults are read-only, so the benchmarks that share them cannot change them.
+    aliases: Mapping[tuple[str, str], tuple[str, str]] = MappingProxyType({})
+    # Tasks generated at read time from its files, by class name: `show`'s subsets.
+    generated: Mapping[str, type] = MappingProxyType({})
     # For sources whose columns are only known once fetched (chat datasets): (column names, Source)
     # -> {column: the fields normalise reads of each item of that list of structs, or None for a
     # plain column, where a null string reads as ""}; normalise sees only these. Raises
@@ -108,7 +111,8 @@ class Task:
         return len(self.positions())
 
     def get_examples(self, positions):
-        """get_example of each position: tasks that read a batch faster than one by one override it."""
+        """get_example of each position: tasks that read a batch faster than one by one
+        override it."""
         return [self.get_example(position) for position in positions]
 
     def __getitem__(self, index):
@@ -165,9 +169,16 @@ def check_type(what, value, kind, items=None):
         raise TypeError(f"{what} is {value!r:.80}, expected {expected}")
 
 
-def check_conversation(messages, system=True):
+# The kinds of part an assistant's content may be a list of, as nanochat's tokenizer renders
+# them: text, a calculator call (python) and its result (python_output).
+PART_TYPES = ("text", "python", "python_output")
+
+
+def check_conversation(messages, system=True, parts=False):
     """An optional leading system message (when `system`), then user and assistant messages
-    alternating from user, at least two of them, each an object with a string content."""
+    alternating from user, at least two of them, each an object with a string content, or
+    (when `parts`) an assistant's content a list of parts {"type": one of PART_TYPES,
+    "text": a string}, as GSM8K's replies are."""
     if not isinstance(messages, list):
         raise ValueError(f"messages must be a list (a JSON array), got {type(messages).__name__}")
     for i, message in enumerate(messages):
@@ -184,16 +195,37 @@ def check_conversation(messages, system=True):
                 f"message {first + i} has role {message.get('role')!r}, expected {expected!r}"
             )
     for i, message in enumerate(messages):
-        if not isinstance(message.get("content"), str):
+        content = message.get("content")
+        if parts and message.get("role") == "assistant" and isinstance(content, list):
+            _check_parts(content, i)
+        elif not isinstance(content, str):
             raise ValueError(f"message {i} has no string content")
+
+
+def _check_parts(content, i):
+    for j, part in enumerate(content):
+        if not (
+            isinstance(part, dict)
+            and part.get("type") in PART_TYPES
+            and isinstance(part.get("text"), str)
+        ):
+            raise ValueError(
+                f'message {i}, part {j} is not an object with "type" ({", ".join(PART_TYPES)}) '
+                f'and "text" (a string)'
+            )
 
 
 def render_mc(question, letters, choices):
     """A multiple choice prompt. The letter comes after its choice, so a model that is unsure
     predicts the letter with the choice's text already in context; no space after '=' so the
     letter is a single token."""
-    lines = "".join(f"- {choice}={letter}\n" for letter, choice in zip(letters, choices))
-    return f"Multiple Choice question: {question}\n{lines}\nRespond only with the letter of the correct answer."
+    lines = "".join(
+        f"- {choice}={letter}\n" for letter, choice in zip(letters, choices, strict=True)
+    )
+    return (
+        f"Multiple Choice question: {question}\n{lines}\n"
+        "Respond only with the letter of the correct answer."
+    )
 
 
 WORD = "I" if array("I").itemsize == 4 else "L"  # 32-bit unsigned
@@ -263,8 +295,8 @@ class TaskSequence(Task):
             shares.setdefault(number, []).append((slot, position - self.offsets[number]))
         examples = [None] * len(positions)
         for number, share in shares.items():
-            slots, indices = zip(*share)
-            for slot, example in zip(slots, self.tasks[number].__getitems__(indices)):
+            slots, indices = zip(*share, strict=True)
+            for slot, example in zip(slots, self.tasks[number].__getitems__(indices), strict=True):
                 examples[slot] = example
         return examples
 

@@ -14,6 +14,8 @@ produced where the program runs:
   interpreter (frames, tracing, /proc/self/mem, its own sys.stdout, objects whose __eq__ is
   always True) changes only values it returns; the test passes only if those values pass it.
   The verdict pipe is held by the checker and the sandbox's own trusted processes, never the program.
+  The program's process is forked before the sandbox reads the test from the harness, so
+  nothing in its frames, objects or memory holds the test or its expected values.
 - Each sandbox is a fresh `python -I -S` (standard library only) in its own session; the
   program and the checker each get limits on address space, CPU time, file size, open files
   and processes, /dev/null as stdin, a scrubbed environment, no capabilities, and a seccomp
@@ -281,6 +283,23 @@ def untagged(tagged_object):
     return {"tuple": tuple, "set": set, "dict": dict}[tag](items)
 
 
+def receive(fd):
+    """One value the harness sent on fd, framed: its JSON's length as 8 bytes, then the JSON.
+    Reads nothing past it, so what follows stays in the pipe, out of this process's memory."""
+    size = int.from_bytes(read_exactly(fd, 8), "big")
+    return json.loads(read_exactly(fd, size))
+
+
+def read_exactly(fd, size):
+    data = bytearray()
+    while len(data) < size:
+        chunk = os.read(fd, size - len(data))
+        if not chunk:
+            raise EOFError("the harness hung up")
+        data += chunk
+    return bytes(data)
+
+
 def describe(error):
     return f"{type(error).__name__}: {error}"[:500]
 
@@ -405,7 +424,10 @@ def kill_every_process_of(uid):
 def sandbox_main(workdir, verdict_fd, timeout, memory_mb):
     """The sandboxed interpreter's entry point: set up, fork an init that starts the program and
     the checker, enforce the timeout."""
-    program, test = json.loads(sys.stdin.buffer.read())
+    # Only the program is read now; the test stays in the pipe until the program's process is
+    # forked, so that process is a copy of one that never held the test.
+    program = receive(0)
+    test_source = os.dup(0)
     os.dup2(os.open(os.devnull, os.O_RDONLY), 0)
     isolated = enter_namespaces(workdir)
     # Neither this process nor anything forked from it can then be traced, or read through
@@ -430,9 +452,11 @@ def sandbox_main(workdir, verdict_fd, timeout, memory_mb):
         program_pid = spawn(
             program_uid,
             *limits,
-            (verdict_fd, calls_out, answers_in),
+            (verdict_fd, calls_out, answers_in, test_source),
             lambda: serve(program, calls_in, answers_out),
         )
+        test = receive(test_source)
+        os.close(test_source)
         checker_pid = spawn(
             checker_uid,
             *limits,
@@ -444,7 +468,7 @@ def sandbox_main(workdir, verdict_fd, timeout, memory_mb):
         os.waitpid(checker_pid, 0)
         os.waitpid(program_pid, 0)  # for its last output once the checker hangs up
         os._exit(0)
-    for fd in (calls_in, calls_out, answers_in, answers_out):
+    for fd in (calls_in, calls_out, answers_in, answers_out, test_source):
         os.close(fd)
     # Killing init from outside its namespace always works, and waitpid returns only once the namespace is empty.
     signal.signal(signal.SIGALRM, lambda *_: os.kill(init, signal.SIGKILL))
@@ -491,9 +515,11 @@ def execute(
     """Run program in a fresh sandbox, then test in the sandbox's checker, where `program.f(*args)`
     calls the program's f and returns a plain-data copy of its result. Passed only if the test
     (or without one, the program) runs to its end within timeout seconds in all."""
-    message = json.dumps(
-        [program, test]
-    ).encode()  # ASCII: even lone surrogates travel, to fail in compile()
+    # ASCII JSON: even lone surrogates travel, to fail in compile()
+    message = b"".join(
+        len(data).to_bytes(8, "big") + data
+        for data in (json.dumps(program).encode(), json.dumps(test).encode())
+    )
     with tempfile.TemporaryDirectory(prefix="nanotasks-exec-") as workdir:
         verdict_read, verdict_write = os.pipe()
         try:

@@ -5,8 +5,8 @@ on a bad day.
     hub = FakeHub.start("data/sample")        # hub.endpoint: what HF_ENDPOINT points at
     env = hub.environ(tmp_path / "hf-home")     # for subprocess.run(..., env=env)
     hub.fail(2, status=429, retry_after=1)      # the next 2 requests answer 429
-    hub.drop("openai/gsm8k/main/test-00000-of-00001.parquet")     # cut the next download of it midway
-    hub.corrupt("openai/gsm8k/main/test-00000-of-00001.parquet")  # flip bytes of it, size unchanged
+    hub.drop("openai/gsm8k/main/test-00000-of-00001.parquet")     # cut its next download midway
+    hub.corrupt("openai/gsm8k/main/test-00000-of-00001.parquet")  # flip its bytes, size unchanged
     hub.requests                                # [(method, path), ...] as they came
     hub.stop()
 
@@ -96,7 +96,8 @@ class FakeHub:
         self._drops[path] = times
 
     def corrupt(self, path, times=None):
-        """Flip bytes of ORG/REPO/PATH, keeping its size, on its next `times` downloads (all when None)."""
+        """Flip bytes of ORG/REPO/PATH, keeping its size, on its next `times` downloads (all
+        when None)."""
         self._corruptions[path] = times
 
     # --- the repositories ---------------------------------------------------------------------
@@ -138,7 +139,10 @@ class FakeHub:
             }
             if is_lfs(path):
                 sha256 = hashlib.sha256(content).hexdigest()
-                pointer = f"version https://git-lfs.github.com/spec/v1\noid sha256:{sha256}\nsize {len(content)}\n"
+                pointer = (
+                    "version https://git-lfs.github.com/spec/v1\n"
+                    f"oid sha256:{sha256}\nsize {len(content)}\n"
+                )
                 entry.update(
                     oid=git_blob_sha1(pointer.encode()),
                     lfs={"oid": sha256, "size": len(content), "pointerSize": len(pointer)},

@@ -14,7 +14,9 @@ MC_TAIL = "\n\nRespond only with the letter of the correct answer."
 
 
 def multiple_choice(question, letters, choices):
-    options = "\n".join(f"- {choice}={letter}" for letter, choice in zip(letters, choices))
+    options = "\n".join(
+        f"- {choice}={letter}" for letter, choice in zip(letters, choices, strict=True)
+    )
     return f"Multiple Choice question: {question}\n{options}{MC_TAIL}"
 
 
@@ -158,8 +160,8 @@ def stored_columns(db, key):
         return [
             list(row)
             for row in connection.execute(
-                "SELECT source_row, messages, characters, answer, subject, prompt_hash FROM examples "
-                "WHERE task = ? AND subset = ? AND split = ? ORDER BY position",
+                "SELECT source_row, messages, characters, answer, subject, prompt_hash "
+                "FROM examples WHERE task = ? AND subset = ? AND split = ? ORDER BY position",
                 key,
             )
         ]

@@ -5,6 +5,7 @@ chromedriver (.ci/run installs both), against the real command serving the demo 
 $NANOTASKS_SHOTS when that is set."""
 
 import hashlib
+import http.client
 import json
 import os
 import shutil
@@ -48,25 +49,37 @@ def sha256(path):
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
-@pytest.fixture(scope="module")
-def server(demo_db):
-    """`nanotasks browse` on a free port: yields the start page's address, which it prints."""
+def browsing(db):
+    """`nanotasks browse` on a free port, once it has printed the start page's address: the
+    process and that address."""
     require_plugin("datasette", "nanotasks_browse", "nanotasks.browse")
-    before = sha256(demo_db)
     process = subprocess.Popen(
-        [*NANOTASKS, "browse", "--db", demo_db, "--port", "0"],
+        [*NANOTASKS, "browse", "--db", db, "--port", "0"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
+    line = process.stdout.readline()
+    assert line.startswith("http://127.0.0.1:"), line + process.communicate()[1]
+    return process, line.split()[0]
+
+
+def stopped(process):
+    """Ctrl-C: the exit status, and what the server printed on standard error."""
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=30)
+    return process.returncode, err
+
+
+@pytest.fixture(scope="module")
+def server(demo_db):
+    """`nanotasks browse` on a free port: yields the start page's address, which it prints."""
+    before = sha256(demo_db)
+    process, start = browsing(demo_db)
     try:
-        line = process.stdout.readline()
-        assert line.startswith("http://127.0.0.1:"), line + process.stderr.read()
-        yield line.split()[0]
+        yield start
     finally:
-        process.send_signal(signal.SIGINT)  # Ctrl-C
-        assert process.wait(timeout=10) == 0
-        assert process.stderr.read() == ""
+        assert stopped(process) == (130, "")
     assert sha256(demo_db) == before
 
 
@@ -166,20 +179,22 @@ def test_browse_prints_the_start_page(server):
 def test_start_page_lists_every_split_with_a_histogram(visit, server, demo_db):
     page = visit(urllib.parse.urlparse(server).path, "start")
     # Read in one script, not an element at a time: ~1,000 WebDriver round trips took 7 s.
-    rows = page.execute_script("""return [...document.querySelectorAll('.nt-splits tbody tr')].map(row => ({
-        cells: [...row.querySelectorAll('td')].map(cell => cell.innerText.trim()),
-        bars: [...row.querySelectorAll('svg.nt-histogram rect')].map(bar => [bar.textContent, bar.getAttribute('height')])
-    }))""")
+    rows = page.execute_script("""
+        return [...document.querySelectorAll('.nt-splits tbody tr')].map(row => ({
+            cells: [...row.querySelectorAll('td')].map(cell => cell.innerText.trim()),
+            bars: [...row.querySelectorAll('svg.nt-histogram rect')].map(
+                bar => [bar.textContent, bar.getAttribute('height')])
+        }))""")
     splits = sql(
         demo_db,
-        "SELECT s.task, s.subset, s.split, s.rows, s.repo, s.sha256, sum(e.characters) AS characters "
-        "FROM splits s JOIN example_data e ON e.id BETWEEN s.first_example AND s.first_example + s.rows - 1 "
+        "SELECT s.task, s.subset, s.split, s.rows, s.repo, s.sha256, "
+        "sum(e.characters) AS characters FROM splits s JOIN example_data e "
+        "ON e.id BETWEEN s.first_example AND s.first_example + s.rows - 1 "
         "GROUP BY s.id ORDER BY s.task, s.subset, s.split",
     )
-    assert (
-        len(splits) == 18 and len(rows) == len(splits) + 1
-    )  # and the word list, in the files table
-    for split, row in zip(splits, rows):
+    # and a row for the word list, from the files table
+    assert len(splits) == 18 and len(rows) == len(splits) + 1
+    for split, row in zip(splits, rows, strict=False):  # the word list's row is last
         cells = row["cells"]
         assert cells[:5] == [
             split["task"],
@@ -262,9 +277,11 @@ def test_overlaps_name_their_examples(visit):
 def test_the_heatmap_counts_the_overlaps_table(visit, demo_db):
     page = visit("/demo/-/nanotasks/contamination", "contamination")
     cells = page.execute_script("""
-        const columns = [...document.querySelectorAll('.nt-heatmap thead th.nt-column')].map(th => th.innerText);
+        const columns = [...document.querySelectorAll('.nt-heatmap thead th.nt-column')]
+            .map(th => th.innerText);
         return [...document.querySelectorAll('.nt-heatmap tbody tr')].flatMap(tr =>
-            [...tr.querySelectorAll('td')].map((td, i) => [tr.querySelector('th').innerText.replace(/ \\(.*/, ''),
+            [...tr.querySelectorAll('td')].map((td, i) => [
+                tr.querySelector('th').innerText.replace(/ \\(.*/, ''),
                 columns[i], td.innerText, getComputedStyle(td).backgroundColor]));""")
     shown = {(row, column): int(text) for row, column, text, _ in cells if text}
     expected = {}
@@ -370,6 +387,52 @@ def test_browse_is_read_only_and_bounded(server, demo_db):
     assert sql(demo_db, "SELECT count(*) AS n FROM overlaps") == [{"n": 5}]
 
 
+def test_browse_refuses_one_huge_value(demo_db):
+    """A value is bounded as in `nanotasks sql`, so one call cannot grow the server. (Its own
+    server: Datasette logs a failed query on standard error.)"""
+    process, start = browsing(demo_db)
+    database = start.rsplit("/-/", 1)[0]
+    queries = ["SELECT zeroblob(999999999) AS z", "SELECT length(randomblob(999999999)) AS n"]
+    try:
+        for query in queries:
+            with pytest.raises(urllib.error.HTTPError) as refused:
+                urllib.request.urlopen(
+                    f"{database}.json?" + urllib.parse.urlencode({"sql": query}), timeout=30
+                )
+            assert json.load(refused.value)["error"] == "string or blob too big"
+    finally:
+        status, err = stopped(process)
+    assert status == 130
+    assert [line.endswith(": string or blob too big") for line in err.splitlines()] == [True] * 2
+
+
+def test_browse_answers_only_requests_addressed_to_it(server):
+    """A page of another site that has pointed its own name at 127.0.0.1 (DNS rebinding)
+    sends its name as Host: refused, so it cannot read the file."""
+    url = urllib.parse.urlsplit(server)
+    answers = {}
+    for host in (
+        "attacker.example",
+        f"attacker.example:{url.port}",
+        f"localhost:{url.port}",
+        url.netloc,
+    ):
+        connection = http.client.HTTPConnection(url.hostname, url.port, timeout=30)
+        connection.request("GET", url.path, headers={"Host": host})
+        response = connection.getresponse()
+        answers[host] = response.status, response.read()
+        connection.close()
+    refusal = f"nanotasks browse answers only 127.0.0.1:{url.port} and localhost:{url.port}\n"
+    assert answers["attacker.example"] == (403, refusal.encode())
+    assert answers[f"attacker.example:{url.port}"] == (403, refusal.encode())
+    assert answers[f"localhost:{url.port}"][0] == answers[url.netloc][0] == 200
+
+
+def test_ctrl_c_stops_browse_with_status_130(demo_db):
+    process, _ = browsing(demo_db)
+    assert stopped(process) == (130, "")
+
+
 def test_a_time_limit_stops_the_query_not_just_the_function(demo_db):
     """A progress handler (how Datasette limits time) may stop the function's own lookup: the
     query calling it must then fail as interrupted, which Datasette reports as its time limit,
@@ -380,7 +443,7 @@ def test_a_time_limit_stops_the_query_not_just_the_function(demo_db):
     errors = set()
     for k in range(1, 100):
         steps = iter(range(k, 0, -1))
-        db.set_progress_handler(lambda: next(steps, 0) == 1, 1)
+        db.set_progress_handler(lambda steps=steps: next(steps, 0) == 1, 1)
         try:
             db.execute("SELECT conversation_text(1)").fetchall()
         except sqlite3.OperationalError as error:

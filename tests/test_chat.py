@@ -288,8 +288,8 @@ def test_sharegpt_from_other_than_human_gpt_system_is_a_bad_row(tmp_path):
         tmp_path / "x.db",
     )
     assert (
-        f"{SHAREGPT} en/train row 2 (for chat t/train): message 1 has role 'bot', expected 'assistant'"
-        in error
+        f"{SHAREGPT} en/train row 2 (for chat t/train): "
+        "message 1 has role 'bot', expected 'assistant'" in error
     )
 
 
@@ -414,7 +414,8 @@ def test_message_fields_not_read_may_hold_nulls(list_type):
         for row in table["messages"].to_pylist()
     ]
     assert kept_columns.to_pylist() == [
-        {"messages": m, "source": s or ""} for m, s in zip(kept, table["source"].to_pylist())
+        {"messages": m, "source": s or ""}
+        for m, s in zip(kept, table["source"].to_pylist(), strict=True)
     ]
     assert first_null(kept_columns) == (
         1,

@@ -295,8 +295,9 @@ from nanotasks.tasks.smoltalk import SmolTalk
 from nanotasks.tasks.spellingbee import SimpleSpelling, SpellingBee
 
 tasks = [ARC("ARC-Easy", "train"), ARC("ARC-Challenge", "test"), MMLU("all", "auxiliary_train"),
-         MMLU("auxiliary_train", "train"), MMLU("all", "validation"), MMLU("all", "dev"), MMLU("all", "test"),
-         GSM8K("main", "train"), GSM8K("socratic", "test"), HumanEval(), SmolTalk("train"), SmolTalk("test"),
+         MMLU("auxiliary_train", "train"), MMLU("all", "validation"), MMLU("all", "dev"),
+         MMLU("all", "test"), GSM8K("main", "train"), GSM8K("socratic", "test"), HumanEval(),
+         SmolTalk("train"), SmolTalk("test"),
          SpellingBee(size=20), SpellingBee(size=20, split="test"), SimpleSpelling(size=20),
          CustomJSON(name="mine"), CustomJSON(sys.argv[1])]
 tasks += [TaskMixture(tasks), TaskSequence(tasks)]

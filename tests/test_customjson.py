@@ -6,7 +6,7 @@ import shutil
 
 import pytest
 
-from nanotasks.store.reader import MAX_BODY_BYTES, NotInStore
+from nanotasks.store.reader import MAX_BODY_BYTES, NotInStore, Store
 from nanotasks.tasks.arc import ARC
 from nanotasks.tasks.customjson import CustomJSON
 from tests.conftest import invoke, nanotasks
@@ -44,6 +44,10 @@ def test_customjson_reads_conversations_in_file_order(tmp_path):
         (json.dumps([user("a"), {"role": "assistant", "content": 5}]), "content"),
         (json.dumps([user("a"), {"role": "assistant"}]), "content"),
         (json.dumps([{"role": ["user"], "content": "a"}, assistant("b")]), "role"),
+        (json.dumps([user([{"type": "text", "text": "a"}]), assistant("b")]), "message 0"),
+        (json.dumps([user("a"), assistant([{"type": "image", "text": "b"}])]), "part 0"),
+        (json.dumps([user("a"), assistant([{"type": "text", "text": 1}])]), "part 0"),
+        (json.dumps([user("a"), assistant(["b"])]), "part 0 is not an object"),
         (json.dumps([user("a"), "b"]), "object"),
         ('[{"role": "user", "content": "a"}, ', "Expecting"),
     ],
@@ -57,6 +61,22 @@ def test_customjson_bad_line_names_file_line_and_problem(tmp_path, bad, what):
         CustomJSON(filepath=path)
     message = str(error.value)
     assert str(path) in message and "line 3" in message and what in message
+
+
+def test_every_conversation_export_writes_compiles_back_as_custom(sample_db, tmp_path):
+    """What `nanotasks export` writes of every stored split (GSM8K's replies as parts,
+    SmolTalk's system messages) is a custom file that compiles back to the same messages."""
+    customs, expected = [], {}
+    for i, split in enumerate(Store(sample_db).splits()):
+        path = tmp_path / f"{i}.jsonl"
+        key = split["task"], split["split"], "--subset", split["subset"]
+        invoke("export", *key, "--db", sample_db, "-o", path, check=True)
+        customs += ["--custom", f"s{i}={path}"]
+        expected[f"s{i}"] = [json.loads(line)["messages"] for line in path.open()]
+    db = tmp_path / "custom.db"
+    invoke("compile", "--only", "customjson", *customs, "--db", db, check=True)
+    for name, messages in expected.items():
+        assert [c["messages"] for c in CustomJSON(name=name, db=db)] == messages, name
 
 
 def test_customjson_missing_file(tmp_path):
@@ -103,8 +123,8 @@ def test_customjson_compiled_into_the_file(sample_db, tmp_path):
 def test_json_that_orjson_refuses_reads_back_as_json_reads_it(sample_db, tmp_path):
     # the reader parses with orjson, which refuses NaN and integers past 64 bits; json writes both
     line = (
-        '[{"role": "user", "content": "a", "score": NaN}, {"role": "assistant", "content": "b", "id": %d}]'
-        % 2**70
+        '[{"role": "user", "content": "a", "score": NaN}, '
+        f'{{"role": "assistant", "content": "b", "id": {2**70}}}]'
     )
     chat = write_jsonl(tmp_path / "odd.jsonl", [line])
     db = tmp_path / "odd.db"
@@ -145,7 +165,8 @@ def compile_custom(tmp_path, *customs):
         ),
         (
             GOOD.encode() * 2 + GOOD.replace("Hello", "\\ud800").encode(),
-            "line 3: a lone surrogate escape such as \\ud800, which is no character: text must be valid Unicode",
+            "line 3: a lone surrogate escape such as \\ud800, which is no character: "
+            "text must be valid Unicode",
         ),
         (b"[" * 100_000 + b"]" * 100_000 + b"\n", "line 1: JSON nested too deeply"),
     ],
@@ -196,5 +217,6 @@ def test_a_custom_name_given_twice_is_refused(tmp_path):
     first.write_text(GOOD)
     second.write_text(GOOD)
     assert compile_custom(tmp_path, f"a={first}", f"a={second}") == (
-        "Error: Invalid value for --custom: the name 'a' is given twice: each custom file needs its own name"
+        "Error: Invalid value for --custom: the name 'a' is given twice: "
+        "each custom file needs its own name"
     )

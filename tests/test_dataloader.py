@@ -85,7 +85,8 @@ def check_own_connection(task, inherited):
 
 task = ARC("ARC-Easy", "test", db=sys.argv[1])
 inherited = task.store.db
-child = multiprocessing.get_context("fork").Process(target=check_own_connection, args=(task, inherited))
+fork = multiprocessing.get_context("fork")
+child = fork.Process(target=check_own_connection, args=(task, inherited))
 child.start()
 child.join()
 sys.exit(child.exitcode or (4 if task.store.db is not inherited else 0))  # the parent keeps its own

@@ -467,3 +467,95 @@ def test_the_checker_is_out_of_the_programs_reach(harness):
         env={**os.environ, "PYTHONPATH": str(REPO.parent)},
     )
     assert output.stdout.split("\n")[0].split(" ", 2) == ["False", "True", "[]"], output
+
+
+# A completion that knows no answer: when called, it looks for the test's
+# `candidate(<args>) == <expected>` lines in every string this process can reach (the frames
+# of every thread up to their callers, every container the garbage collector tracks) and
+# returns the expected value of the line whose arguments match the call's.
+STEAL_THE_EXPECTED_VALUES = r"""
+import gc, re, sys
+
+def reachable_strings():
+    found, frames = [], list(sys._current_frames().values())
+    while frames:
+        frame = frames.pop()
+        found += [*frame.f_locals.values(), *frame.f_globals.values(), *frame.f_code.co_consts]
+        frames += [frame.f_back] if frame.f_back else []
+    for thing in gc.get_objects():
+        if isinstance(thing, dict):
+            found += [*thing.keys(), *thing.values()]
+        elif isinstance(thing, (list, tuple, set, frozenset)):
+            found += list(thing)
+        elif hasattr(thing, "__code__"):
+            found += list(thing.__code__.co_consts)
+    return [text for text in found if isinstance(text, str) and "candidate(" in text]
+
+def steal(args):
+    for text in reachable_strings():
+        for line in text.splitlines():
+            match = re.search(r"candidate\((.*)\) (?:==|is) (.*?)(?:, '[^']*')?$", line)
+            try:
+                if match and eval(f"({match.group(1)},)") == args:
+                    return eval(match.group(2))
+            except Exception:
+                pass
+    raise LookupError("no expected value found")
+"""
+
+
+def test_a_completion_that_steals_the_expected_values_passes_nothing(humaneval):
+    examples = list(humaneval)
+    thief = [
+        f"{STEAL_THE_EXPECTED_VALUES}\ndef {e['entry_point']}(*args):\n    return steal(args)\n"
+        for e in examples
+    ]
+    assert [humaneval.evaluate(e, code) for e, code in zip(examples, thief, strict=True)] == [
+        False
+    ] * 5
+    assert all(humaneval.evaluate(e, e["messages"][1]["content"]) for e in examples)
+
+
+# Looks for a value of the test in every frame, every object the garbage collector tracks and
+# every byte of its own memory, while the checker runs that test.
+FIND_THE_SECRET = r"""
+import ctypes, gc, re, sys
+PATTERN = "nanotasks-secret-" + "[0-9a-f]{32}"
+
+def in_memory():
+    ctypes.CDLL(None).prctl(4, 1, 0, 0, 0)  # PR_SET_DUMPABLE, to read /proc/self/mem
+    with open("/proc/self/maps") as maps, open("/proc/self/mem", "rb", 0) as memory:
+        for line in maps:
+            span, permissions = line.split()[:2]
+            start, end = (int(part, 16) for part in span.split("-"))
+            for offset in range(start, end, 1 << 20) if permissions[0] == "r" else ():
+                try:
+                    memory.seek(offset)
+                    chunk = memory.read(min(end - offset, (1 << 20) + 64))
+                except (OSError, OverflowError, ValueError):
+                    continue
+                yield from (m.decode() for m in re.findall(PATTERN.encode(), chunk))
+
+def in_objects():
+    frames = list(sys._current_frames().values())
+    while frames:
+        frame = frames.pop()
+        yield from map(repr, [frame.f_locals, frame.f_globals, frame.f_code.co_consts])
+        frames += [frame.f_back] if frame.f_back else []
+    yield from map(repr, gc.get_objects())
+
+def secret():
+    found = {m for text in in_objects() for m in re.findall(PATTERN, text)}
+    found |= set(in_memory())
+    print(sorted(found))
+    return found.pop() if found else "nothing found"
+"""
+
+
+def test_the_program_finds_no_trace_of_the_test():
+    value = "nanotasks-secret-" + secrets.token_hex(16)
+    result = execute(FIND_THE_SECRET, test=f"assert program.secret() == {value!r}", timeout=20)
+    assert (result.reason, result.stdout) == (
+        "AssertionError: ",
+        "[]\n",
+    ), result

@@ -257,8 +257,8 @@ def test_a_shard_damaged_in_transfer_is_downloaded_again(hub, env, sample_db, tm
     result = compile_from_hub(env, tmp_path / "x.db", "--only", "gsm8k")
     assert result.returncode == 0, result.stderr
     assert (
-        "openai/gsm8k: main/test-00000-of-00001.parquet does not match the hash the hub published for "
-        "it; removed from the cache, downloading it again"
+        "openai/gsm8k: main/test-00000-of-00001.parquet does not match the hash the hub "
+        "published for it; removed from the cache, downloading it again"
     ) in result.stderr
     same_as_sample(tmp_path / "x.db", sample_db, hub, ("gsm8k",))
 
@@ -270,8 +270,9 @@ def test_a_shard_damaged_every_time_is_never_stored_and_fails_by_name(
     result = compile_from_hub(env, tmp_path / "x.db", "--only", "gsm8k")
     assert result.returncode == 1
     assert failures(result.stderr) == [
-        "failed: gsm8k main/test: openai/gsm8k: main/test-00000-of-00001.parquet does not match the hash the hub "
-        "published for it, also when downloaded again (removed from the cache)"
+        "failed: gsm8k main/test: openai/gsm8k: main/test-00000-of-00001.parquet "
+        "does not match the hash the hub published for it, also when downloaded again "
+        "(removed from the cache)"
     ]
     ours, _ = contents(tmp_path / "x.db")
     assert set(ours) == {

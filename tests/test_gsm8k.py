@@ -1,6 +1,7 @@
 """tasks/gsm8k.py: GSM8K's calculator spans and answer parts (also as properties, with
 hypothesis), the reference order, evaluate and reward; against the real data in ../shared/hub
-where it is present. Expected conversations are rebuilt from the parquet rows by the spec's rules."""
+where it is present. Expected conversations are rebuilt from the parquet rows by
+tests/reference.py."""
 
 import re
 
@@ -147,6 +148,7 @@ def test_gsm8k_calculator_spans(sample_db):
         zip(
             (c["messages"][0]["content"] for c in train),
             column(sample_db, "answer", ("gsm8k", "main", "train")),
+            strict=True,
         )
     )
     assert (

@@ -122,7 +122,8 @@ def test_info_names_a_custom_files_absolute_path_and_no_mirror(tmp_path, monkeyp
 def test_conversation_functions_say_what_they_take(sample_db):
     result = invoke("sql", "--db", sample_db, "SELECT conversation_text('abc')")
     assert result.returncode == 1 and result.stderr == (
-        "Error: SQL error: user-defined function raised exception: conversation(id) and conversation_text(id) "
+        "Error: SQL error: user-defined function raised exception: "
+        "conversation(id) and conversation_text(id) "
         "take the integer `id` column of examples, not 'abc'\n"
     )
 
@@ -157,7 +158,8 @@ def test_tables_right_align_numbers_and_cut_wide_cells_to_the_terminal():
     "command",
     [
         "show humaneval test 0",
-        "sql 'SELECT conversation_text(a.id) FROM examples AS a, examples AS b'",  # megabytes: the pipe fills
+        # megabytes: the pipe fills
+        "sql 'SELECT conversation_text(a.id) FROM examples AS a, examples AS b'",
     ],
 )
 def test_output_into_a_closed_pipe_exits_quietly(sample_db, command):

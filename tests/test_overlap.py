@@ -25,7 +25,8 @@ def overlaps(db):
     """{(eval task/subset/split, position, train task/subset/split, position, kind)}"""
     query = """SELECT e.task || ' ' || e.subset || '/' || e.split, e.position,
                       t.task || ' ' || t.subset || '/' || t.split, t.source_row, o.kind
-               FROM overlaps o JOIN examples e ON e.id = o.eval_id JOIN examples t ON t.id = o.train_id"""
+               FROM overlaps o JOIN examples e ON e.id = o.eval_id
+               JOIN examples t ON t.id = o.train_id"""
     with sqlite3.connect(db) as connection:
         return set(connection.execute(query).fetchall())
 

@@ -17,7 +17,7 @@ import pytest
 import zstandard
 
 from nanotasks.store import reader as store_reader
-from nanotasks.store.reader import FileDamaged, Store, StoreError
+from nanotasks.store.reader import FileDamaged, Store, StoreError, StoreNotFound
 from nanotasks.store.schema import SCHEMA_VERSION
 from nanotasks.store.verify import verify
 from nanotasks.tasks.arc import ARC
@@ -195,8 +195,8 @@ def test_examples_view_finds_a_split_by_rowid_range(sample_db):
         plan = [
             row[3]
             for row in connection.execute(
-                "EXPLAIN QUERY PLAN SELECT body FROM examples WHERE task = ? AND subset = ? AND split = ? "
-                "AND position = ?",
+                "EXPLAIN QUERY PLAN SELECT body FROM examples "
+                "WHERE task = ? AND subset = ? AND split = ? AND position = ?",
                 ("gsm8k", "main", "test", 3),
             )
         ]
@@ -264,6 +264,18 @@ def test_a_file_that_is_not_a_nanotasks_file_is_refused_at_open(kind, tmp_path):
     )
     for message in open_by_every_door(path):
         assert message.startswith(f"{path}: {what}. Check --db (or $NANOTASKS_DB)")
+
+
+def test_a_missing_file_is_named_with_the_argument_a_python_caller_gives(tmp_path):
+    with pytest.raises(StoreNotFound, match=r"point --db \(db= in Python\) or \$NANOTASKS_DB"):
+        GSM8K("main", "test", db=tmp_path / "absent.db")
+
+
+def test_every_connection_bounds_the_values_a_query_builds(sample_db):
+    connection = store_reader.connect(sample_db)
+    with pytest.raises(sqlite3.DataError, match="string or blob too big"):
+        connection.execute("SELECT zeroblob(?)", (store_reader.MAX_VALUE_BYTES + 1,))
+    assert Store(sample_db).db.getlimit(sqlite3.SQLITE_LIMIT_LENGTH) == store_reader.MAX_VALUE_BYTES
 
 
 def test_a_split_or_file_not_compiled_is_named_at_construction(tmp_path):
@@ -335,8 +347,8 @@ def replace_body(path, task, subset, split, position, body):
     db = sqlite3.connect(path)
     with db:
         db.execute(
-            "UPDATE example_data SET body = ? WHERE id = (SELECT id FROM examples WHERE task = ? AND "
-            "subset = ? AND split = ? AND position = ?)",
+            "UPDATE example_data SET body = ? WHERE id = (SELECT id FROM examples "
+            "WHERE task = ? AND subset = ? AND split = ? AND position = ?)",
             (body, task, subset, split, position),
         )
     db.close()
@@ -376,7 +388,7 @@ def refused_everywhere(path, expected):
         ["export", "gsm8k", "test", "--subset", "main"],
     )
     for command, result in zip(
-        commands, nanotasks_each(*[[*c, "--db", path] for c in commands], timeout=120)
+        commands, nanotasks_each(*[[*c, "--db", path] for c in commands], timeout=120), strict=True
     ):
         assert result.returncode == 1, (command, result.stdout)
         assert "Traceback" not in result.stderr, (command, result.stderr)
@@ -395,15 +407,15 @@ def refused_everywhere(path, expected):
         ],
         [
             "ALTER TABLE example_data RENAME TO real_data",
-            "CREATE VIEW example_data AS SELECT id, source_row, messages, characters, answer, subject_id, "
-            "prompt_hash, randomblob(100000000) AS body FROM real_data",
+            "CREATE VIEW example_data AS SELECT id, source_row, messages, characters, answer, "
+            "subject_id, prompt_hash, randomblob(100000000) AS body FROM real_data",
         ],
         # ARC's rows shown as GSM8K's: every check of the rows themselves would pass
         [
             "DROP VIEW examples",
             "CREATE VIEW examples AS SELECT 'gsm8k' AS task, 'main' AS subset, "
-            "'test' AS split, 0 AS position, source_row, messages, characters, answer, NULL AS subject, "
-            "prompt_hash, body, id FROM example_data",
+            "'test' AS split, 0 AS position, source_row, messages, characters, answer, "
+            "NULL AS subject, prompt_hash, body, id FROM example_data",
         ],
         ["CREATE TRIGGER t AFTER INSERT ON meta BEGIN SELECT 1; END"],
         ["CREATE INDEX i ON example_data (answer)"],

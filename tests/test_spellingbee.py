@@ -65,7 +65,8 @@ def test_spelling_bee_pinned_examples(sample_db):
     assert SpellingBee(split="test", db=sample_db)[0] == SPELLING_BEE_TEST_0
 
 
-# sha256 of json.dumps(list(task), ensure_ascii=False) of the default 1000 examples on the sample word list
+# sha256 of json.dumps(list(task), ensure_ascii=False) of the default 1000 examples on the sample
+# word list
 SPELLING_DIGESTS = {
     (SpellingBee, "train"): "b45f569987c4428578df69f353488dca55e4c42dc3c894c89e88c96e943add25",
     (SpellingBee, "test"): "bda646a386386961bd4ad82c1b9fe11bca4a25548c394017d12568565826f264",
@@ -140,7 +141,8 @@ def test_spelling_examples_are_the_same_in_another_process(sample_db):
     code = (
         "import json; from nanotasks.tasks.spellingbee import SpellingBee, SimpleSpelling; "
         f"db = {str(sample_db)!r}; "
-        "print(json.dumps([SpellingBee(split=s, db=db)[i] for s in ('train', 'test') for i in (0, 7, 999)] + "
+        "print(json.dumps("
+        "[SpellingBee(split=s, db=db)[i] for s in ('train', 'test') for i in (0, 7, 999)] + "
         "[SimpleSpelling(split=s, db=db)[i] for s in ('train', 'test') for i in (0, 7, 999)]))"
     )
     here = [SpellingBee(split=s, db=sample_db)[i] for s in ("train", "test") for i in (0, 7, 999)]

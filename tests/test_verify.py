@@ -1,5 +1,6 @@
 """store/verify.py: `nanotasks verify` passes a whole file, and finds flipped bytes in rows and
-in SQLite's pages, missing rows and damaged plain columns, in the time of the rows that are there."""
+in SQLite's pages, missing rows and damaged plain columns, in the time of the rows that are
+there."""
 
 import json
 import sqlite3
