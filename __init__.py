@@ -14,9 +14,13 @@ The `nanotasks` command is a thin layer over these functions:
 The Tasks themselves are in nanotasks.tasks: `from nanotasks.tasks.arc import ARC`.
 """
 
+import logging
+import os
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from nanotasks.store import default_path
+from nanotasks.store import cache_path, default_path
 from nanotasks.store.reader import (
     FileDamaged,
     FormatVersionError,
@@ -26,6 +30,11 @@ from nanotasks.store.reader import (
     StoreNotFound,
 )
 from nanotasks.tasks import NAMES, UnknownName, find_split
+
+if TYPE_CHECKING:
+    from nanotasks.compiler.build import Outcome
+
+log = logging.getLogger("nanotasks")
 
 __all__ = [
     "compile",
@@ -46,34 +55,51 @@ __all__ = [
 
 
 def compile(
-    db=None,
-    only=(),
-    mirror=None,
-    revisions=None,
-    custom=None,
-    jobs=None,
-    progress=None,
-    chat=None,
-    chat_shuffle=False,
-    max_wait=300,
-):
+    db: str | os.PathLike | None = None,
+    only: Iterable[str] = (),
+    mirror: str | os.PathLike | None = None,
+    revisions: Mapping[str, str] | None = None,
+    custom: Mapping[str, str | os.PathLike] | None = None,
+    jobs: int | None = None,
+    progress: Callable | None = None,
+    chat: Mapping[str, str] | None = None,
+    chat_shuffle: bool = False,
+    max_wait: float = 300,
+) -> "list[Outcome]":
     """Compile the benchmarks named in `only` (all of NAMES when empty), the `custom` JSONL
     files ({name: path}) and the `chat` datasets ({name: "org/repo[:config]"}, every split, in
     source order unless `chat_shuffle`) into `db` (default_path() when None), from the Hugging
     Face Hub at `revisions` ({repo: commit}) or from a `mirror` directory laid out like the
     hub; see nanotasks.compiler.build.compile_file. Hub requests that fail transiently (429,
     5xx, a reset connection) are retried, waiting `max_wait` seconds at most in all; the waits
-    are logged as warnings on the "nanotasks" logger. Returns one Outcome per split and file."""
-    from nanotasks.compiler.build import compile_file  # needs the compile extra
+    are logged as warnings on the "nanotasks" logger. Returns one Outcome per split and file.
+
+    Compiles of one file run one after the other: one that finds another under way logs a
+    warning and waits for it, then starts from the file it wrote. A symbolic link at `db` is
+    followed: the file it names is replaced. ImportError when the compile extra is missing."""
+    try:
+        from nanotasks.compiler.build import compile_file, import_pandas
+    except ImportError as error:
+        raise ImportError(
+            f"compiling needs the compile extra ({error.name} is missing): "
+            f"pip install 'nanotasks[compile]'",
+            name=error.name,
+        ) from None
+    from nanotasks.store.writer import exclusive
 
     db = Path(db or default_path())
-    if not db.parent.is_dir() and db != default_path():  # a typo should not grow directories
+    if db == cache_path():
+        db.parent.mkdir(parents=True, exist_ok=True)
+    db = Path(os.path.realpath(db))  # through a symbolic link: the file it names is replaced
+    if not db.parent.is_dir():  # a typo (in --db or $NANOTASKS_DB) should not grow directories
         raise FileNotFoundError(
             f"{db.parent} does not exist: create it, or give another path for the file"
         )
-    return compile_file(
-        db, only, mirror, revisions, custom, progress, jobs, chat, chat_shuffle, max_wait
-    )
+    import_pandas()
+    with exclusive(db, lambda: log.warning(f"{db}: another compile is writing it; waiting")):
+        return compile_file(
+            db, only, mirror, revisions, custom, progress, jobs, chat, chat_shuffle, max_wait
+        )
 
 
 def open(db=None):

@@ -20,13 +20,14 @@ from nanotasks.output import (
     blob,
     colour,
     count,
+    echo_compile,
     echo_json,
     echo_table,
     progress,
-    seconds,
     split_fields,
+    unchanged,
 )
-from nanotasks.store import default_path
+from nanotasks.store import default_path, interrupt
 from nanotasks.store.export import FORMATS, write_jsonl
 from nanotasks.store.reader import Store, StoreError
 from nanotasks.store.sqlfunctions import TIMEOUT, QueryFailed, WriteRefused, running
@@ -73,7 +74,9 @@ class Group(click.Group):
                 err=True,
             )
             sys.exit(error.exit_code)
-        except click.Abort:
+        except click.Abort as abort:
+            if isinstance(abort.__cause__, KeyboardInterrupt):
+                raise abort.__cause__ from None  # Ctrl-C: main reports it
             click.echo("Aborted!", err=True)
             sys.exit(1)
         sys.exit(status or 0)
@@ -90,18 +93,37 @@ def cli(ctx):
         click.echo(ctx.get_help())
 
 
+SIGNALS = (signal.SIGINT, signal.SIGTERM)  # stop the command: 128 + the number, after cleaning up
+_taken = []  # those of SIGNALS main handles: not one the process was started ignoring
+_raising = [True]  # whether the handler raises Interrupted, or only records the signal
+
+
 def main():
     """The `nanotasks` command: the commands' own errors are theirs to word; what reaches here
     (a damaged file met part way, standard output on a full disk) is still one line, never a
     traceback. Standard output is flushed here, so a failed write is reported with the exit
-    status rather than ignored at exit."""
-    code = 1
+    status rather than ignored at exit.
+
+    From its first line, SIGINT and SIGTERM raise Interrupted: the command cleans up and exits
+    with 128 + the signal's number (130, 143), saying so in one line. Once the command is over
+    they are only recorded, and once its outcome is printed they end the process by their
+    default action, which a shell reports as the same status."""
+    for signum in SIGNALS:
+        if signal.getsignal(signum) is not signal.SIG_IGN:  # a background job ignores SIGINT
+            signal.signal(signum, _on_signal)
+            _taken.append(signum)
     try:
-        cli(prog_name="nanotasks")
-    except SystemExit as exit:
-        code = exit.code
-    except (StoreError, OSError, MemoryError) as error:
-        click.echo(f"Error: {_error_line(error)}", err=True)
+        try:
+            code = _run()
+        finally:
+            _raising[0] = False
+    except KeyboardInterrupt:  # in the moment between the command's end and the line above
+        code = None
+    stopped = interrupt.received()
+    if code is None or (stopped is not None and code != 128 + stopped):
+        stopped = stopped or signal.SIGINT
+        click.echo("\ninterrupted", err=True)
+        code = 128 + stopped
     try:
         sys.stdout.flush()
     except OSError as error:
@@ -111,7 +133,34 @@ def main():
         os.dup2(
             os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno()
         )  # nothing more to flush at exit
-    sys.exit(code)
+    for signum in _taken:
+        signal.signal(signum, signal.SIG_DFL)
+    late = interrupt.received()
+    sys.exit(128 + late if stopped is None and late is not None else code)
+
+
+def _on_signal(signum, frame):
+    interrupt.record(signum)
+    if _raising[0]:
+        raise interrupt.Interrupted(signum)
+
+
+def _run():
+    """Run the command: its exit status, or None when it was interrupted without saying so."""
+    try:
+        cli(prog_name="nanotasks")
+    except SystemExit as exit:
+        return exit.code or 0
+    except (StoreError, OSError, MemoryError) as error:
+        if interrupt.received() is not None:
+            return None
+        click.echo(f"Error: {_error_line(error)}", err=True)
+        return 1
+    except BaseException as error:
+        if interrupt.received() is None and not isinstance(error, KeyboardInterrupt):
+            raise  # a bug: its traceback is what to report
+        return None
+    return 0
 
 
 def _error_line(error):
@@ -148,20 +197,36 @@ def open_store(db):
 )
 @click.option(
     "--revision",
+    "revisions",
     multiple=True,
     metavar="REPO=SHA",
+    callback=lambda ctx, param, values: _pairs(values, "--revision", "REPO=SHA"),
     help="Pin a hub repository to a commit or branch; repeatable.",
 )
 @click.option(
     "--custom",
+    "customs",
     multiple=True,
     metavar="NAME=FILE.jsonl",
+    callback=lambda ctx, param, values: _pairs(
+        values,
+        "--custom",
+        "NAME=FILE.jsonl",
+        lambda name: f"the name {name!r} is given twice: each custom file needs its own name",
+    ),
     help="Store a JSONL file of conversations, read back with CustomJSON(name=NAME); repeatable.",
 )
 @click.option(
     "--chat",
+    "chats",
     multiple=True,
     metavar="NAME=org/repo[:config]",
+    callback=lambda ctx, param, values: _pairs(
+        values,
+        "--chat",
+        "NAME=org/repo[:config]",
+        lambda name: "each NAME once: it is the subset its dataset is stored under",
+    ),
     help="Store every split of a chat dataset on the hub (or in --mirror), OpenAI or ShareGPT "
     "style, read back with Chat(name=NAME, split=...); repeatable.",
 )
@@ -187,7 +252,7 @@ def open_store(db):
     "drops connections, retrying with backoff; 0 retries nothing.",
 )
 @json_option
-def compile(db, only, mirror, revision, custom, chat, chat_shuffle, jobs, max_wait, as_json):
+def compile(db, only, mirror, revisions, customs, chats, chat_shuffle, jobs, max_wait, as_json):
     """Download every source, normalise it, and write the compiled file.
 
     The file at --db is replaced only once the new one is complete. A source that cannot
@@ -196,38 +261,14 @@ def compile(db, only, mirror, revision, custom, chat, chat_shuffle, jobs, max_wa
     field, a wrong type, an answer out of range) stops the compile, names the row, and
     leaves the file at --db as it was.
     """
-    try:
-        from nanotasks.compiler.build import BadRequest
-        from nanotasks.compiler.memory import PeakMemory
-    except ImportError as error:
-        raise click.ClickException(
-            f"compiling needs the compile extra ({error.name} is missing): "
-            f"pip install 'nanotasks[compile]'"
-        ) from None
-    revisions = dict(_pair(value, "--revision", "REPO=SHA") for value in revision)
-    customs = dict(_pair(value, "--custom", "NAME=FILE.jsonl") for value in custom)
-    if len(customs) < len(custom):
-        names = [_pair(value, "--custom", "NAME=FILE.jsonl")[0] for value in custom]
-        twice = next(name for name in names if names.count(name) > 1)
-        raise click.BadParameter(
-            f"the name {twice!r} is given twice: each custom file needs its own name",
-            param_hint="--custom",
-        )
-    chats = dict(_pair(value, "--chat", "NAME=org/repo[:config]") for value in chat)
-    if len(chats) < len(chat):
-        raise click.BadParameter(
-            "each NAME once: it is the subset its dataset is stored under", param_hint="--chat"
-        )
+    from nanotasks.compiler.memory import PeakMemory
 
     _say_hub_notices()
-    existed = Path(db).exists()
-    handler = signal.signal(
-        signal.SIGTERM, _terminate
-    )  # a batch system's kill cleans up like Ctrl-C
+    before = _file_id(db)
     started = time.monotonic()
     try:
         with PeakMemory() as memory:
-            outcomes = nanotasks.compile(
+            outcomes = _compiled(
                 db,
                 only,
                 mirror,
@@ -239,74 +280,71 @@ def compile(db, only, mirror, revision, custom, chat, chat_shuffle, jobs, max_wa
                 chat_shuffle,
                 max_wait,
             )
-    except (UnknownName, BadRequest) as error:
-        raise click.UsageError(str(error)) from None
+        interrupt.check()  # a signal whose exception was swallowed on the way
+        cost = (time.monotonic() - started, memory.peak)
+        status = echo_compile(db, outcomes, as_json, unchanged(db, before is not None), cost)
+    except BaseException as error:
+        if isinstance(error, KeyboardInterrupt) or interrupt.received() is not None:
+            _say_interrupted(db, before)
+        raise
+    sys.exit(status)
+
+
+def _compiled(db, *args):
+    """nanotasks.compile's outcomes; its errors as the command reports them."""
+    try:
+        return nanotasks.compile(db, *args)
+    except ImportError as error:  # the compile extra is missing: it says so
+        raise click.ClickException(str(error)) from None
     except (StoreError, ValueError, OSError) as error:
+        from nanotasks.compiler.build import BadRequest  # there, since compile got this far
+
+        if isinstance(error, (UnknownName, BadRequest)):
+            raise click.UsageError(str(error)) from None
         raise click.ClickException(f"nothing was written: {error}") from None
     except sqlite3.Error as error:  # e.g. the disk filled up
         raise click.ClickException(
             f"nothing was written: writing the new file beside {db} failed: {error}"
         ) from None
-    except KeyboardInterrupt as interrupt:
-        click.echo(f"\ninterrupted: nothing was written{_unchanged(db, existed)}", err=True)
-        sys.exit(143 if isinstance(interrupt, Terminated) else 130)  # 128 + the signal's number
-    finally:
-        signal.signal(signal.SIGTERM, handler)  # as it was, for a caller in the same process
-    written = any(outcome.status != "failed" for outcome in outcomes)
-    if as_json:
-        echo_json(
-            {
-                "path": str(db),
-                "written": written,
-                "seconds": seconds(time.monotonic() - started),
-                "peak_memory_bytes": memory.peak,
-                "outcomes": [
-                    {
-                        **split_fields(o.name),
-                        "rows": o.rows,
-                        "stored_bytes": o.stored_bytes,
-                        "seconds": seconds(o.seconds),
-                        "status": o.status,
-                        "error": o.error,
-                    }
-                    for o in outcomes
-                ],
-            }
-        )
+
+
+def _pairs(values, option, form, twice=None):
+    """NAME=VALUE options as a dict; `twice(name)` is the complaint about a name given twice."""
+    pairs = [_pair(value, option, form) for value in values]
+    names = [name for name, _ in pairs]
+    repeated = [name for name in names if names.count(name) > 1]
+    if twice and repeated:
+        raise click.BadParameter(twice(repeated[0]), param_hint=option)
+    return dict(pairs)
+
+
+def _file_id(path):
+    """What tells whether `path` was replaced: a rename puts another file (inode) there."""
+    try:
+        status = os.stat(path)
+    except OSError:
+        return None
+    return status.st_dev, status.st_ino
+
+
+def _say_interrupted(db, before):
+    """An interrupted compile's one line, from what is at `db` now, and its exit status."""
+    if _file_id(db) != before:
+        click.echo(f"\ninterrupted after writing {db}", err=True)
     else:
-        rows = [
-            [
-                o.name,
-                count(o.rows),
-                count(o.stored_bytes),
-                f"{o.seconds:.1f}",
-                colour(o.status) if o.status == "failed" else o.status,
-            ]
-            for o in outcomes
-        ]
-        echo_table(["split", "rows", "bytes", "seconds", "status"], rows)
         click.echo(
-            f"{f'wrote {db}' if written else f'nothing was written{_unchanged(db, existed)}'} "
-            f"in {time.monotonic() - started:.1f} s, at most {memory.peak / 2**20:,.0f} MB "
-            f"of memory"
+            f"\ninterrupted: nothing was written{unchanged(db, before is not None)}", err=True
         )
-    failures = {}  # one line per reason: a repository out of reach fails all its splits alike
-    for outcome in outcomes:
-        if outcome.error:
-            failures.setdefault((outcome.error, outcome.status == "kept"), []).append(outcome.name)
-    for (error, kept), names in failures.items():
-        click.echo(
-            f"{colour('failed', err=True)}: {', '.join(names)}"
-            f"{' (kept the previous copy)' if kept else ''}: {error}",
-            err=True,
-        )
-    if failures:
-        sys.exit(1)
+    sys.exit(128 + (interrupt.received() or signal.SIGINT))
 
 
 class _EchoHandler(logging.Handler):
+    """The notices on standard error; none once interrupted, so that saying so is the last line
+    (a download still under way in another thread may fail and say so meanwhile)."""
+
     def emit(self, record):
-        click.echo(record.getMessage(), err=True)
+        if interrupt.received() is None:
+            click.echo(record.getMessage(), err=True)
 
 
 def _say_hub_notices():
@@ -476,20 +514,6 @@ def verify(db, quick, as_json):
     sys.exit(0 if whole else 1)
 
 
-class Terminated(KeyboardInterrupt):
-    """SIGTERM: cleaned up like Ctrl-C, and reported by its own exit status."""
-
-
-def _terminate(signum, frame):
-    raise Terminated
-
-
-def _unchanged(db, existed):
-    return (
-        f"; {db} is as it was" if existed else f" (there was no {db} before, and there is none now)"
-    )
-
-
 @cli.command(short_help="Run a read-only SQL query on the compiled file.")
 @db_option
 @click.argument("query")
@@ -549,7 +573,7 @@ def sql(db, query, as_json, as_csv, timeout):
         raise click.ClickException(f"SQL error: {error}") from None
     except KeyboardInterrupt:
         click.echo("\ninterrupted", err=True)
-        sys.exit(130)
+        sys.exit(128 + (interrupt.received() or signal.SIGINT))
 
 
 def _print_json_records(columns, rows):
@@ -722,13 +746,15 @@ def switch_nanochat(checkout):
     nanochat's scripts import `tasks.arc`, `tasks.common`, ... from the checkout's own tasks/
     package, which downloads from the hub. This rewrites each of those modules as a three-line
     stand-in for nanotasks' module of the same name, so `python -m scripts.chat_sft` and the
-    other scripts run unchanged and read the compiled file ($NANOTASKS_DB) offline. Nothing
-    else is touched; running it again changes nothing. Undo with `git checkout tasks/`.
+    other scripts run unchanged and read the compiled file ($NANOTASKS_DB) offline. And
+    scripts/base_eval.py gets four lines after its imports that have it fetch the CORE eval
+    bundle from the file rather than download it. Nothing else is touched; running it again
+    changes nothing. Undo with `git checkout tasks/ scripts/base_eval.py`.
     """
-    from nanotasks.compiler.nanochat import NotNanochat, switch
+    from nanotasks.compiler.nanochat import BASE_EVAL, NotNanochat, switch
 
     try:
-        switched, already, others = switch(checkout)
+        switched, already, others, base_eval = switch(checkout)
     except NotNanochat as error:
         raise click.ClickException(str(error)) from None
     except OSError as error:
@@ -739,6 +765,14 @@ def switch_nanochat(checkout):
         click.echo(f"already   {path} -> nanotasks.tasks.{path.stem}")
     for path in others:
         click.echo(f"untouched {path} (nanotasks has no module of that name)")
+    if base_eval:
+        what = {
+            "untouched": "it imports no download_file_with_lock to take the place of",
+            "switched": "its CORE eval bundle comes from nanotasks.tasks.core",
+            "already": "its CORE eval bundle comes from nanotasks.tasks.core",
+        }[base_eval]
+        click.echo(f"{base_eval:<10}{BASE_EVAL} ({what})")
+    undo = "tasks/" + (f" {BASE_EVAL}" if base_eval in ("switched", "already") else "")
     source = (
         "$NANOTASKS_DB"
         if os.environ.get("NANOTASKS_DB")
@@ -746,5 +780,5 @@ def switch_nanochat(checkout):
     )
     click.echo(
         f"{checkout} now reads its tasks from {default_path()} ({source}). "
-        f"Undo: cd {checkout} && git checkout tasks/"
+        f"Undo: cd {checkout} && git checkout {undo}"
     )

@@ -11,6 +11,7 @@ compile, leaving the previous file as it was.
 import contextlib
 import functools
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,7 +27,7 @@ from nanotasks.store.reader import FileDamaged, FormatVersionError, Store
 from nanotasks.store.writer import DICTIONARY_SAMPLES, SplitSummary, Writer, chunked
 from nanotasks.tasks import NAMES, benchmark, customjson
 from nanotasks.tasks import chat as chats
-from nanotasks.tasks.common import Benchmark, Source, UnknownLayout
+from nanotasks.tasks.common import Benchmark, Source, SourceFile, UnknownLayout
 
 BATCH = 1024  # rows normalised at a time, by one worker process
 READ_BUFFER = 1 << 20  # bytes read from a shard at a time: a row group is never read whole
@@ -52,6 +53,17 @@ class Outcome:
     seconds: float
     status: str  # "written", "kept", "failed"
     error: str | None = None
+
+
+def import_pandas():
+    """Import pandas, if installed (datasets needs it), in the compiling process. pyarrow imports
+    it at its first conversion, from C code that swallows an exception raised inside: a Ctrl-C
+    then is lost, and pandas left half imported. Imported here, a Ctrl-C during the import is
+    an ordinary one. (The worker processes never need pandas, and never import it.)"""
+    try:
+        import pandas  # noqa: F401
+    except ImportError:
+        pass
 
 
 def reference_order(n):
@@ -141,14 +153,60 @@ class CustomSplit:
 
 
 @dataclass(frozen=True)
-class UnlistedSplit:
-    """A split of a --chat dataset whose splits cannot be listed now: the previous file's copy
-    is kept, with the reason."""
+class FailingSource:
+    """A split or file whose source cannot be read now (a --chat dataset's splits that cannot be
+    listed, an archive that cannot be read or lacks the part): the previous file's copy is
+    kept, with the reason."""
 
     error: SourceError
 
     def write(self, writer, fetcher, progress, name):
         raise self.error
+
+
+@dataclass(frozen=True)
+class HubFile:
+    """A whole file (a word list) downloaded from its URL, or read from the mirror."""
+
+    file: SourceFile
+
+    def write(self, writer, fetcher, progress, name):
+        content, revision = fetcher.file(self.file.url, self.file.mirror_path)
+        provenance = Provenance(repo=self.file.repo, revision=revision)
+        return writer.write_file(self.file.name, content, provenance)
+
+
+@dataclass(frozen=True)
+class ArchiveSplit:
+    """A split unpacked from a benchmark's archive: `rows()` yields its Examples."""
+
+    key: tuple
+    rows: Callable
+    provenance: Provenance
+
+    def write(self, writer, fetcher, progress, name):
+        return writer.write_split(*self.key, self.provenance, self._checked())
+
+    def _checked(self):
+        try:
+            yield from self.rows()
+        except ValueError as error:
+            raise BadRow(
+                f"bad row: {self.provenance.repo} {error}. The bundle is not what nanotasks "
+                f"expects: check the mirror or the download"
+            ) from None
+
+
+@dataclass(frozen=True)
+class ArchiveFile:
+    """A whole file unpacked from a benchmark's archive."""
+
+    name: str
+    content: bytes
+    provenance: Provenance
+
+    def write(self, writer, fetcher, progress, name):
+        return writer.write_file(self.name, self.content, self.provenance)
 
 
 @dataclass
@@ -172,28 +230,65 @@ def _custom_splits(custom):
 
 
 def resolve_sources(fetcher, benchmarks, customs, chat, chat_shuffle, previous):
-    """The Plan: every source split of `benchmarks`, the `customs` and every split of the
-    `chat` datasets afresh; the rest of `previous` kept, except the splits of a chat dataset
-    compiled afresh that it no longer has. A chat dataset whose splits cannot be listed keeps
-    its stored splits, or fails."""
+    """The Plan: every source split and file of `benchmarks` (their archives' parts too), the
+    `customs` and every split of the `chat` datasets afresh; the rest of `previous` kept,
+    except the splits of a chat dataset or archive read afresh that it no longer has. A chat
+    dataset or archive that cannot be read keeps its stored splits, or fails."""
     sources = [HubSplit(b, s) for b in benchmarks for s in b.sources] + customs
     splits = {split.key: split for split in sources}
+    files = {f.name: HubFile(f) for b in benchmarks for f in b.files}
     kept = {(s["task"], s["subset"], s["split"]) for s in previous.splits()} if previous else set()
     failures = []
+    for archived in (b for b in benchmarks if b.archive):
+        failures += _add_archive(fetcher, archived, splits, files, kept)
     for name, spec in chat.items():
         stored = {key for key in kept if key[:2] == ("chat", name)}
         try:
             listed = _chat_splits(fetcher, name, spec, chat_shuffle)
         except SourceError as error:
-            splits.update({key: UnlistedSplit(error) for key in stored})
+            splits.update({key: FailingSource(error) for key in stored})
             if not stored:
                 failures.append(Outcome(f"chat {name}", None, None, 0.0, "failed", str(error)))
             continue
         splits.update({split.key: split for split in listed})
         kept -= stored - set(splits)
-    files = {f.name: f for b in benchmarks for f in b.files}
     kept_files = {f["name"] for f in previous.files()} if previous else set()
     return Plan(splits, kept, files, kept_files, failures, previous)
+
+
+def _add_archive(fetcher, benchmark, splits, files, kept):
+    """Add the parts of `benchmark`'s archive to `splits` and `files`, and drop from `kept`
+    those of its splits it no longer has; the Outcome when it cannot be read and nothing of it
+    is stored. A part the archive lacks fails, naming it; a bad row in a part stops the compile
+    (BadRow)."""
+    archive = benchmark.archive.file
+    source = f"{archive.repo}/{archive.name}"
+    stored = {key for key in kept if key[0] == benchmark.name}
+    try:
+        content, revision = fetcher.file(archive.url, archive.mirror_path)
+        split_parts, file_parts = benchmark.archive.unpack(content)
+    except (SourceError, ValueError) as error:
+        failure = error if isinstance(error, SourceError) else SourceError(f"{source}: {error}")
+        splits.update({key: FailingSource(failure) for key in stored})
+        return [] if stored else [Outcome(benchmark.name, None, None, 0.0, "failed", str(failure))]
+    provenance = Provenance(repo=source, revision=revision)
+    for key, part in split_parts.items():
+        key = (benchmark.name, *key)
+        failing = isinstance(part, Exception)
+        splits[key] = (
+            FailingSource(SourceError(f"{source}: {part}"))
+            if failing
+            else ArchiveSplit(key, part, provenance)
+        )
+    for name, part in file_parts.items():
+        failing = isinstance(part, Exception)
+        files[name] = (
+            FailingSource(SourceError(f"{source}: {part}"))
+            if failing
+            else ArchiveFile(name, part, provenance)
+        )
+    kept -= {key for key in stored if key not in splits}
+    return []
 
 
 def write_splits(writer, fetcher, plan, progress):
@@ -217,15 +312,10 @@ def write_files(writer, fetcher, plan):
     outcomes = []
     for name in sorted(set(plan.files) | plan.kept_files):
         file = plan.files.get(name)
-        write = file and functools.partial(_write_file, writer, fetcher, file)
+        write = file and functools.partial(file.write, writer, fetcher, None, name)
         copy = name in plan.kept_files and functools.partial(writer.copy_file, name)
         outcomes.append(_compile_one(name, write, copy))
     return outcomes
-
-
-def _write_file(writer, fetcher, file):
-    content, revision = fetcher.file(file.url, file.mirror_path)
-    return writer.write_file(file.name, content, Provenance(repo=file.repo, revision=revision))
 
 
 def replace(writer, outcomes, progress):
