@@ -107,6 +107,8 @@ def main():
     with 128 + the signal's number (130, 143), saying so in one line. Once the command is over
     they are only recorded, and once its outcome is printed they end the process by their
     default action, which a shell reports as the same status."""
+    _raising[0] = True
+    _taken.clear()
     for signum in SIGNALS:
         if signal.getsignal(signum) is not signal.SIG_IGN:  # a background job ignores SIGINT
             signal.signal(signum, _on_signal)
