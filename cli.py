@@ -125,6 +125,20 @@ def main():
         stopped = stopped or signal.SIGINT
         click.echo("\ninterrupted", err=True)
         code = 128 + stopped
+    code = _flushed(code)
+    if stopped is not None:
+        # The command has cleaned up: a download still under way in another thread is
+        # abandoned, not waited for at exit.
+        sys.stderr.flush()
+        os._exit(code)
+    for signum in _taken:
+        signal.signal(signum, signal.SIG_DFL)
+    late = interrupt.received()
+    sys.exit(code if late is None else 128 + late)
+
+
+def _flushed(code):
+    """Flush standard output: the exit status, 1 if that failed (and said so)."""
     try:
         sys.stdout.flush()
     except OSError as error:
@@ -134,10 +148,7 @@ def main():
         os.dup2(
             os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno()
         )  # nothing more to flush at exit
-    for signum in _taken:
-        signal.signal(signum, signal.SIG_DFL)
-    late = interrupt.received()
-    sys.exit(128 + late if stopped is None and late is not None else code)
+    return code
 
 
 def _on_signal(signum, frame):
