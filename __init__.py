@@ -14,18 +14,28 @@ The `nanotasks` command is a thin layer over these functions:
 The Tasks themselves are in nanotasks.tasks: `from nanotasks.tasks.arc import ARC`.
 """
 
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from nanotasks.store import default_path
 from nanotasks.store.reader import (
     FileDamaged,
     FormatVersionError,
     NotInStore,
+    Split,
     Store,
     StoreError,
     StoreNotFound,
+    StrPath,
 )
 from nanotasks.tasks import NAMES, UnknownName, find_split
+
+if TYPE_CHECKING:
+    from nanotasks.compiler.build import Outcome
+    from nanotasks.store.verify import Check
 
 __all__ = [
     "compile",
@@ -46,17 +56,17 @@ __all__ = [
 
 
 def compile(
-    db=None,
-    only=(),
-    mirror=None,
-    revisions=None,
-    custom=None,
-    jobs=None,
-    progress=None,
-    chat=None,
-    chat_shuffle=False,
-    max_wait=300,
-):
+    db: StrPath | None = None,
+    only: Iterable[str] = (),
+    mirror: StrPath | None = None,
+    revisions: Mapping[str, str] | None = None,
+    custom: Mapping[str, StrPath] | None = None,
+    jobs: int | None = None,
+    progress: Callable[..., Any] | None = None,
+    chat: Mapping[str, str] | None = None,
+    chat_shuffle: bool = False,
+    max_wait: float = 300,
+) -> list[Outcome]:
     """Compile the benchmarks named in `only` (all of NAMES when empty), the `custom` JSONL
     files ({name: path}) and the `chat` datasets ({name: "org/repo[:config]"}, every split, in
     source order unless `chat_shuffle`) into `db` (default_path() when None), from the Hugging
@@ -66,29 +76,38 @@ def compile(
     are logged as warnings on the "nanotasks" logger. Returns one Outcome per split and file."""
     from nanotasks.compiler.build import compile_file  # needs the compile extra
 
-    db = Path(db or default_path())
-    if not db.parent.is_dir() and db != default_path():  # a typo should not grow directories
+    path = Path(db or default_path())
+    if not path.parent.is_dir() and path != default_path():  # a typo should not grow directories
         raise FileNotFoundError(
-            f"{db.parent} does not exist: create it, or give another path for the file"
+            f"{path.parent} does not exist: create it, or give another path for the file"
         )
     return compile_file(
-        db, only, mirror, revisions, custom, progress, jobs, chat, chat_shuffle, max_wait
+        path, only, mirror, revisions, custom, progress, jobs, chat, chat_shuffle, max_wait
     )
 
 
-def open(db=None):
+def open(db: StrPath | None = None) -> Store:
     """The compiled file at `db` (default_path() when None), checked and ready to read."""
     return Store(db or default_path())
 
 
-def verify(db=None, quick=False, progress=None):
+def verify(
+    db: StrPath | None = None, quick: bool = False, progress: Callable[..., Any] | None = None
+) -> list[Check]:
     """The checks `nanotasks verify` prints, as a list of store.verify.Check."""
     from nanotasks.store.verify import verify as verify_file
 
     return verify_file(db or default_path(), quick=quick, progress=progress)
 
 
-def export(store, task, split, output, subset=None, format="jsonl"):
+def export(
+    store: Store | StrPath,
+    task: str,
+    split: str,
+    output: StrPath,
+    subset: str | None = None,
+    format: str = "jsonl",
+) -> Split:
     """Write every conversation of TASK's SPLIT, in Task order, to the file `output`: jsonl, one
     conversation object per line, or parquet (needs pyarrow). `store` is a Store or a path.
     A regular file is replaced only once the whole output is written (see output_file).
@@ -99,8 +118,8 @@ def export(store, task, split, output, subset=None, format="jsonl"):
     if format not in FORMATS:
         raise ValueError(f"unknown format {format!r}: choose one of {', '.join(FORMATS)}")
     store = store if isinstance(store, Store) else Store(store)
-    rows = find_split(store, task, split, subset)
+    stored = find_split(store, task, split, subset)
     write = write_jsonl if format == "jsonl" else write_parquet
     with output_file(output, binary=format != "jsonl", never=store.path) as f:
-        write(store, rows, f)
-    return rows
+        write(store, stored, f)
+    return stored

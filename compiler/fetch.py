@@ -131,7 +131,7 @@ def patient_hub(patience):
 
     def factory():
         client = previous()
-        client.send = patient(client.send, patience)
+        client.send = patient(client.send, patience)  # type: ignore[method-assign]
         return client
 
     set_client_factory(factory)
@@ -207,7 +207,7 @@ class Fetcher:
         import httpx2
 
         client = httpx2.Client(follow_redirects=True, timeout=60)
-        client.send = patient(client.send, self.patience)
+        client.send = patient(client.send, self.patience)  # type: ignore[method-assign]
         try:
             with client:
                 response = client.get(url)

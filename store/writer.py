@@ -29,9 +29,9 @@ import orjson
 import zstandard
 
 from nanotasks.store import Provenance
-from nanotasks.store.reader import MAX_BODY_BYTES
 from nanotasks.store.schema import (
     APPLICATION_ID,
+    MAX_BODY_BYTES,
     SCHEMA,
     SCHEMA_VERSION,
     body_compressor,
