@@ -129,7 +129,7 @@ def open_store(db):
         raise click.ClickException(str(error)) from None
 
 
-@cli.command()
+@cli.command(short_help="Download every source and write the compiled file.")
 @db_option
 @click.option(
     "--only",
@@ -314,7 +314,7 @@ def _say_hub_notices():
     hf_logging.set_verbosity_error()
 
 
-@cli.command()
+@cli.command(short_help="List the splits and files in the compiled file.")
 @db_option
 @json_option
 def info(db, as_json):
@@ -380,7 +380,14 @@ def _revision(source):
     return "" if source.get("task") == "customjson" else "mirror"
 
 
-@cli.command(context_settings={"ignore_unknown_options": True})  # so that INDEX may be -1
+@cli.command(
+    context_settings={"ignore_unknown_options": True},  # so that INDEX may be -1
+    short_help="Print one example's conversation.",
+    help=f"""Print one conversation: example INDEX of TASK's SPLIT, from the end when negative.
+
+    TASK is one of {", ".join(NAMES)}; SPLIT and --subset are those its Task takes. For
+    customjson and chat, --subset is the NAME given to --custom or --chat.""",
+)
 @db_option
 @click.argument("task")
 @click.argument("split")
@@ -392,7 +399,6 @@ def _revision(source):
 )
 @json_option
 def show(db, task, split, index, subset, as_json):
-    """Print one conversation: example INDEX of TASK's SPLIT, from the end when negative."""
     store = open_store(db)
     try:
         conversation = example(store, task, split, index, subset)
@@ -412,7 +418,7 @@ def show(db, task, split, index, subset, as_json):
         click.echo(json.dumps(extras, ensure_ascii=False))  # one line, after the messages
 
 
-@cli.command()
+@cli.command(short_help="Check that the compiled file is whole.")
 @db_option
 @click.option(
     "--quick",
@@ -474,7 +480,7 @@ def _unchanged(db, existed):
     )
 
 
-@cli.command()
+@cli.command(short_help="Run a read-only SQL query on the compiled file.")
 @db_option
 @click.argument("query")
 @click.option(
@@ -559,7 +565,7 @@ def _check_fields(name):
     return split_fields(name) if " " in name else {"check": name}
 
 
-@cli.command()
+@cli.command(short_help="Write a split's conversations as JSONL or parquet.")
 @db_option
 @click.argument("task")
 @click.argument("split")
@@ -610,7 +616,7 @@ def export(db, task, split, subset, file_format, output):
         raise click.ClickException(f"cannot write {where}: {error.strerror or error}") from None
 
 
-@cli.command()
+@cli.command(short_help="Count evaluation examples also found in training splits.")
 @db_option
 @json_option
 def overlap(db, as_json):
@@ -647,7 +653,7 @@ def overlap(db, as_json):
     )
 
 
-@cli.command()
+@cli.command(short_help="Look at the compiled file in a web browser.")
 @db_option
 @click.option(
     "--port",
@@ -670,7 +676,7 @@ def browse(db, port):
     try:
         serve(db, port, click.echo)
     except KeyboardInterrupt:  # Ctrl-C, the way to stop it: the server has shut down
-        pass
+        sys.exit(130)
     except OSError as error:
         raise click.ClickException(
             f"cannot listen on 127.0.0.1:{port} ({error.strerror}): "
@@ -696,7 +702,9 @@ def _pair(value, option, form):
     return key, rest
 
 
-@cli.command("switch-nanochat")
+@cli.command(
+    "switch-nanochat", short_help="Make a nanochat checkout load its tasks from nanotasks."
+)
 @click.argument("checkout", type=click.Path(exists=True, file_okay=False))
 def switch_nanochat(checkout):
     """Make the nanochat checkout at CHECKOUT load its tasks from nanotasks.

@@ -40,7 +40,8 @@ STATISTICS_TIME_LIMIT_MS = 30_000
 
 def serve(path, port, echo):
     """Datasette on 127.0.0.1:`port` (0: a free one) with the file at `path`, read-only, until
-    interrupted. Raises OSError when the port is taken."""
+    interrupted. Raises OSError when the port is taken. Only requests addressed to the server
+    (127.0.0.1:PORT or localhost:PORT) are answered; see only_hosts."""
     import uvicorn
     from datasette.app import Datasette
 
@@ -51,8 +52,31 @@ def serve(path, port, echo):
     datasette = Datasette(immutables=[str(path)])
     asyncio.run(datasette.invoke_startup())
     start = f"{datasette.urls.database(datasette.get_database().name)}/-/nanotasks"
-    echo(f"http://127.0.0.1:{listener.getsockname()[1]}{start}  (Ctrl-C to stop)")
-    uvicorn.Server(uvicorn.Config(datasette.app(), log_level="warning")).run(sockets=[listener])
+    port = listener.getsockname()[1]
+    echo(f"http://127.0.0.1:{port}{start}  (Ctrl-C to stop)")
+    hosts = [f"{name}:{port}" for name in ("127.0.0.1", "localhost")]
+    if port == 80:  # the port a browser leaves out
+        hosts += ["127.0.0.1", "localhost"]
+    app = only_hosts(datasette.app(), hosts)
+    uvicorn.Server(uvicorn.Config(app, log_level="warning")).run(sockets=[listener])
+
+
+def only_hosts(app, hosts):
+    """The ASGI `app`, answering only HTTP requests whose Host header is one of `hosts`; any
+    other gets 403. A web page the user visits may point a name of its own at 127.0.0.1 (DNS
+    rebinding) and read what its requests return: those requests name the page's host."""
+    allowed = {host.encode() for host in hosts}
+
+    async def guarded(scope, receive, send):
+        host = dict(scope.get("headers", ())).get(b"host")
+        if scope["type"] != "http" or host in allowed:
+            return await app(scope, receive, send)
+        body = f"nanotasks browse answers only {' and '.join(hosts)}\n".encode()
+        headers = [(b"content-type", b"text/plain; charset=utf-8")]
+        await send({"type": "http.response.start", "status": 403, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+    return guarded
 
 
 @hookimpl

@@ -18,6 +18,7 @@ from urllib.parse import quote
 import orjson
 import zstandard
 
+from nanotasks.store import default_path
 from nanotasks.store.schema import (
     APPLICATION_ID,
     EVAL_SPLITS,
@@ -28,10 +29,17 @@ from nanotasks.store.schema import (
 )
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
+# The largest string or BLOB SQLite may build on a connection to a nanotasks file (its
+# SQLITE_LIMIT_LENGTH): room for the largest conversation and what SQL's JSON and text
+# functions make of it. SQLite refuses a larger value before allocating it, so a single call
+# (zeroblob(999999999)) cannot take the memory that a time limit, checked only between two
+# steps of a query, would not stop.
+MAX_VALUE_BYTES = 4 * MAX_BODY_BYTES
 # SQLite reads pages through a memory map of the file rather than a read() per page: a
 # lookup makes no system call. The mapped pages are the page cache every process reading
-# the file shares, not memory the process allocates (see README). SQLite caps the size at
-# its compile-time limit (2 GB in common builds) and reads the rest of the file as before.
+# the file shares, not memory the process allocates (see benchmarks/README.md). SQLite caps
+# the size at its compile-time limit (2 GB in common builds) and reads the rest of the file
+# as before.
 MMAP_BYTES = 1 << 40
 BODY = "SELECT body FROM example_data WHERE id = ?"
 BODIES = "SELECT id, body FROM example_data WHERE id IN "
@@ -90,11 +98,7 @@ def check_header(path):
     """The cheap checks, from the first 100 bytes: is this a whole nanotasks file of our version?"""
     path = Path(path)
     if not path.exists():
-        raise StoreNotFound(
-            f"{path}: no such file. If you have the file elsewhere, point --db or "
-            f"$NANOTASKS_DB at it; to build it, `nanotasks compile --db {path}` (add "
-            f"`--mirror DIR` to read local snapshots instead of the hub)."
-        )
+        raise StoreNotFound(_not_found(path))
     try:
         with open(path, "rb") as f:
             header = f.read(100)
@@ -129,6 +133,24 @@ def check_header(path):
     expected = page_size * int.from_bytes(header[28:32], "big")
     if size != expected:
         raise FileDamaged(_cut_short(path, f"{size} bytes, but its header says {expected}"))
+
+
+def _not_found(path):
+    """What to do about a missing file. The compile makes no directory but the default one's,
+    so for a path in a missing directory it is advice only once the directory is there."""
+    build = (
+        f"`nanotasks compile --db {path}` (add `--mirror DIR` to read local snapshots instead "
+        f"of the hub)"
+    )
+    if not path.parent.is_dir() and path != default_path():
+        build = (
+            f"create the directory {path.parent} first, or choose a path in one that exists, "
+            f"then {build}"
+        )
+    return (
+        f"{path}: no such file. If you have the file elsewhere, point --db (db= in Python) or "
+        f"$NANOTASKS_DB at it; to build it, {build}."
+    )
 
 
 def _cut_short(path, what):
@@ -173,6 +195,7 @@ def connect(path):
     # by a rename, never changed in place, so this is safe on read-only and network mounts.
     uri = f"file:{quote(str(Path(path).resolve()))}?mode=ro&immutable=1"
     connection = sqlite3.connect(uri, uri=True, check_same_thread=False)
+    bound_values(connection)
     try:
         connection.execute("PRAGMA trusted_schema=OFF")  # no functions with side effects in views
         check_schema(connection, path)
@@ -184,6 +207,12 @@ def connect(path):
         connection.close()
         raise
     return connection
+
+
+def bound_values(connection):
+    """No string or BLOB on `connection` larger than MAX_VALUE_BYTES: a query that would build
+    one fails with SQLite's "string or blob too big" (sqlite3.DataError)."""
+    connection.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, MAX_VALUE_BYTES)
 
 
 # Every object of the schema, its SQL as bytes: a name or statement that is not UTF-8 is just

@@ -19,6 +19,8 @@ import time
 import zstandard
 
 from nanotasks.store.reader import (
+    MAX_BODY_BYTES,
+    MAX_VALUE_BYTES,
     FileDamaged,
     StoreError,
     check_schema,
@@ -127,6 +129,13 @@ def running(path, sql, timeout=TIMEOUT):
             ) from None
         if isinstance(bodies.error, (StoreError, KeyboardInterrupt)):
             raise bodies.error from None
+        if getattr(error, "sqlite_errorcode", None) == sqlite3.SQLITE_TOOBIG:
+            raise QueryFailed(
+                f"stopped: a value would be larger than {MAX_VALUE_BYTES >> 20} MiB, the limit "
+                f"on any one string or BLOB ({MAX_VALUE_BYTES // MAX_BODY_BYTES} times the "
+                f"largest conversation a file holds), which keeps a single call from taking "
+                f"all the memory: ask for a smaller value"
+            ) from None
         if isinstance(error, MemoryError) or isinstance(bodies.error, MemoryError):
             raise QueryFailed(
                 f"stopped: it needs more than {MEMORY_LIMIT >> 20} MiB of memory for "
@@ -136,9 +145,20 @@ def running(path, sql, timeout=TIMEOUT):
             raise KeyboardInterrupt from None
         if bodies.error is not None:  # sqlite3 says only "user-defined function raised exception"
             raise sqlite3.OperationalError(f"{error}: {bodies.error}") from None
+        if str(error).startswith("no such table: "):
+            raise sqlite3.OperationalError(f"{error} ({_tables(connection)})") from None
         raise
     finally:
         connection.close()
+
+
+def _tables(connection):
+    """The tables and views a query may read, for a query that named another."""
+    names = connection.execute(
+        "SELECT group_concat(name, ', ') FROM "
+        "(SELECT name FROM sqlite_master WHERE type IN ('table', 'view') ORDER BY name)"
+    ).fetchone()[0]
+    return f"the tables and views are {names}"
 
 
 def register(connection):

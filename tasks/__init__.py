@@ -99,4 +99,14 @@ def example(
             )
         return classes[chosen](split=split, db=store.path)[index]
     stored = find_split(store, task, split, subset)
+    if not -stored.rows <= index < stored.rows:
+        valid = (
+            f": give 0 to {stored.rows - 1}, or -{stored.rows} to -1 from the end"
+            if stored.rows
+            else ""
+        )
+        raise IndexError(
+            f"{stored.task} {stored.subset}/{stored.split} has {stored.rows} examples, no index "
+            f"{index}{valid}"
+        )
     return store.read(stored, index + stored.rows if index < 0 else index)

@@ -198,9 +198,16 @@ def check_type(what, value, kind, items=None):
         raise TypeError(f"{what} is {value!r:.80}, expected {expected}")
 
 
-def check_conversation(messages, system=True):
+# The kinds of part an assistant's content may be a list of, as nanochat's tokenizer renders
+# them: text, a calculator call (python) and its result (python_output).
+PART_TYPES = ("text", "python", "python_output")
+
+
+def check_conversation(messages, system=True, parts=False):
     """An optional leading system message (when `system`), then user and assistant messages
-    alternating from user, at least two of them, each an object with a string content."""
+    alternating from user, at least two of them, each an object with a string content, or
+    (when `parts`) an assistant's content a list of parts {"type": one of PART_TYPES,
+    "text": a string}, as GSM8K's replies are."""
     if not isinstance(messages, list):
         raise ValueError(f"messages must be a list (a JSON array), got {type(messages).__name__}")
     for i, message in enumerate(messages):
@@ -217,8 +224,24 @@ def check_conversation(messages, system=True):
                 f"message {first + i} has role {message.get('role')!r}, expected {expected!r}"
             )
     for i, message in enumerate(messages):
-        if not isinstance(message.get("content"), str):
+        content = message.get("content")
+        if parts and message.get("role") == "assistant" and isinstance(content, list):
+            _check_parts(content, i)
+        elif not isinstance(content, str):
             raise ValueError(f"message {i} has no string content")
+
+
+def _check_parts(content, i):
+    for j, part in enumerate(content):
+        if not (
+            isinstance(part, dict)
+            and part.get("type") in PART_TYPES
+            and isinstance(part.get("text"), str)
+        ):
+            raise ValueError(
+                f'message {i}, part {j} is not an object with "type" ({", ".join(PART_TYPES)}) '
+                f'and "text" (a string)'
+            )
 
 
 def render_mc(question, letters, choices):

@@ -1,6 +1,9 @@
 """CustomJSON: your own conversations, one per line of a JSONL file: either a JSON array of
 messages, as nanochat writes them, or an object whose "messages" is that array, as
 `nanotasks export` and most fine-tuning tools write them (its other keys are not kept).
+Messages are an optional system message, then user and assistant alternating from user;
+each content is a string, or for an assistant a list of parts as GSM8K's replies are (see
+tasks.common.check_conversation), both of which nanochat's tokenizer renders.
 CustomJSON(filepath) reads the file directly; `nanotasks compile --custom NAME=FILE.jsonl`
 stores it in the compiled file so it travels with everything else, and
 CustomJSON(name=NAME) reads it from there.
@@ -39,7 +42,7 @@ def read_conversations(path):
                 if not text.strip():
                     continue
                 messages = _messages(json.loads(text))
-                check_conversation(messages, system=False)  # as nanochat's CustomJSON
+                check_conversation(messages, parts=True)  # whatever `nanotasks export` writes
                 json.dumps(
                     messages, ensure_ascii=False
                 ).encode()  # a lone surrogate escape ("\\ud800") fails

@@ -5,6 +5,7 @@ chromedriver (.ci/run installs both), against the real command serving the demo 
 $NANOTASKS_SHOTS when that is set."""
 
 import hashlib
+import http.client
 import json
 import os
 import shutil
@@ -48,25 +49,37 @@ def sha256(path):
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
-@pytest.fixture(scope="module")
-def server(demo_db):
-    """`nanotasks browse` on a free port: yields the start page's address, which it prints."""
+def browsing(db):
+    """`nanotasks browse` on a free port, once it has printed the start page's address: the
+    process and that address."""
     require_plugin("datasette", "nanotasks_browse", "nanotasks.browse")
-    before = sha256(demo_db)
     process = subprocess.Popen(
-        [*NANOTASKS, "browse", "--db", demo_db, "--port", "0"],
+        [*NANOTASKS, "browse", "--db", db, "--port", "0"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
+    line = process.stdout.readline()
+    assert line.startswith("http://127.0.0.1:"), line + process.communicate()[1]
+    return process, line.split()[0]
+
+
+def stopped(process):
+    """Ctrl-C: the exit status, and what the server printed on standard error."""
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=30)
+    return process.returncode, err
+
+
+@pytest.fixture(scope="module")
+def server(demo_db):
+    """`nanotasks browse` on a free port: yields the start page's address, which it prints."""
+    before = sha256(demo_db)
+    process, start = browsing(demo_db)
     try:
-        line = process.stdout.readline()
-        assert line.startswith("http://127.0.0.1:"), line + process.stderr.read()
-        yield line.split()[0]
+        yield start
     finally:
-        process.send_signal(signal.SIGINT)  # Ctrl-C
-        assert process.wait(timeout=10) == 0
-        assert process.stderr.read() == ""
+        assert stopped(process) == (130, "")
     assert sha256(demo_db) == before
 
 
@@ -372,6 +385,52 @@ def test_browse_is_read_only_and_bounded(server, demo_db):
             )
         assert error in json.load(refused.value)["error"]
     assert sql(demo_db, "SELECT count(*) AS n FROM overlaps") == [{"n": 4}]
+
+
+def test_browse_refuses_one_huge_value(demo_db):
+    """A value is bounded as in `nanotasks sql`, so one call cannot grow the server. (Its own
+    server: Datasette logs a failed query on standard error.)"""
+    process, start = browsing(demo_db)
+    database = start.rsplit("/-/", 1)[0]
+    queries = ["SELECT zeroblob(999999999) AS z", "SELECT length(randomblob(999999999)) AS n"]
+    try:
+        for query in queries:
+            with pytest.raises(urllib.error.HTTPError) as refused:
+                urllib.request.urlopen(
+                    f"{database}.json?" + urllib.parse.urlencode({"sql": query}), timeout=30
+                )
+            assert json.load(refused.value)["error"] == "string or blob too big"
+    finally:
+        status, err = stopped(process)
+    assert status == 130
+    assert [line.endswith(": string or blob too big") for line in err.splitlines()] == [True] * 2
+
+
+def test_browse_answers_only_requests_addressed_to_it(server):
+    """A page of another site that has pointed its own name at 127.0.0.1 (DNS rebinding)
+    sends its name as Host: refused, so it cannot read the file."""
+    url = urllib.parse.urlsplit(server)
+    answers = {}
+    for host in (
+        "attacker.example",
+        f"attacker.example:{url.port}",
+        f"localhost:{url.port}",
+        url.netloc,
+    ):
+        connection = http.client.HTTPConnection(url.hostname, url.port, timeout=30)
+        connection.request("GET", url.path, headers={"Host": host})
+        response = connection.getresponse()
+        answers[host] = response.status, response.read()
+        connection.close()
+    refusal = f"nanotasks browse answers only 127.0.0.1:{url.port} and localhost:{url.port}\n"
+    assert answers["attacker.example"] == (403, refusal.encode())
+    assert answers[f"attacker.example:{url.port}"] == (403, refusal.encode())
+    assert answers[f"localhost:{url.port}"][0] == answers[url.netloc][0] == 200
+
+
+def test_ctrl_c_stops_browse_with_status_130(demo_db):
+    process, _ = browsing(demo_db)
+    assert stopped(process) == (130, "")
 
 
 def test_a_time_limit_stops_the_query_not_just_the_function(demo_db):

@@ -98,6 +98,9 @@ def test_show_picks_the_only_subset_and_prints_extras(sample_db):
     assert '"entry_point": ' in out.splitlines()[-1]
 
 
+VALID = "give 0 to 5, or -6 to -1 from the end"
+
+
 def test_show_mistakes(sample_db):
     assert (
         fails("show", "arc", "test", "0", "--db", sample_db, status=2)
@@ -106,7 +109,11 @@ def test_show_mistakes(sample_db):
     )
     assert (
         fails("show", "gsm8k", "test", "6", "--subset", "main", "--db", sample_db)
-        == "Error: gsm8k main/test has 6 examples, no index 6"
+        == f"Error: gsm8k main/test has 6 examples, no index 6: {VALID}"
+    )
+    assert (
+        fails("show", "gsm8k", "test", "-7", "--subset", "main", "--db", sample_db)
+        == f"Error: gsm8k main/test has 6 examples, no index -7: {VALID}"
     )
     assert fails("show", "nope", "test", "0", "--db", sample_db, status=2).startswith(
         "Error: unknown benchmark 'nope'"
@@ -151,11 +158,25 @@ def test_show_generates_the_spelling_tasks(sample_db):
 def test_a_missing_file_is_one_clear_line(command, tmp_path):
     db = tmp_path / "missing.db"
     assert fails(*command, "--db", db) == (
-        f"Error: {db}: no such file. If you have the file elsewhere, "
-        "point --db or $NANOTASKS_DB at it; to "
-        f"build it, `nanotasks compile --db {db}` "
-        "(add `--mirror DIR` to read local snapshots instead of the hub)."
+        f"Error: {db}: no such file. If you have the file elsewhere, point --db (db= in Python) or "
+        f"$NANOTASKS_DB at it; to build it, `nanotasks compile --db {db}` (add `--mirror DIR` to "
+        f"read local snapshots instead of the hub)."
     )
+
+
+def test_a_file_in_a_missing_directory_is_advised_to_make_the_directory_first(tmp_path):
+    """The advice works when followed: the compile refuses a path in a missing directory."""
+    db = tmp_path / "nodir" / "x.db"
+    advice = fails("info", "--db", db)
+    assert advice == (
+        f"Error: {db}: no such file. If you have the file elsewhere, point --db (db= in Python) or "
+        f"$NANOTASKS_DB at it; to build it, create the directory {db.parent} first, or choose a "
+        f"path in one that exists, then `nanotasks compile --db {db}` (add `--mirror DIR` to read "
+        f"local snapshots instead of the hub)."
+    )
+    db.parent.mkdir()
+    invoke("compile", "--mirror", SAMPLE, "--only", "gsm8k", "--db", db, check=True)
+    assert invoke("info", "--db", db, check=True).stdout.startswith("task")
 
 
 def wrong_files(tmp_path, sample_db):

@@ -6,7 +6,7 @@ import shutil
 
 import pytest
 
-from nanotasks.store.reader import NotInStore
+from nanotasks.store.reader import NotInStore, Store
 from nanotasks.store.schema import MAX_BODY_BYTES
 from nanotasks.tasks.arc import ARC
 from nanotasks.tasks.customjson import CustomJSON
@@ -45,6 +45,10 @@ def test_customjson_reads_conversations_in_file_order(tmp_path):
         (json.dumps([user("a"), {"role": "assistant", "content": 5}]), "content"),
         (json.dumps([user("a"), {"role": "assistant"}]), "content"),
         (json.dumps([{"role": ["user"], "content": "a"}, assistant("b")]), "role"),
+        (json.dumps([user([{"type": "text", "text": "a"}]), assistant("b")]), "message 0"),
+        (json.dumps([user("a"), assistant([{"type": "image", "text": "b"}])]), "part 0"),
+        (json.dumps([user("a"), assistant([{"type": "text", "text": 1}])]), "part 0"),
+        (json.dumps([user("a"), assistant(["b"])]), "part 0 is not an object"),
         (json.dumps([user("a"), "b"]), "object"),
         ('[{"role": "user", "content": "a"}, ', "Expecting"),
     ],
@@ -58,6 +62,22 @@ def test_customjson_bad_line_names_file_line_and_problem(tmp_path, bad, what):
         CustomJSON(filepath=path)
     message = str(error.value)
     assert str(path) in message and "line 3" in message and what in message
+
+
+def test_every_conversation_export_writes_compiles_back_as_custom(sample_db, tmp_path):
+    """What `nanotasks export` writes of every stored split (GSM8K's replies as parts,
+    SmolTalk's system messages) is a custom file that compiles back to the same messages."""
+    customs, expected = [], {}
+    for i, split in enumerate(Store(sample_db).splits()):
+        path = tmp_path / f"{i}.jsonl"
+        key = split["task"], split["split"], "--subset", split["subset"]
+        invoke("export", *key, "--db", sample_db, "-o", path, check=True)
+        customs += ["--custom", f"s{i}={path}"]
+        expected[f"s{i}"] = [json.loads(line)["messages"] for line in path.open()]
+    db = tmp_path / "custom.db"
+    invoke("compile", "--only", "customjson", *customs, "--db", db, check=True)
+    for name, messages in expected.items():
+        assert [c["messages"] for c in CustomJSON(name=name, db=db)] == messages, name
 
 
 def test_customjson_missing_file(tmp_path):

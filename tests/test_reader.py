@@ -17,7 +17,7 @@ import pytest
 import zstandard
 
 from nanotasks.store import reader as store_reader
-from nanotasks.store.reader import FileDamaged, Store, StoreError
+from nanotasks.store.reader import FileDamaged, Store, StoreError, StoreNotFound
 from nanotasks.store.schema import SCHEMA_VERSION
 from nanotasks.store.verify import verify
 from nanotasks.tasks.arc import ARC
@@ -265,6 +265,18 @@ def test_a_file_that_is_not_a_nanotasks_file_is_refused_at_open(kind, tmp_path):
     )
     for message in open_by_every_door(path):
         assert message.startswith(f"{path}: {what}. Check --db (or $NANOTASKS_DB)")
+
+
+def test_a_missing_file_is_named_with_the_argument_a_python_caller_gives(tmp_path):
+    with pytest.raises(StoreNotFound, match=r"point --db \(db= in Python\) or \$NANOTASKS_DB"):
+        GSM8K("main", "test", db=tmp_path / "absent.db")
+
+
+def test_every_connection_bounds_the_values_a_query_builds(sample_db):
+    connection = store_reader.connect(sample_db)
+    with pytest.raises(sqlite3.DataError, match="string or blob too big"):
+        connection.execute("SELECT zeroblob(?)", (store_reader.MAX_VALUE_BYTES + 1,))
+    assert Store(sample_db).db.getlimit(sqlite3.SQLITE_LIMIT_LENGTH) == store_reader.MAX_VALUE_BYTES
 
 
 def test_a_split_or_file_not_compiled_is_named_at_construction(tmp_path):

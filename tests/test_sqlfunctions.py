@@ -1,5 +1,6 @@
-"""store/sqlfunctions.py and store/plugins.py: the README's queries through `nanotasks sql`, the
-plain sqlite3 shell, sqlite-utils and a live Datasette; the SQL functions against the Store;
+"""store/sqlfunctions.py and store/plugins.py: the example queries of docs/sql.md through the
+plain sqlite3 shell, sqlite-utils and a live Datasette, giving the rows `nanotasks sql` gives
+(tests/test_docs.py checks those against the page); the SQL functions against the Store;
 writes refused; a query bounded in time and memory, stopped by Ctrl-C, streamed."""
 
 import base64
@@ -23,19 +24,50 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+import sqlite_utils
 import sqlite_utils.cli
 from click.testing import CliRunner
 
-from nanotasks.store.reader import Store
+from nanotasks.store.reader import MAX_VALUE_BYTES, Store
 from nanotasks.store.schema import MAX_BODY_BYTES, body_compressor
 from nanotasks.store.sqlfunctions import register
 from nanotasks.store.text import message_text
 from tests.conftest import NANOTASKS, REPO, invoke, nanotasks, require_plugin
-from tests.helpers import ENDLESS, split_row, with_body
-from tests.sql_queries import QUERIES, plain
+from tests.helpers import ENDLESS, console_commands, fenced_blocks, split_row, with_body
 
 BIN = Path(sys.executable).parent
+SQL_PAGE = REPO / "docs" / "sql.md"
+ON_DEMO = 'nanotasks sql --db demo.db "'
+
+
+def example_queries():
+    """The queries under docs/sql.md's "Example queries" heading, each (title, query, output),
+    titled by the line above its block. They run on data/sample compiled with
+    data/mychats.jsonl, the demo_db fixture."""
+    lines = SQL_PAGE.read_text(encoding="utf-8").splitlines()
+    start = lines.index("## Example queries")
+    end = next(i for i in range(start + 1, len(lines)) if lines[i].startswith("## "))
+    queries = []
+    for language, text, line in fenced_blocks(SQL_PAGE):
+        if language != "console" or not start < line <= end:
+            continue
+        above = line - 2  # the fence's own line, counted from 0
+        while not lines[above].strip():
+            above -= 1
+        for command, output in console_commands(text):
+            if command.startswith(ON_DEMO):
+                queries.append((lines[above].rstrip(":"), command[len(ON_DEMO) : -1], output))
+    return queries
+
+
+QUERIES = example_queries()
 QUERY_IDS = [title for title, _, _ in QUERIES]
+# The queries that use nanotasks' SQL functions, which the plain sqlite3 shell does not have.
+NEEDS_FUNCTIONS = {"conversation_text(", "conversation("}
+
+
+def plain(sql):
+    return not any(name in sql for name in NEEDS_FUNCTIONS)
 
 
 def sha256(path):
@@ -46,9 +78,8 @@ def sql_json(db, query):
     return json.loads(invoke("sql", "--db", db, "--json", query).stdout)
 
 
-@pytest.mark.parametrize("title, query, expected", QUERIES, ids=QUERY_IDS)
-def test_readme_query_output(demo_db, title, query, expected):
-    assert invoke("sql", "--db", demo_db, query).stdout == expected + "\n"
+def test_docs_show_the_example_queries():
+    assert len(QUERIES) >= 7 and sum(plain(query) for _, query, _ in QUERIES) >= 4
 
 
 @pytest.mark.parametrize(
@@ -201,14 +232,13 @@ def test_sql_formats_and_errors(sample_db):
     assert both.returncode == 2 and "choose one" in both.stderr
     bad = invoke("sql", "--db", sample_db, "SELECT nonsense FROM splits")
     assert bad.returncode == 1 and "SQL error: no such column: nonsense" in bad.stderr
+    unknown = invoke("sql", "--db", sample_db, "SELECT * FROM example")
+    assert unknown.returncode == 1 and unknown.stderr == (
+        "Error: SQL error: no such table: example (the tables and views are example_data, "
+        "examples, files, meta, overlaps, splits, subjects)\n"
+    )
     missing = invoke("sql", "--db", sample_db.with_name("absent.db"), "SELECT 1")
     assert missing.returncode == 1 and "no such file" in missing.stderr
-
-
-def test_the_readme_shows_these_queries_with_this_output():
-    readme = (REPO / "README.md").read_text()
-    for title, sql, output in QUERIES:
-        assert f'$ nanotasks sql --db demo.db "{sql}"\n{output}\n' in readme, title
 
 
 def running_sql(db, query, *options):
@@ -272,6 +302,50 @@ def test_sql_sorting_is_bounded_in_memory_not_spilled_to_disk(sample_db):
         "Error: stopped: it needs more than 1024 MiB of memory for sorting and temporary tables: "
         "add a LIMIT, or select less"
     ]
+
+
+@pytest.mark.parametrize(
+    "options, query",
+    [
+        ([], "SELECT length(randomblob(999999999))"),
+        (["--csv"], "SELECT zeroblob(999999999)"),
+        (
+            ["--json"],
+            f"SELECT length(group_concat(hex(zeroblob(1000000)))) FROM ({ENDLESS} LIMIT 100)",
+        ),
+    ],
+    ids=["randomblob", "zeroblob", "aggregate"],
+)
+def test_one_huge_value_is_refused_before_it_is_made(sample_db, options, query):
+    """SQLite's time limit is checked between steps of a query: a value is bounded instead,
+    at once, whatever the call that would make it."""
+    result = nanotasks("sql", "--db", sample_db, *options, query, check=False, timeout=60)
+    assert result.returncode == 1 and result.stdout == ""
+    assert result.stderr.splitlines() == [
+        f"Error: stopped: a value would be larger than {MAX_VALUE_BYTES >> 20} MiB, the limit on "
+        f"any one string or BLOB (4 times the largest conversation a file holds), which keeps a "
+        f"single call from taking all the memory: ask for a smaller value"
+    ]
+    largest = f"SELECT length(zeroblob({MAX_VALUE_BYTES}))"
+    assert sql_json(sample_db, largest) == [
+        {f"length(zeroblob({MAX_VALUE_BYTES}))": MAX_VALUE_BYTES}
+    ]
+
+
+@pytest.mark.xdist_group("datasette")
+def test_live_datasette_refuses_one_huge_value(datasette, demo_db):
+    for query in "SELECT zeroblob(999999999) AS z", "SELECT length(randomblob(999999999)) AS n":
+        refused = datasette_query(datasette, demo_db, query)
+        assert not refused["ok"] and refused["error"] == "string or blob too big"
+
+
+def test_the_plugin_bounds_values_on_nanotasks_files_only(sample_db, tmp_path):
+    """sqlite-utils calls the plugin on any database it opens: a database of the user's own
+    keeps SQLite's limits."""
+    other = sqlite_utils.Database(tmp_path / "other.db")
+    ours = sqlite_utils.Database(sqlite3.connect(f"file:{sample_db}?mode=ro", uri=True))
+    assert ours.conn.getlimit(sqlite3.SQLITE_LIMIT_LENGTH) == MAX_VALUE_BYTES
+    assert other.conn.getlimit(sqlite3.SQLITE_LIMIT_LENGTH) == 1_000_000_000
 
 
 def datasette_query(url, db, query):
