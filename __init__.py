@@ -16,11 +16,12 @@ The Tasks themselves are in nanotasks.tasks: `from nanotasks.tasks.arc import AR
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from nanotasks.store import default_path
+from nanotasks.store import cache_path, default_path
 from nanotasks.store.reader import (
     FileDamaged,
     FormatVersionError,
@@ -36,6 +37,8 @@ from nanotasks.tasks import NAMES, UnknownName, find_split
 if TYPE_CHECKING:
     from nanotasks.compiler.build import Outcome
     from nanotasks.store.verify import Check
+
+log = logging.getLogger("nanotasks")
 
 __all__ = [
     "compile",
@@ -73,17 +76,25 @@ def compile(
     Face Hub at `revisions` ({repo: commit}) or from a `mirror` directory laid out like the
     hub; see nanotasks.compiler.build.compile_file. Hub requests that fail transiently (429,
     5xx, a reset connection) are retried, waiting `max_wait` seconds at most in all; the waits
-    are logged as warnings on the "nanotasks" logger. Returns one Outcome per split and file."""
-    from nanotasks.compiler.build import compile_file  # needs the compile extra
+    are logged as warnings on the "nanotasks" logger. Returns one Outcome per split and file.
+
+    Compiles of one file run one after the other: one that finds another under way logs a
+    warning and waits for it, then starts from the file it wrote."""
+    from nanotasks.compiler.build import compile_file, import_pandas  # needs the compile extra
+    from nanotasks.store.writer import exclusive
 
     path = Path(db or default_path())
-    if not path.parent.is_dir() and path != default_path():  # a typo should not grow directories
+    if path == cache_path():
+        path.parent.mkdir(parents=True, exist_ok=True)
+    elif not path.parent.is_dir():  # a typo (in --db or $NANOTASKS_DB) should not grow directories
         raise FileNotFoundError(
             f"{path.parent} does not exist: create it, or give another path for the file"
         )
-    return compile_file(
-        path, only, mirror, revisions, custom, progress, jobs, chat, chat_shuffle, max_wait
-    )
+    import_pandas()
+    with exclusive(path, lambda: log.warning(f"{path}: another compile is writing it; waiting")):
+        return compile_file(
+            path, only, mirror, revisions, custom, progress, jobs, chat, chat_shuffle, max_wait
+        )
 
 
 def open(db: StrPath | None = None) -> Store:

@@ -276,7 +276,8 @@ def test_every_connection_bounds_the_values_a_query_builds(sample_db):
     connection = store_reader.connect(sample_db)
     with pytest.raises(sqlite3.DataError, match="string or blob too big"):
         connection.execute("SELECT zeroblob(?)", (store_reader.MAX_VALUE_BYTES + 1,))
-    assert Store(sample_db).connection.getlimit(sqlite3.SQLITE_LIMIT_LENGTH) == store_reader.MAX_VALUE_BYTES
+    limit = Store(sample_db).connection.getlimit(sqlite3.SQLITE_LIMIT_LENGTH)
+    assert limit == store_reader.MAX_VALUE_BYTES
 
 
 def test_a_split_or_file_not_compiled_is_named_at_construction(tmp_path):
