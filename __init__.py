@@ -17,6 +17,7 @@ The Tasks themselves are in nanotasks.tasks: `from nanotasks.tasks.arc import AR
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -79,14 +80,23 @@ def compile(
     are logged as warnings on the "nanotasks" logger. Returns one Outcome per split and file.
 
     Compiles of one file run one after the other: one that finds another under way logs a
-    warning and waits for it, then starts from the file it wrote."""
-    from nanotasks.compiler.build import compile_file, import_pandas  # needs the compile extra
+    warning and waits for it, then starts from the file it wrote. A symbolic link at `db` is
+    followed: the file it names is replaced. ImportError when the compile extra is missing."""
+    try:
+        from nanotasks.compiler.build import compile_file, import_pandas
+    except ImportError as error:
+        raise ImportError(
+            f"compiling needs the compile extra ({error.name} is missing): "
+            f"pip install 'nanotasks[compile]'",
+            name=error.name,
+        ) from None
     from nanotasks.store.writer import exclusive
 
     path = Path(db or default_path())
     if path == cache_path():
         path.parent.mkdir(parents=True, exist_ok=True)
-    elif not path.parent.is_dir():  # a typo (in --db or $NANOTASKS_DB) should not grow directories
+    path = Path(os.path.realpath(path))  # through a symbolic link: the file it names is replaced
+    if not path.parent.is_dir():  # a typo (in --db or $NANOTASKS_DB) should not grow directories
         raise FileNotFoundError(
             f"{path.parent} does not exist: create it, or give another path for the file"
         )
