@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from nanotasks.store import cache_path, default_path
 from nanotasks.store.reader import (
     FileDamaged,
+    FileReplaced,
     FormatVersionError,
     NotInStore,
     Split,
@@ -54,6 +55,7 @@ __all__ = [
     "StoreNotFound",
     "NotInStore",
     "FileDamaged",
+    "FileReplaced",
     "FormatVersionError",
     "UnknownName",
 ]
