@@ -216,6 +216,33 @@ async def example(datasette, request):
             [example_id],
         )
     ).first()
+    return await _page(
+        datasette,
+        request,
+        db,
+        "nanotasks_example.html",
+        {
+            "split": split,
+            "position": position,
+            "answer": answer,
+            "details": dict(details),
+            "extras": {k: v for k, v in conversation.items() if k != "messages"},
+            "messages": transcript(conversation, answer, fold_at=PAGE_FOLD),
+            "overlaps": await _overlaps_of(datasette, db, splits, example_id),
+            "previous": _example_url(datasette, db, split, position - 1) if position else None,
+            "next": _example_url(datasette, db, split, position + 1)
+            if position + 1 < split["rows"]
+            else None,
+            "row_url": (
+                f"{datasette.urls.table(db.name, 'examples')}?{_query(split)}&position={position}"
+            ),
+        },
+    )
+
+
+async def _overlaps_of(datasette, db, splits, example_id):
+    """The examples an example overlaps, on either side, each with its link and the link to
+    the pairs of its two splits."""
     overlaps = []
     for eval_id, train_id, kind in await db.execute(
         "SELECT eval_id, train_id, kind FROM overlaps WHERE eval_id = ? OR train_id = ?",
@@ -232,28 +259,7 @@ async def example(datasette, request):
                 ),
             }
         )
-    return await _page(
-        datasette,
-        request,
-        db,
-        "nanotasks_example.html",
-        {
-            "split": split,
-            "position": position,
-            "answer": answer,
-            "details": dict(details),
-            "extras": {k: v for k, v in conversation.items() if k != "messages"},
-            "messages": transcript(conversation, answer, fold_at=PAGE_FOLD),
-            "overlaps": overlaps,
-            "previous": _example_url(datasette, db, split, position - 1) if position else None,
-            "next": _example_url(datasette, db, split, position + 1)
-            if position + 1 < split["rows"]
-            else None,
-            "row_url": (
-                f"{datasette.urls.table(db.name, 'examples')}?{_query(split)}&position={position}"
-            ),
-        },
-    )
+    return overlaps
 
 
 CELLS = """
