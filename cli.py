@@ -126,7 +126,7 @@ def _error_line(error):
     return str(error)
 
 
-@cli.command()
+@cli.command(short_help="Download every source and write the compiled file.")
 @db_option
 @click.option(
     "--only",
@@ -311,7 +311,7 @@ def _say_hub_notices():
     hf_logging.set_verbosity_error()
 
 
-@cli.command()
+@cli.command(short_help="List the splits and files in the compiled file.")
 @db_option
 @json_option
 def info(db, as_json):
@@ -319,7 +319,14 @@ def info(db, as_json):
     echo_info(nanotasks.info(db), as_json)
 
 
-@cli.command(context_settings={"ignore_unknown_options": True})  # so that INDEX may be -1
+@cli.command(
+    context_settings={"ignore_unknown_options": True},  # so that INDEX may be -1
+    short_help="Print one example's conversation.",
+    help=f"""Print one conversation: example INDEX of TASK's SPLIT, from the end when negative.
+
+    TASK is one of {", ".join(NAMES)}; SPLIT and --subset are those its Task takes. For
+    customjson and chat, --subset is the NAME given to --custom or --chat.""",
+)
 @db_option
 @click.argument("task")
 @click.argument("split")
@@ -331,7 +338,6 @@ def info(db, as_json):
 )
 @json_option
 def show(db, task, split, index, subset, as_json):
-    """Print one conversation: example INDEX of TASK's SPLIT, from the end when negative."""
     try:
         conversation = example(nanotasks.open(db), task, split, index, subset)
     except (UnknownName, ValueError) as error:
@@ -341,7 +347,7 @@ def show(db, task, split, index, subset, as_json):
     echo_conversation(conversation, as_json)
 
 
-@cli.command()
+@cli.command(short_help="Check that the compiled file is whole.")
 @db_option
 @click.option(
     "--quick",
@@ -377,7 +383,7 @@ def _unchanged(db, existed):
     )
 
 
-@cli.command()
+@cli.command(short_help="Run a read-only SQL query on the compiled file.")
 @db_option
 @click.argument("query")
 @click.option(
@@ -428,7 +434,7 @@ def sql(db, query, as_json, as_csv, timeout):
         sys.exit(130)
 
 
-@cli.command()
+@cli.command(short_help="Write a split's conversations as JSONL or parquet.")
 @db_option
 @click.argument("task")
 @click.argument("split")
@@ -475,7 +481,7 @@ def export(db, task, split, subset, file_format, output):
         echo_exported(written, output)
 
 
-@cli.command()
+@cli.command(short_help="Count evaluation examples also found in training splits.")
 @db_option
 @json_option
 def overlap(db, as_json):
@@ -487,7 +493,7 @@ def overlap(db, as_json):
     echo_overlap(db, nanotasks.overlap(db), as_json)
 
 
-@cli.command()
+@cli.command(short_help="Look at the compiled file in a web browser.")
 @db_option
 @click.option(
     "--port",
@@ -525,7 +531,9 @@ def _pair(value, option, form):
     return key, rest
 
 
-@cli.command("switch-nanochat")
+@cli.command(
+    "switch-nanochat", short_help="Make a nanochat checkout load its tasks from nanotasks."
+)
 @click.argument("checkout", type=click.Path(exists=True, file_okay=False))
 def switch_nanochat(checkout):
     """Make the nanochat checkout at CHECKOUT load its tasks from nanotasks.

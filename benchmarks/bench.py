@@ -728,8 +728,8 @@ def scale_table(report):
 
 
 def markdown(headers, rows):
-    """A table in Markdown, as the README shows it: labels in the first column, the figures
-    after it right-aligned."""
+    """A table in Markdown, as benchmarks/README.md shows it: labels in the first column, the
+    figures after it right-aligned."""
     widths = [max(len(str(row[i])) for row in [headers, *rows]) for i in range(len(headers))]
 
     def cell(column, value):

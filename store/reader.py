@@ -40,8 +40,9 @@ MAX_BODY_BYTES = 1 << 24
 MAX_VALUE_BYTES = 4 * MAX_BODY_BYTES
 # SQLite reads pages through a memory map of the file rather than a read() per page: a
 # lookup makes no system call. The mapped pages are the page cache every process reading
-# the file shares, not memory the process allocates (see README). SQLite caps the size at
-# its compile-time limit (2 GB in common builds) and reads the rest of the file as before.
+# the file shares, not memory the process allocates (see benchmarks/README.md). SQLite caps
+# the size at its compile-time limit (2 GB in common builds) and reads the rest of the file
+# as before.
 MMAP_BYTES = 1 << 40
 BODY = "SELECT body FROM example_data WHERE id = ?"
 BODIES = "SELECT id, body FROM example_data WHERE id IN "

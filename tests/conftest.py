@@ -128,29 +128,33 @@ def built_once(tmp_path_factory, name, build):
 
 @pytest.fixture(scope="session")
 def sample_db(tmp_path_factory):
-    """data/sample compiled with the real CLI; read-only for the tests that use it."""
+    """data/sample compiled with the real CLI; read-only for the tests that use it. What the
+    compile printed is kept beside it, in compile.out (tests/test_docs.py shows it)."""
 
     def build(directory):
-        nanotasks("compile", "--mirror", SAMPLE, "--db", directory / "sample.db")
+        compiled = nanotasks("compile", "--mirror", SAMPLE, "--db", "sample.db", cwd=directory)
+        (directory / "compile.out").write_text(compiled.stdout + compiled.stderr)
 
     return built_once(tmp_path_factory, "sample", build) / "sample.db"
 
 
 @pytest.fixture(scope="session")
 def demo_db(tmp_path_factory):
-    """The README's demo file: the sample plus data/mychats.jsonl, which holds two GSM8K test
-    questions."""
+    """The demo file of docs/sql.md: the sample plus data/mychats.jsonl, which holds two GSM8K
+    test questions; what the compile printed beside it, in compile.out."""
 
     def build(directory):
-        nanotasks(
+        compiled = nanotasks(
             "compile",
             "--mirror",
             SAMPLE,
             "--custom",
             f"mychats={REPO / 'data' / 'mychats.jsonl'}",
             "--db",
-            directory / "demo.db",
+            "demo.db",
+            cwd=directory,
         )
+        (directory / "compile.out").write_text(compiled.stdout + compiled.stderr)
 
     return built_once(tmp_path_factory, "demo", build) / "demo.db"
 

@@ -1,7 +1,9 @@
 """Small helpers shared by several test files: the rows of a compiled split, a source's rows in
-the reference order, edits of a file behind nanotasks' back, and the lines of a compile's output."""
+the reference order, edits of a file behind nanotasks' back, the lines of a compile's output, and
+the code blocks of the Markdown pages (README.md, docs/)."""
 
 import hashlib
+import shlex
 import shutil
 import sqlite3
 
@@ -157,3 +159,47 @@ def claiming(size):
 def assert_untouched(db, before):
     assert db.read_bytes() == before
     assert sorted(p.name for p in db.parent.iterdir()) == [db.name]  # no .tmp-<pid> left
+
+
+def fenced_blocks(path):
+    """The fenced code blocks of a Markdown page, in order: (language, text, line number), each
+    block's lines without the indentation of its opening fence (a block may sit in a list)."""
+    blocks, opened = [], None
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        stripped = line.lstrip()
+        if opened is None:
+            if stripped.startswith("```"):
+                opened = (stripped[3:].strip(), len(line) - len(stripped), number, [])
+        elif stripped.rstrip() == "```":
+            language, _, start, lines = opened
+            blocks.append((language, "\n".join(lines), start))
+            opened = None
+        else:
+            opened[3].append(line[opened[1] :])
+    assert opened is None, f"{path}:{opened[2]}: a code block is never closed"
+    return blocks
+
+
+def _complete(command):
+    """Whether a shell command is whole: no quote left open, no line ending in a backslash."""
+    try:
+        shlex.split(command)
+    except ValueError:
+        return False
+    return not command.endswith("\\")
+
+
+def console_commands(text):
+    """A console block's commands, each with the output shown under it: [(command, output)]. A
+    command starts at `$ ` and runs on over the next lines while a quote is open or a line ends
+    in a backslash; its output is every line up to the next command."""
+    commands = []
+    for line in text.splitlines():
+        if commands and not _complete(commands[-1][0]):
+            commands[-1][0] += "\n" + line
+        elif line.startswith("$ "):
+            commands.append([line[2:], []])
+        else:
+            assert commands, f"output before any `$ ` command: {line!r}"
+            commands[-1][1].append(line)
+    return [(command, "\n".join(output)) for command, output in commands]
