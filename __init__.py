@@ -15,11 +15,12 @@ The `nanotasks` command is a thin layer over these functions:
 The Tasks themselves are in nanotasks.tasks: `from nanotasks.tasks.arc import ARC`.
 """
 
+import logging
 import os
 from pathlib import Path
 from typing import IO, Any, NamedTuple
 
-from nanotasks.store import default_path
+from nanotasks.store import cache_path, default_path
 from nanotasks.store.reader import (
     FileDamaged,
     FormatVersionError,
@@ -30,6 +31,8 @@ from nanotasks.store.reader import (
     StoreNotFound,
 )
 from nanotasks.tasks import NAMES, UnknownName, aliases, find_split
+
+log = logging.getLogger("nanotasks")
 
 __all__ = [
     "compile",
@@ -71,17 +74,25 @@ def compile(
     Face Hub at `revisions` ({repo: commit}) or from a `mirror` directory laid out like the
     hub; see nanotasks.compiler.build.compile_file. Hub requests that fail transiently (429,
     5xx, a reset connection) are retried, waiting `max_wait` seconds at most in all; the waits
-    are logged as warnings on the "nanotasks" logger. Returns one Outcome per split and file."""
-    from nanotasks.compiler.build import compile_file  # needs the compile extra
+    are logged as warnings on the "nanotasks" logger. Returns one Outcome per split and file.
+
+    Compiles of one file run one after the other: one that finds another under way logs a
+    warning and waits for it, then starts from the file it wrote."""
+    from nanotasks.compiler.build import compile_file, import_pandas  # needs the compile extra
+    from nanotasks.store.writer import exclusive
 
     db = Path(db or default_path())
-    if not db.parent.is_dir() and db != default_path():  # a typo should not grow directories
+    if db == cache_path():
+        db.parent.mkdir(parents=True, exist_ok=True)
+    elif not db.parent.is_dir():  # a typo (in --db or $NANOTASKS_DB) should not grow directories
         raise FileNotFoundError(
             f"{db.parent} does not exist: create it, or give another path for the file"
         )
-    return compile_file(
-        db, only, mirror, revisions, custom, progress, jobs, chat, chat_shuffle, max_wait
-    )
+    import_pandas()
+    with exclusive(db, lambda: log.warning(f"{db}: another compile is writing it; waiting")):
+        return compile_file(
+            db, only, mirror, revisions, custom, progress, jobs, chat, chat_shuffle, max_wait
+        )
 
 
 def open(db: str | os.PathLike | None = None) -> Store:

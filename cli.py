@@ -7,7 +7,6 @@ import re
 import signal
 import sqlite3
 import sys
-from pathlib import Path
 
 import click
 
@@ -27,7 +26,7 @@ from nanotasks.output import (
     seconds,
     split_fields,
 )
-from nanotasks.store import default_path
+from nanotasks.store import default_path, interrupt
 from nanotasks.store.export import FORMATS
 from nanotasks.store.reader import StoreError
 from nanotasks.store.sqlfunctions import TIMEOUT, QueryFailed, WriteRefused, running
@@ -76,7 +75,9 @@ class Group(click.Group):
                 err=True,
             )
             sys.exit(error.exit_code)
-        except click.Abort:
+        except click.Abort as abort:
+            if isinstance(abort.__cause__, KeyboardInterrupt):
+                raise abort.__cause__ from None  # Ctrl-C: main reports it
             click.echo("Aborted!", err=True)
             sys.exit(1)
         sys.exit(status or 0)
@@ -93,18 +94,37 @@ def cli(ctx):
         click.echo(ctx.get_help())
 
 
+SIGNALS = (signal.SIGINT, signal.SIGTERM)  # stop the command: 128 + the number, after cleaning up
+_taken = []  # those of SIGNALS main handles: not one the process was started ignoring
+_raising = [True]  # whether the handler raises Interrupted, or only records the signal
+
+
 def main():
     """The `nanotasks` command: the commands' own errors are theirs to word; what reaches here
     (a damaged file met part way, standard output on a full disk) is still one line, never a
     traceback. Standard output is flushed here, so a failed write is reported with the exit
-    status rather than ignored at exit."""
-    code = 1
+    status rather than ignored at exit.
+
+    From its first line, SIGINT and SIGTERM raise Interrupted: the command cleans up and exits
+    with 128 + the signal's number (130, 143), saying so in one line. Once the command is over
+    they are only recorded, and once its outcome is printed they end the process by their
+    default action, which a shell reports as the same status."""
+    for signum in SIGNALS:
+        if signal.getsignal(signum) is not signal.SIG_IGN:  # a background job ignores SIGINT
+            signal.signal(signum, _on_signal)
+            _taken.append(signum)
     try:
-        cli(prog_name="nanotasks")
-    except SystemExit as exit:
-        code = exit.code
-    except (StoreError, OSError, MemoryError) as error:
-        click.echo(f"Error: {_error_line(error)}", err=True)
+        try:
+            code = _run()
+        finally:
+            _raising[0] = False
+    except KeyboardInterrupt:  # in the moment between the command's end and the line above
+        code = None
+    stopped = interrupt.received()
+    if code is None or (stopped is not None and code != 128 + stopped):
+        stopped = stopped or signal.SIGINT
+        click.echo("\ninterrupted", err=True)
+        code = 128 + stopped
     try:
         sys.stdout.flush()
     except OSError as error:
@@ -114,7 +134,34 @@ def main():
         os.dup2(
             os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno()
         )  # nothing more to flush at exit
-    sys.exit(code)
+    for signum in _taken:
+        signal.signal(signum, signal.SIG_DFL)
+    late = interrupt.received()
+    sys.exit(128 + late if stopped is None and late is not None else code)
+
+
+def _on_signal(signum, frame):
+    interrupt.record(signum)
+    if _raising[0]:
+        raise interrupt.Interrupted(signum)
+
+
+def _run():
+    """Run the command: its exit status, or None when it was interrupted without saying so."""
+    try:
+        cli(prog_name="nanotasks")
+    except SystemExit as exit:
+        return exit.code or 0
+    except (StoreError, OSError, MemoryError) as error:
+        if interrupt.received() is not None:
+            return None
+        click.echo(f"Error: {_error_line(error)}", err=True)
+        return 1
+    except BaseException as error:
+        if interrupt.received() is None and not isinstance(error, KeyboardInterrupt):
+            raise  # a bug: its traceback is what to report
+        return None
+    return 0
 
 
 def _error_line(error):
@@ -193,7 +240,7 @@ def compile(db, only, mirror, revision, custom, chat, chat_shuffle, jobs, max_wa
     leaves the file at --db as it was.
     """
     try:
-        from nanotasks.compiler.build import BadRequest
+        import nanotasks.compiler.build  # noqa: F401 (the compile extra)
     except ImportError as error:
         raise click.ClickException(
             f"compiling needs the compile extra ({error.name} is missing): "
@@ -215,12 +262,9 @@ def compile(db, only, mirror, revision, custom, chat, chat_shuffle, jobs, max_wa
         )
 
     _say_hub_notices()
-    existed = Path(db).exists()
-    handler = signal.signal(
-        signal.SIGTERM, _terminate
-    )  # a batch system's kill cleans up like Ctrl-C
+    before = _file_id(db)
     try:
-        outcomes = nanotasks.compile(
+        outcomes = _compiled(
             db,
             only,
             mirror,
@@ -232,6 +276,21 @@ def compile(db, only, mirror, revision, custom, chat, chat_shuffle, jobs, max_wa
             chat_shuffle,
             max_wait,
         )
+        interrupt.check()  # a signal whose exception was swallowed on the way
+        status = _print_outcomes(db, outcomes, as_json, before is not None)
+    except BaseException as error:
+        if isinstance(error, KeyboardInterrupt) or interrupt.received() is not None:
+            _say_interrupted(db, before)
+        raise
+    sys.exit(status)
+
+
+def _compiled(db, *args):
+    """nanotasks.compile's outcomes; its errors as the command reports them."""
+    from nanotasks.compiler.build import BadRequest
+
+    try:
+        return nanotasks.compile(db, *args)
     except (UnknownName, BadRequest) as error:
         raise click.UsageError(str(error)) from None
     except (StoreError, ValueError, OSError) as error:
@@ -240,11 +299,9 @@ def compile(db, only, mirror, revision, custom, chat, chat_shuffle, jobs, max_wa
         raise click.ClickException(
             f"nothing was written: writing the new file beside {db} failed: {error}"
         ) from None
-    except KeyboardInterrupt as interrupt:
-        click.echo(f"\ninterrupted: nothing was written{_unchanged(db, existed)}", err=True)
-        sys.exit(143 if isinstance(interrupt, Terminated) else 130)  # 128 + the signal's number
-    finally:
-        signal.signal(signal.SIGTERM, handler)  # as it was, for a caller in the same process
+
+
+def _print_outcomes(db, outcomes, as_json, existed):
     written = any(outcome.status != "failed" for outcome in outcomes)
     if as_json:
         echo_json(
@@ -287,13 +344,36 @@ def compile(db, only, mirror, revision, custom, chat, chat_shuffle, jobs, max_wa
             f"{' (kept the previous copy)' if kept else ''}: {error}",
             err=True,
         )
-    if failures:
-        sys.exit(1)
+    return 1 if failures else 0
+
+
+def _file_id(path):
+    """What tells whether `path` was replaced: a rename puts another file (inode) there."""
+    try:
+        status = os.stat(path)
+    except OSError:
+        return None
+    return status.st_dev, status.st_ino
+
+
+def _say_interrupted(db, before):
+    """An interrupted compile's one line, from what is at `db` now, and its exit status."""
+    if _file_id(db) != before:
+        click.echo(f"\ninterrupted after writing {db}", err=True)
+    else:
+        click.echo(
+            f"\ninterrupted: nothing was written{_unchanged(db, before is not None)}", err=True
+        )
+    sys.exit(128 + (interrupt.received() or signal.SIGINT))
 
 
 class _EchoHandler(logging.Handler):
+    """The notices on standard error; none once interrupted, so that saying so is the last line
+    (a download still under way in another thread may fail and say so meanwhile)."""
+
     def emit(self, record):
-        click.echo(record.getMessage(), err=True)
+        if interrupt.received() is None:
+            click.echo(record.getMessage(), err=True)
 
 
 def _say_hub_notices():
@@ -369,14 +449,6 @@ def verify(db, quick, as_json):
     sys.exit(0 if all(check.ok for check in checks) else 1)
 
 
-class Terminated(KeyboardInterrupt):
-    """SIGTERM: cleaned up like Ctrl-C, and reported by its own exit status."""
-
-
-def _terminate(signum, frame):
-    raise Terminated
-
-
 def _unchanged(db, existed):
     return (
         f"; {db} is as it was" if existed else f" (there was no {db} before, and there is none now)"
@@ -431,7 +503,7 @@ def sql(db, query, as_json, as_csv, timeout):
         raise click.ClickException(f"SQL error: {error}") from None
     except KeyboardInterrupt:
         click.echo("\ninterrupted", err=True)
-        sys.exit(130)
+        sys.exit(128 + (interrupt.received() or signal.SIGINT))
 
 
 @cli.command(short_help="Write a split's conversations as JSONL or parquet.")
@@ -516,7 +588,7 @@ def browse(db, port):
     try:
         serve(db, port, click.echo)
     except KeyboardInterrupt:  # Ctrl-C, the way to stop it: the server has shut down
-        sys.exit(130)
+        sys.exit(128 + (interrupt.received() or signal.SIGINT))
     except OSError as error:
         raise click.ClickException(
             f"cannot listen on 127.0.0.1:{port} ({error.strerror}): "

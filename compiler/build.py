@@ -51,6 +51,17 @@ class Outcome:
     error: str | None = None
 
 
+def import_pandas():
+    """Import pandas, if installed (datasets needs it), in the compiling process. pyarrow imports
+    it at its first conversion, from C code that swallows an exception raised inside: a Ctrl-C
+    then is lost, and pandas left half imported. Imported here, a Ctrl-C during the import is
+    an ordinary one. (The worker processes never need pandas, and never import it.)"""
+    try:
+        import pandas  # noqa: F401
+    except ImportError:
+        pass
+
+
 def reference_order(n):
     """Position i holds source row order[i]: what `datasets.Dataset.shuffle(seed=42)` does."""
     return np.random.default_rng(42).permutation(n)

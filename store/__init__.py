@@ -28,8 +28,13 @@ class Provenance(NamedTuple):
 
 
 def default_path():
-    """Where the file lives unless told otherwise: $NANOTASKS_DB, else the user's cache dir."""
+    """Where the file lives unless told otherwise: $NANOTASKS_DB, else cache_path()."""
     if os.environ.get("NANOTASKS_DB"):
         return Path(os.environ["NANOTASKS_DB"])
+    return cache_path()
+
+
+def cache_path():
+    """The file's place in the user's cache directory, the one directory compile creates."""
     cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
     return Path(cache) / "nanotasks" / "nanotasks.db"

@@ -9,7 +9,9 @@ bytes, whether compressed now or copied from an earlier file.
 """
 
 import concurrent.futures
+import contextlib
 import ctypes
+import fcntl
 import functools
 import glob
 import hashlib
@@ -17,6 +19,7 @@ import itertools
 import json
 import multiprocessing
 import os
+import secrets
 import signal
 import sqlite3
 import sys
@@ -28,7 +31,7 @@ from urllib.parse import quote
 import orjson
 import zstandard
 
-from nanotasks.store import Provenance
+from nanotasks.store import Provenance, interrupt
 from nanotasks.store.reader import MAX_BODY_BYTES
 from nanotasks.store.schema import (
     APPLICATION_ID,
@@ -54,6 +57,7 @@ MAX_DICTIONARY_BYTES = 196_608  # what a large split gets: 1.7% smaller than hal
 # a page: a file of GSM8K, MMLU and HumanEval came out 2% (32 KiB) and 8% (64 KiB) bigger.
 PAGE_SIZE = 16384
 CHUNK = 1024  # rows sent to a worker at a time
+TEMPORARY = ".tmp-"  # the new file is written as <path>.tmp-<random> beside <path>
 
 _json_encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 
@@ -94,8 +98,9 @@ def prompt_hash(messages):
 
 
 class Writer:
-    """Builds a new file at `<path>.tmp-<pid>`; `commit()` renames it over `path`. Splits and
-    files can be copied as they are from `previous`, the Store of an earlier file.
+    """Builds a new file at `<path>.tmp-<random>`; `commit()` renames it over `path`. Splits and
+    files can be copied as they are from `previous`, the Store of an earlier file. A compile
+    holds `exclusive(path)` around its Writer and its reading of `previous`.
 
     As a context manager, an error (or Ctrl-C) before commit removes the temporary file and
     leaves whatever was at `path` untouched.
@@ -107,9 +112,9 @@ class Writer:
         self.pool = None  # started for the first split of more than one chunk
         self.subjects = {}  # name -> id, as inserted
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.tmp = self.path.with_name(f"{self.path.name}.tmp-{os.getpid()}")
-        self.tmp.unlink(missing_ok=True)
-        _remove_stale(self.path)
+        # Random, not the process id: processes in other PID namespaces (containers sharing the
+        # directory) may have the same one.
+        self.tmp = self.path.with_name(f"{self.path.name}{TEMPORARY}{secrets.token_hex(8)}")
         self.db = sqlite3.connect(
             f"file:{quote(str(self.tmp.resolve()))}", uri=True, isolation_level=None
         )
@@ -291,19 +296,26 @@ class Writer:
         self.db.executemany("INSERT INTO overlaps VALUES (?,?,?)", overlaps)
 
     def commit(self):
-        """Finish the file, flush it to disk, and rename it over `path` in one step."""
+        """Finish the file, flush it to disk, and rename it over `path` in one step, unless a
+        signal asked this process to stop (see store.interrupt): then it raises Interrupted."""
         self._stop_pool()
         self.db.execute("COMMIT")
         self.db.close()
         with open(self.tmp, "rb+") as f:
             os.fsync(f.fileno())
+        interrupt.check()
         os.replace(self.tmp, self.path)
         _fsync_directory(self.path.parent)
 
     def abort(self):
-        self._stop_pool()
-        self.db.close()
-        self.tmp.unlink(missing_ok=True)
+        """Remove the temporary file; a second Ctrl-C or SIGTERM waits until it is gone."""
+        held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+        try:
+            self._stop_pool()
+            self.db.close()
+            self.tmp.unlink(missing_ok=True)
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, held)
 
     def _stop_pool(self):
         if self.pool is not None:
@@ -432,23 +444,49 @@ def train_dictionary(samples, large=False):
         return None  # too little or too uniform data to train on: plain zstd does as well
 
 
-def _remove_stale(path):
-    """Remove the temporary files of compiles that were killed (SIGKILL, power loss) and so
-    could not clean up; a file whose process is still running is another compile's."""
-    for stale in path.parent.glob(f"{glob.escape(path.name)}.tmp-*"):
-        pid = stale.name.rpartition("-")[2]
-        if pid.isdigit() and not _running(int(pid)):
-            stale.unlink(missing_ok=True)
-
-
-def _running(pid):
+@contextlib.contextmanager
+def exclusive(path, waiting=None):
+    """Hold `<path>.lock` for the block: compiles to one file run one after the other, each
+    reading the file the one before left. If another process holds it, `waiting()` is called
+    once before waiting for it. Once it is held, no other compile of `path` is running, so any
+    temporary file beside `path` is one a killed compile left, and is removed. The lock file
+    is removed at the end: a process that locked it after it was removed finds that its lock
+    is no longer the path's, and locks the new one."""
+    lock = path.with_name(f"{path.name}.lock")
+    while True:
+        descriptor = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            _lock(descriptor, waiting)
+            waiting = None
+            if _same_file(descriptor, lock):
+                break
+        except BaseException:
+            os.close(descriptor)
+            raise
+        os.close(descriptor)
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        for stale in path.parent.glob(f"{glob.escape(path.name)}{TEMPORARY}*"):
+            stale.unlink(missing_ok=True)
+        yield
+    finally:
+        lock.unlink(missing_ok=True)
+        os.close(descriptor)
+
+
+def _lock(descriptor, waiting):
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        if waiting is not None:
+            waiting()
+        fcntl.flock(descriptor, fcntl.LOCK_EX)
+
+
+def _same_file(descriptor, path):
+    try:
+        return os.path.samestat(os.fstat(descriptor), os.stat(path))
+    except FileNotFoundError:
         return False
-    except PermissionError:  # another user's process
-        return True
-    return True
 
 
 def _fsync_directory(directory):

@@ -7,6 +7,9 @@ on a bad day.
     hub.fail(2, status=429, retry_after=1)      # the next 2 requests answer 429
     hub.drop("openai/gsm8k/main/test-00000-of-00001.parquet")     # cut its next download midway
     hub.corrupt("openai/gsm8k/main/test-00000-of-00001.parquet")  # flip its bytes, size unchanged
+    hub.hold("/cdn/")                           # keep the next LFS download waiting...
+    hub.held.wait(60)                           # ...until it has come
+    hub.release()                               # then answer it
     hub.requests                                # [(method, path), ...] as they came
     hub.stop()
 
@@ -45,6 +48,9 @@ class FakeHub:
         self._drops = {}  # repo path -> downloads still to cut short
         self._corruptions = {}  # repo path -> downloads still to damage (None: all)
         self._lock = threading.Lock()
+        self._hold = None  # the path prefix of the next request to keep waiting
+        self.held = threading.Event()  # set once that request has come
+        self._released = threading.Event()
         self._servers = [ThreadingHTTPServer(("127.0.0.1", 0), self._handler()) for _ in range(2)]
         for server in self._servers:
             server.daemon_threads = True
@@ -99,6 +105,18 @@ class FakeHub:
         """Flip bytes of ORG/REPO/PATH, keeping its size, on its next `times` downloads (all
         when None)."""
         self._corruptions[path] = times
+
+    def hold(self, prefix):
+        """Keep the next request whose path starts with `prefix` waiting, unanswered, until
+        release() (or a minute); `held` is set when it comes: a client is then certainly
+        waiting for it."""
+        with self._lock:
+            self._hold = prefix
+            self.held.clear()
+            self._released.clear()
+
+    def release(self):
+        self._released.set()
 
     # --- the repositories ---------------------------------------------------------------------
 
@@ -164,6 +182,14 @@ class FakeHub:
                     return failure[1], failure[2]
         return None
 
+    def _held(self, path):
+        with self._lock:
+            if self._hold is None or not path.startswith(self._hold):
+                return False
+            self._hold = None
+        self.held.set()
+        return True
+
     def _take(self, switches, path):
         """Whether a download of `path` is hit by one of `switches` (drops or corruptions)."""
         with self._lock:
@@ -194,6 +220,8 @@ class FakeHub:
                 path = unquote(url.path)
                 with hub._lock:
                     hub.requests.append((self.command, path))
+                if hub._held(path):
+                    hub._released.wait(60)
                 failure = hub._injected_failure(path)
                 if failure:
                     status, retry_after = failure

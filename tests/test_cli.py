@@ -2,11 +2,15 @@
 traceback) for every mistake. Real files; in process through click's CliRunner where only the
 output is checked, real subprocesses where the process is (exit status, a full standard output)."""
 
+import contextlib
 import json
 import os
 import shutil
+import signal
 import sqlite3
 import subprocess
+import time
+from pathlib import Path
 
 import pytest
 
@@ -381,3 +385,86 @@ def test_stdout_on_a_full_disk_is_one_line(sample_db, command):
         "Error: cannot write standard output: No space left on device"
     ]
     assert "Traceback" not in result.stderr and "Exception ignored" not in result.stderr
+
+
+def main_started(process):
+    """Wait until `process` catches SIGTERM, which main() does on its first line (Python alone
+    catches only SIGINT): from then on the command answers signals. Returns the time then."""
+    caught = Path(f"/proc/{process.pid}/status")
+    while process.poll() is None:
+        with contextlib.suppress(OSError, StopIteration):
+            line = next(x for x in caught.read_text().splitlines() if x.startswith("SigCgt:"))
+            if int(line.split()[1], 16) & (1 << (signal.SIGTERM - 1)):
+                return time.monotonic()
+        time.sleep(0.001)
+    raise AssertionError(f"it ended before main() began: {process.communicate()}")
+
+
+def exited(process):
+    """Whether `process` has ended (a zombie not yet waited for): a signal sent now is lost."""
+    return Path(f"/proc/{process.pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+
+
+def signalled_compile(directory, previous, signum=None, offset=0.0):
+    """A compile of the whole sample over a copy of `previous` in `directory`, sent `signum`
+    `offset` seconds after main() began (unless it had ended by then). Returns the process,
+    its output, whether the signal was sent, and the seconds from main() to the end."""
+    directory.mkdir()
+    shutil.copyfile(previous, directory / "e.db")
+    command = ["compile", "--mirror", SAMPLE, "--jobs", "2", "--db", directory / "e.db"]
+    process = subprocess.Popen(
+        [*NANOTASKS, *map(str, command)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # as from a terminal
+    )
+    try:
+        began = main_started(process)
+        sent = False
+        if signum is not None:
+            time.sleep(offset)  # the offset swept, not a wait for an event
+            sent = not exited(process)
+            if sent:
+                process.send_signal(signum)
+        stdout, stderr = process.communicate(timeout=120)
+    finally:
+        process.kill()
+    return process, stdout, stderr, sent, time.monotonic() - began
+
+
+def test_a_signal_at_any_moment_of_a_compile_gives_its_status_and_a_true_line(tmp_path):
+    """SIGINT and SIGTERM swept over a whole compile, from main()'s first line to past its end,
+    at offsets spread over one observed run (whatever the machine's speed). Each ends in one
+    of: 128 + the signal (130, 143), one line, and the previous file byte-identical; or, sent
+    after the rename, the new file and a line saying it was written; or, after the command's
+    output (which says "wrote"), death by the signal, which a shell reports as 128 + it too.
+    Never a traceback, a lost signal, or a temporary or lock file left."""
+    nanotasks("compile", "--only", "gsm8k", "--mirror", SAMPLE, "--db", tmp_path / "old.db")
+    old = (tmp_path / "old.db").read_bytes()
+    process, *_, took = signalled_compile(tmp_path / "observed", tmp_path / "old.db")
+    assert process.returncode == 0
+    new = (tmp_path / "observed" / "e.db").read_bytes()
+    assert new != old
+    runs = 8
+    for run in range(runs):
+        signum = (signal.SIGINT, signal.SIGTERM)[run % 2]
+        directory = tmp_path / f"run{run}"
+        offset = took * 1.1 * run / (runs - 1)
+        process, stdout, stderr, sent, _ = signalled_compile(
+            directory, tmp_path / "old.db", signum, offset
+        )
+        db = directory / "e.db"
+        said = f"at {offset:.3f} s: {process.returncode}, {stderr!r}"
+        assert "Traceback" not in stderr, said
+        assert sorted(p.name for p in directory.iterdir()) == ["e.db"], said
+        if not sent or process.returncode == -signum:  # after the command's end
+            assert stdout.endswith(f"wrote {db}\n") and db.read_bytes() == new, said
+            continue
+        assert process.returncode == 128 + signum, said
+        [line] = stderr.strip().splitlines()
+        if line == f"interrupted after writing {db}":
+            assert db.read_bytes() == new, said
+        else:
+            assert line in ("interrupted", f"interrupted: nothing was written; {db} is as it was")
+            assert db.read_bytes() == old and "wrote" not in stdout, said

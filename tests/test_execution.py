@@ -1,6 +1,7 @@
 """The execution sandbox, each test a real sandboxed run."""
 
 import ctypes
+import json
 import os
 import re
 import secrets
@@ -43,7 +44,9 @@ def test_canonical_humaneval_solutions_all_pass():
         tests=[problem_test(conversation) for conversation in conversations],
     )
     failures = [
-        (row["task_id"], result.reason) for row, result in zip(rows, results) if not result.passed
+        (row["task_id"], result.reason)
+        for row, result in zip(rows, results, strict=True)
+        if not result.passed
     ]
     assert failures == []
 
@@ -127,8 +130,12 @@ def test_files_outside_the_working_directory_are_untouched(tmp_path):
     tmp_path.chmod(0o777)  # even a world-writable directory
     program = f"""
 import os
-for attempt in (lambda: os.remove({str(victim)!r}), lambda: open({str(victim)!r}, "w").write("gone"),
-                lambda: open({str(intruder)!r}, "w").write("hi"), lambda: open("/etc/nanotasks-intruder", "w")):
+for attempt in (
+    lambda: os.remove({str(victim)!r}),
+    lambda: open({str(victim)!r}, "w").write("gone"),
+    lambda: open({str(intruder)!r}, "w").write("hi"),
+    lambda: open("/etc/nanotasks-intruder", "w"),
+):
     try:
         attempt()
     except OSError:
@@ -165,8 +172,14 @@ def test_localhost_is_unreachable_when_isolated(listener):
 )
 def test_without_namespaces_isolation_is_reported_off_and_root_is_still_dropped(listener):
     # Without CAP_SYS_ADMIN, root cannot unshare: the network is open, and the result says so.
-    program = f"import os, socket\nassert os.getuid() != 0\nsocket.create_connection(('127.0.0.1', {listener}), timeout=1)\n"
-    harness = f"from nanotasks.tasks.execution import execute\nr = execute({program!r}, timeout=2)\nprint(r.network_isolated, r.passed, r.reason)"
+    program = (
+        "import os, socket\nassert os.getuid() != 0\n"
+        f"socket.create_connection(('127.0.0.1', {listener}), timeout=1)\n"
+    )
+    harness = (
+        "from nanotasks.tasks.execution import execute\n"
+        f"r = execute({program!r}, timeout=2)\nprint(r.network_isolated, r.passed, r.reason)"
+    )
     output = subprocess.run(
         [
             "setpriv",
@@ -187,7 +200,10 @@ def test_without_namespaces_isolation_is_reported_off_and_root_is_still_dropped(
 
 
 def test_gigabytes_of_output_are_capped():
-    program = "import os\nblock = b'x' * (1 << 20)\nfor _ in range(2048):\n    os.write(1, block)\nprint('end')\n"
+    program = (
+        "import os\nblock = b'x' * (1 << 20)\n"
+        "for _ in range(2048):\n    os.write(1, block)\nprint('end')\n"
+    )
     result = execute(program, timeout=60)
     assert (
         result.passed
@@ -204,9 +220,12 @@ def test_gigabytes_of_output_are_capped():
         "raise SystemExit",
         "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)",
         "import os, sys\nsys.stdout.close()\nos.close(1)\nos.close(2)",
-        "import threading, os\nthreading.Thread(target=os._exit, args=(0,)).start()\nimport time\ntime.sleep(1)",
+        "import threading, os\nthreading.Thread(target=os._exit, args=(0,)).start()\n"
+        "import time\ntime.sleep(1)",
         "print('passed')\nprint('ExecutionResult(passed=True)')\nimport os\nos._exit(0)",
-        "import os\nfor fd in range(3, 64):\n    try:\n        os.write(fd, b'0' * 32 + b'passed')\n    except OSError:\n        pass\nos._exit(0)",
+        "import os\nfor fd in range(3, 64):\n    try:\n"
+        "        os.write(fd, b'0' * 32 + b'passed')\n"
+        "    except OSError:\n        pass\nos._exit(0)",
     ],
 )
 def test_early_exit_tricks_fail(trick):
@@ -227,8 +246,9 @@ def test_benchmark_output_is_well_formed():
     assert re.fullmatch(
         rf"3 canonical solutions from {re.escape(str(REPO / 'data' / 'sample'))}\n"
         r"network isolation: (True|False)\n"
-        r"serial: [\d.]+ evaluations/s \(3 programs, 3 passed, [\d.]+ s\)\n"
-        r"batched \(2 workers\): [\d.]+ evaluations/s \(3 programs, 3 passed, [\d.]+ s\)\n",
+        r"serial: [\d.]+ evaluations/s \(3 programs, 3 passed, [\d.]+ s, [\d.]+ ms CPU each\)\n"
+        r"batched \(2 workers\): [\d.]+ evaluations/s "
+        r"\(3 programs, 3 passed, [\d.]+ s, [\d.]+ ms CPU each\)\n",
         output,
     ), output
 
@@ -237,7 +257,8 @@ def test_benchmark_output_is_well_formed():
 ADD_PROBLEM = {
     "messages": [{"role": "user", "content": 'def add(a, b):\n    """The sum of a and b."""\n'}],
     "entry_point": "add",
-    "test": "\n\nMETADATA = {}\n\n\ndef check(candidate):\n    assert candidate(2, 3) == 5\n    assert candidate(1, 1) == 2\n    assert True\n",
+    "test": "\n\nMETADATA = {}\n\n\ndef check(candidate):\n    assert candidate(2, 3) == 5\n"
+    "    assert candidate(1, 1) == 2\n    assert True\n",
 }
 # Each of these made HumanEval.evaluate pass a wrong answer when the test ran in the program's
 # own interpreter and the verdict was a nonce written from there.
@@ -317,9 +338,10 @@ def test_forged_verdicts_fail(humaneval, forgery):
 
 
 def test_the_test_sees_plain_data_of_the_same_types():
-    program = "def values():\n    return [(1, 2.5), {3: 'x', (4,): None}, {True}, -0.0, float('inf'), '\\ud800']\n"
+    values = "[(1, 2.5), {3: 'x', (4,): None}, {True}, -0.0, float('inf'), '\\ud800']"
+    program = f"def values():\n    return {values}\n"
     test = (
-        "got = program.values()\nassert got == [(1, 2.5), {3: 'x', (4,): None}, {True}, -0.0, float('inf'), '\\ud800']\n"
+        f"got = program.values()\nassert got == {values}\n"
         "assert [type(value) for value in got] == [tuple, dict, set, float, float, str]\n"
         "assert program.values() is not got\n"
     )
@@ -347,10 +369,13 @@ def test_a_lone_surrogate_fails_and_leaves_nothing():
 import os
 from pathlib import Path
 from nanotasks.tasks.execution import execute
-fds, children = sorted(os.listdir("/proc/self/fd")), Path(f"/proc/self/task/{os.getpid()}/children")
+fds = sorted(os.listdir("/proc/self/fd"))
+children = Path(f"/proc/self/task/{os.getpid()}/children")
 result = execute("print('\\ud800')")
-assert not result.passed and "surrogates not allowed" in result.reason and not result.timed_out, result
-assert sorted(os.listdir("/proc/self/fd")) == fds and children.read_text() == "", (fds, children.read_text())
+assert not result.passed and not result.timed_out, result
+assert "surrogates not allowed" in result.reason, result
+assert sorted(os.listdir("/proc/self/fd")) == fds, fds
+assert children.read_text() == "", children.read_text()
 """
     subprocess.run(
         [sys.executable, "-c", harness],
@@ -434,10 +459,16 @@ import ctypes, os
 libc = ctypes.CDLL(None, use_errno=True)
 def add(a, b):
     reached = []
-    for pid in [int(name) for name in os.listdir("/proc") if name.isdigit() and int(name) != os.getpid()]:
-        attempts = [(f"mem of {pid}", lambda: open(f"/proc/{pid}/mem", "rb").close()),
-                    (f"ptrace of {pid}", lambda: libc.ptrace(16, pid, None, None) == 0 or 0 / 0)]  # PTRACE_ATTACH
-        attempts += [(f"fd {fd} of {pid}", lambda: os.open(f"/proc/{pid}/fd/{fd}", os.O_WRONLY)) for fd in range(20)]
+    pids = [int(name) for name in os.listdir("/proc") if name.isdigit()]
+    for pid in [pid for pid in pids if pid != os.getpid()]:
+        attempts = [
+            (f"mem of {pid}", lambda: open(f"/proc/{pid}/mem", "rb").close()),
+            (f"ptrace of {pid}", lambda: libc.ptrace(16, pid, None, None) == 0 or 0 / 0),  # ATTACH
+        ]
+        attempts += [
+            (f"fd {fd} of {pid}", lambda: os.open(f"/proc/{pid}/fd/{fd}", os.O_WRONLY))
+            for fd in range(20)
+        ]
         for what, attempt in attempts:
             try:
                 attempt()
@@ -451,8 +482,13 @@ def add(a, b):
 
 @pytest.mark.parametrize("harness", ["root", "user namespace"])
 def test_the_checker_is_out_of_the_programs_reach(harness):
-    # Without root the checker shares the program's uid: it is non-dumpable and the program has no capabilities.
-    code = f"from nanotasks.tasks.execution import execute\nr = execute({REACH_THE_CHECKER!r}, test='assert program.add(2, 3) == 5')\nprint(r.passed, r.network_isolated, r.stdout, end='')"
+    # Without root the checker shares the program's uid: it is non-dumpable and the program has
+    # no capabilities.
+    code = (
+        "from nanotasks.tasks.execution import execute\n"
+        f"r = execute({REACH_THE_CHECKER!r}, test='assert program.add(2, 3) == 5')\n"
+        "print(r.passed, r.network_isolated, r.stdout, end='')"
+    )
     command = [sys.executable, "-c", code]
     if harness == "user namespace":
         if os.geteuid() != 0 or not shutil.which("unshare"):
@@ -559,3 +595,112 @@ def test_the_program_finds_no_trace_of_the_test():
         "AssertionError: ",
         "[]\n",
     ), result
+
+
+@pytest.fixture
+def planted_secrets(sample_db):
+    """plant(owner) puts secrets where a user keeps them and returns their paths: the Hugging
+    Face token and an SSH key in a home directory (only the owner can read them), a
+    world-readable note and a world-readable copy of a compiled .db elsewhere. Owned by the
+    tests' user, or by owner."""
+
+    def plant(owner=None):
+        top = Path(tempfile.mkdtemp(prefix="nanotasks-secrets-"))
+        top.chmod(0o755)
+        home, elsewhere = top / "home", top / "elsewhere"
+        files = {
+            home / ".cache" / "huggingface" / "token": 0o600,
+            home / ".ssh" / "id_ed25519": 0o600,
+            elsewhere / "notes.txt": 0o644,
+            elsewhere / "copy.db": 0o644,
+        }
+        for path, mode in files.items():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if path.suffix == ".db":
+                shutil.copyfile(sample_db, path)
+            else:
+                path.write_text("secret " + secrets.token_hex(8))
+            path.chmod(mode)
+        for path in [home, *home.rglob("*"), elsewhere, *elsewhere.rglob("*")] * (
+            owner is not None
+        ):
+            os.chown(path, owner, owner)
+        home.chmod(0o700)
+        cleanup.append(top)
+        return [str(path) for path in files]
+
+    cleanup = []
+    yield plant
+    for top in cleanup:
+        shutil.rmtree(top)
+
+
+# Prints what it could read of each of PATHS.
+READ_THE_SECRETS = """
+for path in PATHS:
+    try:
+        print(path, open(path, "rb").read(16))
+    except OSError as error:
+        assert error.errno == 2, error  # ENOENT: not even there
+print("done")
+"""
+
+
+def test_the_program_sees_none_of_the_hosts_files(planted_secrets):
+    paths = planted_secrets()
+    result = execute(f"PATHS = {paths!r}\n{READ_THE_SECRETS}")
+    if not result.network_isolated:
+        pytest.skip("no mount namespace on this machine: the program sees the host's files")
+    assert (result.passed, result.stdout) == (True, "done\n"), result
+
+
+AS_NOBODY = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+
+
+def python_for_nobody():
+    """An interpreter (>= 3.11) the user nobody can run, or None."""
+    for python in (os.path.realpath(sys.executable), "/usr/bin/python3"):
+        check = (
+            "import os, sys; assert sys.version_info >= (3, 11) and os.access(sys.executable, 1)"
+        )
+        command = [*AS_NOBODY, python, "-c", check]
+        if subprocess.run(command, capture_output=True).returncode == 0:
+            return python
+    return None
+
+
+# Run by nobody: reads the secrets itself (they are its own, or world-readable), then has the
+# sandbox try. tasks/execution.py is loaded by path: it needs only the standard library.
+NOBODYS_HARNESS = """
+import importlib.util, json, sys
+spec = importlib.util.spec_from_file_location("execution", sys.argv[1])
+execution = sys.modules["execution"] = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(execution)
+paths = json.loads(sys.argv[2])
+assert all(open(path, "rb").read(1) for path in paths)
+result = execution.execute(f"PATHS = {paths!r}\\n" + sys.argv[3])
+print(json.dumps([result.network_isolated, result.passed, result.reason, result.stdout]))
+"""
+
+
+@pytest.mark.skipif(
+    os.geteuid() != 0 or not shutil.which("setpriv"), reason="needs root and setpriv to be nobody"
+)
+def test_under_a_non_root_user_the_program_cannot_read_the_users_secrets(planted_secrets):
+    python = python_for_nobody()
+    if python is None:
+        pytest.skip("no Python 3.11+ that the user nobody can run")
+    paths = planted_secrets(owner=65534)
+    execution = str(REPO / "tasks" / "execution.py")
+    output = subprocess.run(
+        [*AS_NOBODY, python, "-c", NOBODYS_HARNESS, execution, json.dumps(paths), READ_THE_SECRETS],
+        cwd="/",
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert output.returncode == 0, output.stderr
+    isolated, passed, reason, stdout = json.loads(output.stdout)
+    if not isolated:
+        pytest.skip("the kernel refuses unprivileged user namespaces: the program has nobody's")
+    assert (passed, stdout) == (True, "done\n"), reason

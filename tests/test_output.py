@@ -50,9 +50,12 @@ def test_a_compile_that_writes_nothing_says_whether_there_was_a_file(tmp_path):
     assert "as it was" not in result.stdout
 
 
-def test_compile_refuses_a_directory_that_does_not_exist(tmp_path):
+@pytest.mark.parametrize("given", ["--db", "NANOTASKS_DB"])
+def test_compile_refuses_a_directory_that_does_not_exist(given, tmp_path):
     db = tmp_path / "typo" / "sub" / "x.db"
-    result = invoke("compile", "--only", "gsm8k", "--mirror", SAMPLE, "--db", db)
+    where = ["--db", db] if given == "--db" else []
+    env = {"NANOTASKS_DB": str(db)} if given == "NANOTASKS_DB" else None
+    result = invoke("compile", "--only", "gsm8k", "--mirror", SAMPLE, *where, env=env)
     assert result.returncode == 1 and not (tmp_path / "typo").exists()
     assert (
         result.stderr

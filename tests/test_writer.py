@@ -17,8 +17,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from nanotasks.store.reader import Store
 from tests.conftest import NANOTASKS, SAMPLE, nanotasks, small_tmpfs
-from tests.helpers import assert_one_clear_line, assert_untouched, mirror_copy, rewrite, sha256
+from tests.fakehub import FakeHub
+from tests.helpers import (
+    CONVERSATIONS,
+    assert_one_clear_line,
+    assert_untouched,
+    mirror_copy,
+    rewrite,
+    sha256,
+    write_jsonl,
+)
 from tests.reference import shard
 
 
@@ -126,44 +136,43 @@ def test_a_file_size_limit_leaves_the_previous_file_and_no_temporary_file(
     assert_untouched(db, before)
 
 
+@pytest.fixture
+def hub():
+    hub = FakeHub.start(SAMPLE)
+    yield hub
+    hub.release()
+    hub.stop()
+
+
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_an_interrupted_compile_leaves_the_previous_file_and_no_temporary_file(
-    signum, previous, tmp_path
+    signum, previous, hub, tmp_path
 ):
+    """Signalled while it waits for a download from the hub, held unanswered: the new file is
+    then certainly half made (the custom split, first in order, is in it)."""
     db, before = previous
-    jsonl = big_jsonl(tmp_path / "big.jsonl", 4000)  # ~10 s of compression: stopped long before
+    chats = write_jsonl(tmp_path / "chats.jsonl", map(json.dumps, CONVERSATIONS))
+    hub.hold("/cdn/")  # the first parquet shard's download
     process = subprocess.Popen(
-        [
-            *NANOTASKS,
-            "compile",
-            "--only",
-            "gsm8k",
-            "--mirror",
-            SAMPLE,
-            "--custom",
-            f"big={jsonl}",
-            "--db",
-            db,
-        ],
+        [*NANOTASKS, "compile", "--only", "gsm8k", "--custom", f"chats={chats}", "--db", db],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
-    )  # as from a terminal
-    temporary = db.parent / f"{db.name}.tmp-{process.pid}"
+        env=hub.environ(tmp_path / "hf-home"),
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # as from a terminal
+    )
     try:
-        deadline = time.monotonic() + 60
-        while not temporary.exists() and process.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.01)
-        time.sleep(0.5)  # into the custom split, which is written first
-        assert sorted(p.name for p in db.parent.iterdir()) == [db.name, temporary.name]
+        assert hub.held.wait(60), "the compile never asked for a shard"
+        [temporary] = db.parent.glob(f"{db.name}.tmp-*")
+        assert temporary.stat().st_size > 0
         process.send_signal(signum)
-        stderr = process.stderr.read()
-        assert process.wait(timeout=60) == 128 + signum  # 130 for Ctrl-C, 143 for a kill
+        hub.release()
+        stdout, stderr = process.communicate(timeout=60)
     finally:
         process.kill()
-    assert "Traceback" not in stderr
-    assert stderr.strip().endswith(f"interrupted: nothing was written; {db} is as it was")
+    assert process.returncode == 128 + signum, stderr  # 130 for Ctrl-C, 143 for a kill
+    assert stdout == ""
+    assert stderr.strip().splitlines() == [f"interrupted: nothing was written; {db} is as it was"]
     assert_untouched(db, before)
 
 
@@ -201,11 +210,11 @@ def test_killed_compile_leaves_the_previous_file_intact(sample_db, tmp_path):
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    tmp = tmp_path / f"nanotasks.db.tmp-{compile_.pid}"
     deadline = time.monotonic() + 60
     # Wait until the new file holds the splits kept from the old one and SmolTalk is being written.
     while compile_.poll() is None and time.monotonic() < deadline:
-        if tmp.exists() and tmp.stat().st_size > 40_000:
+        tmp = next(tmp_path.glob("nanotasks.db.tmp-*"), None)
+        if tmp and tmp.stat().st_size > 40_000:
             break
         time.sleep(0.005)
     time.sleep(0.3)
@@ -224,17 +233,44 @@ def test_killed_compile_leaves_the_previous_file_intact(sample_db, tmp_path):
     assert sha256(db) == before
 
 
-def test_a_running_compiles_temporary_file_is_left_alone(sample_db, tmp_path):
-    db = tmp_path / "nanotasks.db"
-    sleeper = subprocess.Popen(["sleep", "30"])
+def test_concurrent_compiles_of_one_file_run_one_after_the_other(sample_db, hub, tmp_path):
+    """The second waits for the first (its lock beside the file), saying so, then starts from
+    the file the first wrote: each one's custom split is in the end, neither's work is lost,
+    and neither touched the other's temporary file."""
+    db = tmp_path / "tasks.db"
+    shutil.copyfile(sample_db, db)
+    chats = write_jsonl(tmp_path / "chats.jsonl", map(json.dumps, CONVERSATIONS))
+
+    def compile_(*args, **kwargs):
+        return subprocess.Popen(
+            [*NANOTASKS, "compile", "--db", db, *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            **kwargs,
+        )
+
+    hub.hold("/cdn/")
+    first = compile_(
+        "--only", "gsm8k", "--custom", f"first={chats}", env=hub.environ(tmp_path / "hf")
+    )
     try:
-        running = tmp_path / f"nanotasks.db.tmp-{sleeper.pid}"
-        running.write_bytes(b"another compile's work")
-        nanotasks("compile", "--only", "humaneval", "--mirror", SAMPLE, "--db", db)
-        assert running.read_bytes() == b"another compile's work"
+        assert hub.held.wait(60), "the first compile never asked for a shard"
+        second = compile_("--only", "customjson", "--custom", f"second={chats}")
+        try:
+            assert second.stderr.readline() == f"{db}: another compile is writing it; waiting\n"
+            hub.release()
+            assert first.wait(60) == 0, first.communicate()
+            assert second.wait(60) == 0, second.communicate()
+        finally:
+            second.kill()
     finally:
-        sleeper.kill()
-        sleeper.wait()
+        first.kill()
+    assert {(s["task"], s["subset"]) for s in Store(db).splits() if s["task"] != "gsm8k"} >= {
+        ("customjson", "first"),
+        ("customjson", "second"),
+    }
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("tasks")) == ["tasks.db"]
 
 
 ROWS = 20_000  # a split of more than one chunk goes to the worker pool, at the slow level 19
