@@ -613,13 +613,15 @@ def switch_nanochat(checkout):
     nanochat's scripts import `tasks.arc`, `tasks.common`, ... from the checkout's own tasks/
     package, which downloads from the hub. This rewrites each of those modules as a three-line
     stand-in for nanotasks' module of the same name, so `python -m scripts.chat_sft` and the
-    other scripts run unchanged and read the compiled file ($NANOTASKS_DB) offline. Nothing
-    else is touched; running it again changes nothing. Undo with `git checkout tasks/`.
+    other scripts run unchanged and read the compiled file ($NANOTASKS_DB) offline. And
+    scripts/base_eval.py gets four lines after its imports that have it fetch the CORE eval
+    bundle from the file rather than download it. Nothing else is touched; running it again
+    changes nothing. Undo with `git checkout tasks/ scripts/base_eval.py`.
     """
-    from nanotasks.compiler.nanochat import NotNanochat, switch
+    from nanotasks.compiler.nanochat import BASE_EVAL, NotNanochat, switch
 
     try:
-        switched, already, others = switch(checkout)
+        switched, already, others, base_eval = switch(checkout)
     except NotNanochat as error:
         raise click.ClickException(str(error)) from None
     except OSError as error:
@@ -630,6 +632,14 @@ def switch_nanochat(checkout):
         click.echo(f"already   {path} -> nanotasks.tasks.{path.stem}")
     for path in others:
         click.echo(f"untouched {path} (nanotasks has no module of that name)")
+    if base_eval:
+        what = {
+            "untouched": "it imports no download_file_with_lock to take the place of",
+            "switched": "its CORE eval bundle comes from nanotasks.tasks.core",
+            "already": "its CORE eval bundle comes from nanotasks.tasks.core",
+        }[base_eval]
+        click.echo(f"{base_eval:<10}{BASE_EVAL} ({what})")
+    undo = "tasks/" + (f" {BASE_EVAL}" if base_eval in ("switched", "already") else "")
     source = (
         "$NANOTASKS_DB"
         if os.environ.get("NANOTASKS_DB")
@@ -637,5 +647,5 @@ def switch_nanochat(checkout):
     )
     click.echo(
         f"{checkout} now reads its tasks from {default_path()} ({source}). "
-        f"Undo: cd {checkout} && git checkout tasks/"
+        f"Undo: cd {checkout} && git checkout {undo}"
     )

@@ -144,6 +144,7 @@ def compile_file(
         key for key in kept_splits if key[0] == "chat" and key[1] in listed and key not in splits
     }
     outcomes = []
+    outcomes += _add_archives(fetcher, benchmarks, splits, files, kept_splits)
     for name, error in chat_failures.items():  # its splits are unknown: keep those stored before
         stored = [key for key in kept_splits if key[:2] == ("chat", name)]
         splits.update({key: _failing(error) for key in stored})
@@ -213,6 +214,64 @@ def _chat_sources(fetcher, chat, shuffle):
             continue
         sources += [Source("chat", name, split, repo, config, split, shuffle) for split in splits]
     return sources, failures
+
+
+def _add_archives(fetcher, benchmarks, splits, files, kept_splits):
+    """Add the parts of the benchmarks' archives to `splits` and `files` ({key or name: write}),
+    and drop from `kept_splits` those of an archive read afresh that it no longer has; returns
+    the Outcomes of archives that cannot be read at all."""
+    outcomes = []
+    for archived in (b for b in benchmarks if b.archive):
+        parts, failed = _archive_writers(fetcher, archived, kept_splits)
+        splits.update({key: write for key, write in parts.items() if isinstance(key, tuple)})
+        files.update({name: write for name, write in parts.items() if isinstance(name, str)})
+        kept_splits -= {k for k in kept_splits if k[0] == archived.name and k not in parts}
+        outcomes += failed
+    return outcomes
+
+
+def _archive_writers(fetcher, benchmark, kept):
+    """({split key or file name: write} for each part of `benchmark`'s archive, [Outcome]). A
+    part the archive lacks fails, naming it; a bad row in a part stops the compile (BadRow).
+    When the archive cannot be read at all its splits are unknown: those the previous file has
+    (among the keys `kept`) are kept, failing with the reason, else an Outcome says so."""
+    archive = benchmark.archive.file
+    source = f"{archive.repo}/{archive.name}"
+    try:
+        content, revision = fetcher.file(archive.url, archive.mirror_path)
+        split_parts, file_parts = benchmark.archive.unpack(content)
+    except (SourceError, ValueError) as error:
+        failure = error if isinstance(error, SourceError) else SourceError(f"{source}: {error}")
+        stored = [key for key in kept if key[0] == benchmark.name]
+        if stored:
+            return {key: _failing(failure) for key in stored}, []
+        return {}, [Outcome(benchmark.name, None, None, 0.0, "failed", str(failure))]
+    provenance = Provenance(repo=source, revision=revision)
+
+    def write_split(key, part):
+        def rows():
+            try:
+                yield from part()
+            except ValueError as error:
+                raise BadRow(
+                    f"bad row: {source} {error}. The bundle is not what nanotasks expects: "
+                    f"check the mirror or the download"
+                ) from None
+
+        return lambda writer, name: writer.write_split(benchmark.name, *key, provenance, rows())
+
+    def write_file(name, content):
+        return lambda writer, _: writer.write_file(name, content, provenance)
+
+    parts = {(benchmark.name, *key): part for key, part in split_parts.items()} | file_parts
+    return {
+        key: _failing(SourceError(f"{source}: {part}"))
+        if isinstance(part, Exception)
+        else write_split(key[1:], part)
+        if isinstance(key, tuple)
+        else write_file(key, part)
+        for key, part in parts.items()
+    }, []
 
 
 def _failing(error):

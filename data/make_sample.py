@@ -10,6 +10,7 @@ Run: python data/make_sample.py   (deterministic: rerunning gives byte-identical
 import shutil
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import pyarrow as pa
@@ -1369,6 +1370,85 @@ CHAT_SHAREGPT = {
 }
 
 # --------------------------------------------------------------------------------------------------
+# 8. karpathy-public/eval_bundle.zip: nanochat's CORE eval bundle in miniature, the layout base_eval
+#    unzips (eval_bundle/core.yaml, eval_meta_data.csv, eval_data/<category>/<file>.jsonl) with the
+#    three row formats. Awkward cases: one file used by two tasks (as hellaswag is), a
+#    continuation_delimiter with line breaks, key orders that differ from line to line, non-ASCII
+#    both raw and as \u escapes, a CRLF file, a file whose last line has no line break, an extra
+#    field (jeopardy's category), a baseline row for a task core.yaml does not list and a
+#    description with commas and quotes. The first multiple choice query repeats a sample ARC-Easy
+#    train question, for the overlaps pass to find.
+# --------------------------------------------------------------------------------------------------
+CORE_YAML = """icl_tasks:
+- label: science_mc_zeroshot
+  dataset_uri: world_knowledge/science_mc.jsonl
+  num_fewshot:
+  - 0
+  icl_task_type: multiple_choice
+- label: science_mc
+  dataset_uri: world_knowledge/science_mc.jsonl
+  num_fewshot:
+  - 3
+  icl_task_type: multiple_choice
+  continuation_delimiter: '
+
+    Answer: '
+- label: whose_pronoun
+  dataset_uri: language_understanding/whose_pronoun.jsonl
+  num_fewshot:
+  - 0
+  icl_task_type: schema
+- label: last_word
+  dataset_uri: language_understanding/last_word.jsonl
+  num_fewshot:
+  - 0
+  icl_task_type: language_modeling
+- label: quiz_show
+  dataset_uri: world_knowledge/quiz_show.jsonl
+  num_fewshot:
+  - 2
+  icl_task_type: language_modeling
+  continuation_delimiter: '
+
+    Answer: '
+"""
+CORE_META = (
+    "Eval Task,Task Category,Task Type,#shots,#datapoints,Random baseline,Centered Metric?,Description\n"
+    'science_mc_zeroshot,world knowledge,multiple choice,0,5,25,,"Invented science questions, four choices each."\n'
+    'science_mc,world knowledge,multiple choice,3,5,25,,"The same questions, with three ""shots"" before each."\n'
+    "whose_pronoun,language understanding,schema,0,4,50,,Which noun a pronoun points to.\n"
+    "last_word,language understanding,language modeling,0,4,0,,The last word of a passage.\n"
+    'quiz_show,world knowledge,language modeling,2,3,0,,"Clues, and the answer in a few words."\n'
+    "not_in_core,world knowledge,language modeling,0,1,12.5,,A row base_eval never reads.\n"
+)
+CORE_DATA = {
+    "world_knowledge/science_mc.jsonl": [
+        '{"query": "Question: A student pushes a toy car across a carpet and then across a wooden floor. Why does the car roll farther on the wooden floor?\\n", "choices": ["The floor has less friction.", "The floor is colder.", "The carpet is heavier.", "The car is lighter on wood."], "gold": 0}\n',
+        '{"gold": 2, "query": "Question: Which gas do green plants give off in sunlight?", "choices": ["Nitrogen", "Helium", "Oxygen", "Carbon monoxide"]}\n',
+        '{"query": "Question: Qu\'est-ce qui fait fondre la glace plus vite\u00a0?", "choices": ["Le sel", "Le sable", "L\'ombre", "Le vent froid"], "gold": 0}\n',
+        '{"query":"Question: How many legs does a spider have?","choices":["6","8","10","12"],"gold":1}\n',
+        '{"query": "Question: Which unit measures force? \\u2696", "choices": ["newton", "joule", "watt", "pascal = N/m\\u00b2"], "gold": 0}\n',
+    ],
+    "language_understanding/whose_pronoun.jsonl": [
+        '{"context_options": ["The kettle would not fit on the shelf because the kettle", "The kettle would not fit on the shelf because the shelf"], "continuation": "was too low.", "gold": 1}\r\n',
+        '{"continuation": "was tired.", "gold": 0, "context_options": ["Mia lent Ana her bike because Mia", "Mia lent Ana her bike because Ana"]}\r\n',
+        '{"context_options": ["Der Hund jagte die Katze, bis der Hund", "Der Hund jagte die Katze, bis die Katze"], "continuation": "auf einen Baum kletterte.", "gold": 1}\r\n',
+        '{"context_options": ["The trophy beat the cup in the vote because the trophy", "The trophy beat the cup in the vote because the cup"], "continuation": "was shinier.", "gold": 0}\r\n',
+    ],
+    "language_understanding/last_word.jsonl": [
+        '{"context": "She put the letter in an envelope, wrote the address, stuck on a", "continuation": "stamp"}\n',
+        '{"context": "\\"Close the door,\\" he said.\\n\\nShe closed the", "continuation": "door"}\n',
+        '{"context": "東京は日本の首都で、大阪は第二の", "continuation": "都市"}\n',
+        '{"context": "After the long winter the river finally began to", "continuation": "thaw"}',
+    ],
+    "world_knowledge/quiz_show.jsonl": [
+        '{"context": "SCIENCE: This planet is known as the red planet", "continuation": "Mars", "category": "science"}\n',
+        '{"context": "WORDS: From the Greek for \\"self\\" and \\"writing\\", a signature of one\'s own", "continuation": "autograph", "category": "words"}\n',
+        '{"context": "CAPITALS: It is the capital of Canada", "continuation": "Ottawa", "category": "capitals"}\n',
+    ],
+}
+
+# --------------------------------------------------------------------------------------------------
 # Writing
 # --------------------------------------------------------------------------------------------------
 STR_LIST = pa.list_(pa.string())
@@ -1473,6 +1553,18 @@ def check_humaneval(prompt, solution, test, entry_point):
     subprocess.run([sys.executable, "-c", program], check=True, timeout=30)
 
 
+def write_bundle(dest):
+    """The CORE bundle as a zip whose bytes depend only on its contents (fixed dates and modes)."""
+    files = {"core.yaml": CORE_YAML, "eval_meta_data.csv": CORE_META}
+    files.update({f"eval_data/{uri}": "".join(lines) for uri, lines in CORE_DATA.items()})
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(dest, "w") as bundle:
+        for name, text in files.items():
+            info = zipfile.ZipInfo(f"eval_bundle/{name}", date_time=(1980, 1, 1, 0, 0, 0))
+            info.compress_type, info.external_attr = zipfile.ZIP_DEFLATED, 0o644 << 16
+            bundle.writestr(info, text.encode("utf-8"))
+
+
 def main():
     shutil.rmtree(OUT, ignore_errors=True)
 
@@ -1571,6 +1663,8 @@ def main():
     dest = OUT / "dwyl/english-words/words_alpha.txt"
     dest.parent.mkdir(parents=True, exist_ok=True)
     dest.write_bytes("".join(w + "\r\n" for w in words).encode("ascii"))
+
+    write_bundle(OUT / "karpathy-public/eval_bundle.zip")
 
 
 if __name__ == "__main__":

@@ -9,7 +9,17 @@ from nanotasks.store.reader import NotInStore
 # The benchmarks nanotasks knows, by module name: what `--only`, `show` and `export` take.
 # The last two store what the compile names: customjson the `--custom NAME=FILE` files, chat
 # the `--chat NAME=org/repo` datasets.
-NAMES = ("arc", "mmlu", "gsm8k", "humaneval", "smoltalk", "spellingbee", "customjson", "chat")
+NAMES = (
+    "arc",
+    "mmlu",
+    "gsm8k",
+    "humaneval",
+    "smoltalk",
+    "spellingbee",
+    "core",
+    "customjson",
+    "chat",
+)
 
 
 class UnknownName(ValueError, LookupError):

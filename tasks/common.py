@@ -41,6 +41,15 @@ class SourceFile(NamedTuple):
     mirror_path: str  # where it lies in a `--mirror` directory
 
 
+class Archive(NamedTuple):
+    """A file holding several splits and files, stored apart (nanochat's CORE eval bundle):
+    `unpack(its bytes)` -> ({(subset, split): a function giving the split's Examples},
+    {file name: its bytes}), an exception in place of a part the archive cannot give."""
+
+    file: SourceFile
+    unpack: Callable
+
+
 class Benchmark(NamedTuple):
     """What `nanotasks compile`, `show` and `export` need to know about one benchmark. Each
     tasks/<name>.py declares one as BENCHMARK, and tasks/__init__.py lists the modules."""
@@ -59,6 +68,7 @@ class Benchmark(NamedTuple):
     # plain column, where a null string reads as ""}; normalise sees only these. Raises
     # UnknownLayout.
     columns: Callable | None = None
+    archive: Archive | None = None  # an archive whose parts it stores as splits and files
 
 
 class UnknownLayout(ValueError):

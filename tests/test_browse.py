@@ -384,7 +384,7 @@ def test_browse_is_read_only_and_bounded(server, demo_db):
                 f"{database}.json?" + urllib.parse.urlencode({"sql": query}), timeout=30
             )
         assert error in json.load(refused.value)["error"]
-    assert sql(demo_db, "SELECT count(*) AS n FROM overlaps") == [{"n": 4}]
+    assert sql(demo_db, "SELECT count(*) AS n FROM overlaps") == [{"n": 5}]
 
 
 def test_browse_refuses_one_huge_value(demo_db):

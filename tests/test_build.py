@@ -37,7 +37,8 @@ from tests.reference import SPLITS, content_hash, expected, order, shard, stored
 
 def test_every_sample_split_and_the_word_list_are_stored(sample_db):
     store = Store(sample_db)
-    assert {(s["task"], s["subset"], s["split"]) for s in store.splits()} == set(SPLITS)
+    keys = {(s["task"], s["subset"], s["split"]) for s in store.splits()}
+    assert {key for key in keys if key[0] != "core"} == set(SPLITS)  # core: tests/test_core.py
     assert (
         store.read_file("words_alpha.txt")
         == (SAMPLE / "dwyl/english-words/words_alpha.txt").read_bytes()
@@ -86,8 +87,9 @@ def test_stored_order_is_the_reference_tasks_order(sample_db, key, tmp_path):
 
 # The bytes of data/sample's file: the same sources give the same file, whatever the number of
 # compressing processes and however the compile holds its rows on the way. The file holds
-# nothing of the time or the machine it was compiled on, so the whole file is compared.
-SAMPLE_SHA256 = "8737c8894d6b85c693f9fb0c15a822368b7578f14f8ba1427c9d0bb115768e56"
+# nothing of the time or the machine it was compiled on, so the whole file is compared (it
+# changes with data/sample).
+SAMPLE_SHA256 = "c452a921b25885dfb6ceebeb3c1cda1abefeb51e6a3a0e150df7eec793c0b557"
 
 
 def test_compiling_twice_gives_the_same_bytes(sample_db, tmp_path):
@@ -184,9 +186,8 @@ def test_failing_sources_are_named_with_their_reason_and_the_rest_is_written(
         mmlu == "failed: mmlu all/validation: cais/mmlu: config 'all' has no split 'validation' "
         "(has auxiliary_train, dev, test)"
     )
-    assert {(s["task"], s["subset"], s["split"]) for s in Store(db).splits()} == set(
-        SPLITS
-    ) - BROKEN
+    keys = {(s["task"], s["subset"], s["split"]) for s in Store(db).splits()}
+    assert {key for key in keys if key[0] != "core"} == set(SPLITS) - BROKEN
     # A rerun with --only fills in the rest: the same file as one full compile.
     invoke(
         "compile",
@@ -298,9 +299,10 @@ WORDS = (370099, "2d8cf2326673fa0c179bdc3a58053872d16bff5352331580955ae62101f6a3
 
 def test_exactly_the_splits_present_are_stored(real_db):
     store = Store(real_db)
-    assert {(s["task"], s["subset"], s["split"]): s["rows"] for s in store.splits()} == {
+    splits = {(s["task"], s["subset"], s["split"]): s["rows"] for s in store.splits()}
+    assert {key: rows for key, rows in splits.items() if key[0] != "core"} == {
         key: rows for key, (rows, _) in PINNED.items()
-    }
+    }  # core: tests/test_core.py
     assert all(s["revision"] is None for s in store.splits())  # read from a mirror
 
 
@@ -333,14 +335,15 @@ def test_word_list(real_db, shared_hub):
     assert content == (shared_hub / "dwyl/english-words/words_alpha.txt").read_bytes()
     assert hashlib.sha256(content).hexdigest() == pinned
     assert len(content.decode().split()) == count
-    [words] = Store(real_db).files()
+    [words] = [f for f in Store(real_db).files() if f["name"] == "words_alpha.txt"]
     assert words["sha256"] == pinned and words["size"] == len(content)
 
 
 def test_dictionaries_are_trained_on_real_splits(real_db):
-    """Real splits are big enough for a zstd dictionary, which the bodies need to be read."""
+    """Real splits are big enough for a zstd dictionary, which the bodies need to be read (not
+    all of CORE's files: one has 32 rows)."""
     store = Store(real_db)
-    assert all(s["dictionary"] for s in store.splits())
+    assert all(s["dictionary"] for s in store.splits() if s["task"] != "core")
     for split in store.splits():
         (body,) = store.db.execute(
             "SELECT body FROM example_data WHERE id = ?", (split["first_example"],)

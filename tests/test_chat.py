@@ -152,7 +152,8 @@ def test_overlaps_find_a_gsm8k_test_question_in_a_chat_dataset(chat_db):
         ]
     with sqlite3.connect(chat_db) as connection:
         [(source_row,)] = connection.execute(
-            "SELECT DISTINCT t.source_row FROM overlaps JOIN examples t ON t.id = train_id"
+            "SELECT DISTINCT t.source_row FROM overlaps JOIN examples t ON t.id = train_id "
+            "WHERE t.task = 'chat'"
         ).fetchall()
     assert source_row == 0
 

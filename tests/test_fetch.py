@@ -551,7 +551,7 @@ def test_unreachable_hub_fails_each_source_by_name(offline, tmp_path):
     assert "Traceback" not in result.stderr
     lines = failures(result.stderr)
     repos = {repo for repo, *_ in SPLITS.values()}
-    assert len(lines) == len(repos) + 1  # one line per repository, not one per split
+    assert len(lines) == len(repos) + 2  # one line per repository, not one per split
     for repo in repos:
         names = ", ".join(
             name for key, name in sorted(SPLIT_NAMES.items()) if SPLITS[key][0] == repo
@@ -565,6 +565,7 @@ def test_unreachable_hub_fails_each_source_by_name(offline, tmp_path):
         )
         for line in lines
     )
+    assert "failed: core: cannot download https://karpathy-public.s3" in result.stderr
     assert "nothing was written" in result.stdout
     assert not db.exists() and list(tmp_path.glob("nanotasks.db*")) == []
 
