@@ -53,12 +53,34 @@ def serve(path, port, echo):
     asyncio.run(datasette.invoke_startup())
     start = f"{datasette.urls.database(datasette.get_database().name)}/-/nanotasks"
     port = listener.getsockname()[1]
-    echo(f"http://127.0.0.1:{port}{start}  (Ctrl-C to stop)")
     hosts = [f"{name}:{port}" for name in ("127.0.0.1", "localhost")]
     if port == 80:  # the port a browser leaves out
         hosts += ["127.0.0.1", "localhost"]
-    app = only_hosts(datasette.app(), hosts)
-    uvicorn.Server(uvicorn.Config(app, log_level="warning")).run(sockets=[listener])
+    app = announced(
+        only_hosts(datasette.app(), hosts),
+        lambda: echo(f"http://127.0.0.1:{port}{start}  (Ctrl-C to stop)"),
+    )
+    config = uvicorn.Config(app, log_level="warning", lifespan="on")
+    uvicorn.Server(config).run(sockets=[listener])
+
+
+def announced(app, announce):
+    """The ASGI `app`, calling `announce()` once the server has started it (its lifespan
+    startup): by then uvicorn handles Ctrl-C and SIGTERM itself, so the address is printed
+    only when stopping the server is the server's own orderly shutdown."""
+
+    async def started(scope, receive, send):
+        if scope["type"] != "lifespan":
+            return await app(scope, receive, send)
+
+        async def send_then_announce(message):
+            await send(message)
+            if message["type"] == "lifespan.startup.complete":
+                announce()
+
+        return await app(scope, receive, send_then_announce)
+
+    return started
 
 
 def only_hosts(app, hosts):
