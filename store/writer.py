@@ -35,9 +35,11 @@ from nanotasks.store import Provenance, interrupt
 from nanotasks.store.reader import MAX_BODY_BYTES
 from nanotasks.store.schema import (
     APPLICATION_ID,
+    IDENTITY,
     SCHEMA,
     SCHEMA_VERSION,
     body_compressor,
+    contents_identity,
     hashed_row,
 )
 from nanotasks.store.text import message_text, normalise_text, prompt_of
@@ -111,7 +113,6 @@ class Writer:
         self.jobs = jobs or os.cpu_count()
         self.pool = None  # started for the first split of more than one chunk
         self.subjects = {}  # name -> id, as inserted
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         # Random, not the process id: processes in other PID namespaces (containers sharing the
         # directory) may have the same one.
         self.tmp = self.path.with_name(f"{self.path.name}{TEMPORARY}{secrets.token_hex(8)}")
@@ -299,6 +300,7 @@ class Writer:
         """Finish the file, flush it to disk, and rename it over `path` in one step, unless a
         signal asked this process to stop (see store.interrupt): then it raises Interrupted."""
         self._stop_pool()
+        self.db.execute("INSERT INTO meta VALUES (?, ?)", (IDENTITY, contents_identity(self.db)))
         self.db.execute("COMMIT")
         self.db.close()
         with open(self.tmp, "rb+") as f:

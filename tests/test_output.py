@@ -50,6 +50,35 @@ def test_a_compile_that_writes_nothing_says_whether_there_was_a_file(tmp_path):
     assert "as it was" not in result.stdout
 
 
+def test_a_compile_whose_sources_all_fail_says_so_on_their_rows(previous, tmp_path):
+    """Over an existing file, from a mirror that holds nothing: the splits asked for are kept
+    and say they failed, the others are kept as not asked for; nothing new was written, so it
+    does not say "wrote"."""
+    db, before = previous
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    result = invoke(
+        "compile", "--only", "gsm8k", "--only", "humaneval", "--mirror", empty, "--db", db
+    )
+    assert result.returncode == 1
+    *table, last = result.stdout.splitlines()
+    assert last == f"nothing was written; {db} is as it was"
+    statuses = {row.split()[0]: row.split("  ")[-1] for row in table[2:]}
+    assert statuses == {
+        "arc": "kept",
+        "core": "kept",
+        "eval_bundle/core.yaml": "kept",
+        "eval_bundle/eval_meta_data.csv": "kept",
+        "gsm8k": "failed (kept previous)",
+        "humaneval": "failed (kept previous)",
+        "mmlu": "kept",
+        "smoltalk": "kept",
+        "words_alpha.txt": "kept",
+    }
+    assert "wrote" not in result.stdout
+    assert db.read_bytes() == before
+
+
 @pytest.mark.parametrize("given", ["--db", "NANOTASKS_DB"])
 def test_compile_refuses_a_directory_that_does_not_exist(given, tmp_path):
     db = tmp_path / "typo" / "sub" / "x.db"
