@@ -15,6 +15,8 @@ The `nanotasks` command is a thin layer over these functions:
 The Tasks themselves are in nanotasks.tasks: `from nanotasks.tasks.arc import ARC`.
 """
 
+from __future__ import annotations
+
 import logging
 import os
 from collections.abc import Callable, Iterable, Mapping
@@ -31,11 +33,13 @@ from nanotasks.store.reader import (
     Store,
     StoreError,
     StoreNotFound,
+    StrPath,
 )
 from nanotasks.tasks import NAMES, UnknownName, aliases, find_split
 
 if TYPE_CHECKING:
     from nanotasks.compiler.build import Outcome
+    from nanotasks.store.verify import Check
 
 log = logging.getLogger("nanotasks")
 
@@ -63,17 +67,17 @@ __all__ = [
 
 
 def compile(
-    db: str | os.PathLike | None = None,
+    db: StrPath | None = None,
     only: Iterable[str] = (),
-    mirror: str | os.PathLike | None = None,
+    mirror: StrPath | None = None,
     revisions: Mapping[str, str] | None = None,
-    custom: Mapping[str, str | os.PathLike] | None = None,
+    custom: Mapping[str, StrPath] | None = None,
     jobs: int | None = None,
-    progress: Callable | None = None,
+    progress: Callable[..., Any] | None = None,
     chat: Mapping[str, str] | None = None,
     chat_shuffle: bool = False,
     max_wait: float = 300,
-) -> "list[Outcome]":
+) -> list[Outcome]:
     """Compile the benchmarks named in `only` (all of NAMES when empty), the `custom` JSONL
     files ({name: path}) and the `chat` datasets ({name: "org/repo[:config]"}, every split, in
     source order unless `chat_shuffle`) into `db` (default_path() when None), from the Hugging
@@ -95,22 +99,22 @@ def compile(
         ) from None
     from nanotasks.store.writer import exclusive
 
-    db = Path(db or default_path())
-    if db == cache_path():
-        db.parent.mkdir(parents=True, exist_ok=True)
-    db = Path(os.path.realpath(db))  # through a symbolic link: the file it names is replaced
-    if not db.parent.is_dir():  # a typo (in --db or $NANOTASKS_DB) should not grow directories
+    path = Path(db or default_path())
+    if path == cache_path():
+        path.parent.mkdir(parents=True, exist_ok=True)
+    path = Path(os.path.realpath(path))  # through a symbolic link: the file it names is replaced
+    if not path.parent.is_dir():  # a typo (in --db or $NANOTASKS_DB) should not grow directories
         raise FileNotFoundError(
-            f"{db.parent} does not exist: create it, or give another path for the file"
+            f"{path.parent} does not exist: create it, or give another path for the file"
         )
     import_pandas()
-    with exclusive(db, lambda: log.warning(f"{db}: another compile is writing it; waiting")):
+    with exclusive(path, lambda: log.warning(f"{path}: another compile is writing it; waiting")):
         return compile_file(
-            db, only, mirror, revisions, custom, progress, jobs, chat, chat_shuffle, max_wait
+            path, only, mirror, revisions, custom, progress, jobs, chat, chat_shuffle, max_wait
         )
 
 
-def open(db: str | os.PathLike | None = None) -> Store:
+def open(db: StrPath | None = None) -> Store:
     """The compiled file at `db` (default_path() when None), checked and ready to read."""
     return Store(db or default_path())
 
@@ -140,7 +144,7 @@ class Info(NamedTuple):
     files: list[dict[str, Any]]
 
 
-def info(db: str | os.PathLike | None = None) -> Info:
+def info(db: StrPath | None = None) -> Info:
     """The splits and stored files of the compiled file at `db` (default_path() when None),
     with their provenance."""
     path = db or default_path()
@@ -156,13 +160,15 @@ def info(db: str | os.PathLike | None = None) -> Info:
     return Info(str(path), splits, served, files)
 
 
-def overlap(db: str | os.PathLike | None = None) -> list[dict[str, Any]]:
+def overlap(db: StrPath | None = None) -> list[dict[str, Any]]:
     """What `nanotasks overlap` lists: per evaluation split, its examples, how many are also in
     training splits, and where; see Store.overlap_summary."""
     return open(db).overlap_summary()
 
 
-def verify(db=None, quick=False, progress=None):
+def verify(
+    db: StrPath | None = None, quick: bool = False, progress: Callable[..., Any] | None = None
+) -> list[Check]:
     """The checks `nanotasks verify` prints, as a list of store.verify.Check."""
     from nanotasks.store.verify import verify as verify_file
 
@@ -170,10 +176,10 @@ def verify(db=None, quick=False, progress=None):
 
 
 def export(
-    store: Store | str | os.PathLike,
+    store: Store | StrPath,
     task: str,
     split: str,
-    output: str | os.PathLike | IO,
+    output: StrPath | IO,
     subset: str | None = None,
     format: str = "jsonl",
 ) -> Split:
@@ -188,11 +194,11 @@ def export(
     if format not in FORMATS:
         raise ValueError(f"unknown format {format!r}: choose one of {', '.join(FORMATS)}")
     store = store if isinstance(store, Store) else Store(store)
-    rows = find_split(store, task, split, subset)
+    stored = find_split(store, task, split, subset)
     write = write_jsonl if format == "jsonl" else write_parquet
     if hasattr(output, "write"):
-        write(store, rows, output)
-        return rows
+        write(store, stored, output)
+        return stored
     with output_file(output, binary=format != "jsonl", never=store.path) as f:
-        write(store, rows, f)
-    return rows
+        write(store, stored, f)
+    return stored
