@@ -237,6 +237,12 @@ def test_an_example_is_a_transcript(visit):
     [
         ("arc/ARC-Easy/test/0", "- Different amounts of its lit side face Earth.=B", 3),
         ("mmlu/all/test/0", "- 6=D", 3),
+        ("core/world_knowledge%2Fscience_mc.jsonl/test/0", "- The floor has less friction.=0", 3),
+        (  # a schema row: its context options completed by the continuation, the gold marked
+            "core/language_understanding%2Fwhose_pronoun.jsonl/test/2",
+            "- Der Hund jagte die Katze, bis die Katze auf einen Baum kletterte.=1",
+            1,
+        ),
     ],
 )
 def test_the_correct_choice_is_highlighted(visit, path, gold, others):
