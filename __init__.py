@@ -15,7 +15,10 @@ The Tasks themselves are in nanotasks.tasks: `from nanotasks.tasks.arc import AR
 """
 
 import logging
+import os
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from nanotasks.store import cache_path, default_path
 from nanotasks.store.reader import (
@@ -27,6 +30,9 @@ from nanotasks.store.reader import (
     StoreNotFound,
 )
 from nanotasks.tasks import NAMES, UnknownName, find_split
+
+if TYPE_CHECKING:
+    from nanotasks.compiler.build import Outcome
 
 log = logging.getLogger("nanotasks")
 
@@ -49,17 +55,17 @@ __all__ = [
 
 
 def compile(
-    db=None,
-    only=(),
-    mirror=None,
-    revisions=None,
-    custom=None,
-    jobs=None,
-    progress=None,
-    chat=None,
-    chat_shuffle=False,
-    max_wait=300,
-):
+    db: str | os.PathLike | None = None,
+    only: Iterable[str] = (),
+    mirror: str | os.PathLike | None = None,
+    revisions: Mapping[str, str] | None = None,
+    custom: Mapping[str, str | os.PathLike] | None = None,
+    jobs: int | None = None,
+    progress: Callable | None = None,
+    chat: Mapping[str, str] | None = None,
+    chat_shuffle: bool = False,
+    max_wait: float = 300,
+) -> "list[Outcome]":
     """Compile the benchmarks named in `only` (all of NAMES when empty), the `custom` JSONL
     files ({name: path}) and the `chat` datasets ({name: "org/repo[:config]"}, every split, in
     source order unless `chat_shuffle`) into `db` (default_path() when None), from the Hugging
@@ -69,14 +75,23 @@ def compile(
     are logged as warnings on the "nanotasks" logger. Returns one Outcome per split and file.
 
     Compiles of one file run one after the other: one that finds another under way logs a
-    warning and waits for it, then starts from the file it wrote."""
-    from nanotasks.compiler.build import compile_file, import_pandas  # needs the compile extra
+    warning and waits for it, then starts from the file it wrote. A symbolic link at `db` is
+    followed: the file it names is replaced. ImportError when the compile extra is missing."""
+    try:
+        from nanotasks.compiler.build import compile_file, import_pandas
+    except ImportError as error:
+        raise ImportError(
+            f"compiling needs the compile extra ({error.name} is missing): "
+            f"pip install 'nanotasks[compile]'",
+            name=error.name,
+        ) from None
     from nanotasks.store.writer import exclusive
 
     db = Path(db or default_path())
     if db == cache_path():
         db.parent.mkdir(parents=True, exist_ok=True)
-    elif not db.parent.is_dir():  # a typo (in --db or $NANOTASKS_DB) should not grow directories
+    db = Path(os.path.realpath(db))  # through a symbolic link: the file it names is replaced
+    if not db.parent.is_dir():  # a typo (in --db or $NANOTASKS_DB) should not grow directories
         raise FileNotFoundError(
             f"{db.parent} does not exist: create it, or give another path for the file"
         )

@@ -19,11 +19,12 @@ from nanotasks.output import (
     blob,
     colour,
     count,
+    echo_compile,
     echo_json,
     echo_table,
     progress,
-    seconds,
     split_fields,
+    unchanged,
 )
 from nanotasks.store import default_path, interrupt
 from nanotasks.store.export import FORMATS, write_jsonl
@@ -195,20 +196,36 @@ def open_store(db):
 )
 @click.option(
     "--revision",
+    "revisions",
     multiple=True,
     metavar="REPO=SHA",
+    callback=lambda ctx, param, values: _pairs(values, "--revision", "REPO=SHA"),
     help="Pin a hub repository to a commit or branch; repeatable.",
 )
 @click.option(
     "--custom",
+    "customs",
     multiple=True,
     metavar="NAME=FILE.jsonl",
+    callback=lambda ctx, param, values: _pairs(
+        values,
+        "--custom",
+        "NAME=FILE.jsonl",
+        lambda name: f"the name {name!r} is given twice: each custom file needs its own name",
+    ),
     help="Store a JSONL file of conversations, read back with CustomJSON(name=NAME); repeatable.",
 )
 @click.option(
     "--chat",
+    "chats",
     multiple=True,
     metavar="NAME=org/repo[:config]",
+    callback=lambda ctx, param, values: _pairs(
+        values,
+        "--chat",
+        "NAME=org/repo[:config]",
+        lambda name: "each NAME once: it is the subset its dataset is stored under",
+    ),
     help="Store every split of a chat dataset on the hub (or in --mirror), OpenAI or ShareGPT "
     "style, read back with Chat(name=NAME, split=...); repeatable.",
 )
@@ -234,7 +251,7 @@ def open_store(db):
     "drops connections, retrying with backoff; 0 retries nothing.",
 )
 @json_option
-def compile(db, only, mirror, revision, custom, chat, chat_shuffle, jobs, max_wait, as_json):
+def compile(db, only, mirror, revisions, customs, chats, chat_shuffle, jobs, max_wait, as_json):
     """Download every source, normalise it, and write the compiled file.
 
     The file at --db is replaced only once the new one is complete. A source that cannot
@@ -243,28 +260,6 @@ def compile(db, only, mirror, revision, custom, chat, chat_shuffle, jobs, max_wa
     field, a wrong type, an answer out of range) stops the compile, names the row, and
     leaves the file at --db as it was.
     """
-    try:
-        import nanotasks.compiler.build  # noqa: F401 (the compile extra)
-    except ImportError as error:
-        raise click.ClickException(
-            f"compiling needs the compile extra ({error.name} is missing): "
-            f"pip install 'nanotasks[compile]'"
-        ) from None
-    revisions = dict(_pair(value, "--revision", "REPO=SHA") for value in revision)
-    customs = dict(_pair(value, "--custom", "NAME=FILE.jsonl") for value in custom)
-    if len(customs) < len(custom):
-        names = [_pair(value, "--custom", "NAME=FILE.jsonl")[0] for value in custom]
-        twice = next(name for name in names if names.count(name) > 1)
-        raise click.BadParameter(
-            f"the name {twice!r} is given twice: each custom file needs its own name",
-            param_hint="--custom",
-        )
-    chats = dict(_pair(value, "--chat", "NAME=org/repo[:config]") for value in chat)
-    if len(chats) < len(chat):
-        raise click.BadParameter(
-            "each NAME once: it is the subset its dataset is stored under", param_hint="--chat"
-        )
-
     _say_hub_notices()
     before = _file_id(db)
     try:
@@ -281,7 +276,7 @@ def compile(db, only, mirror, revision, custom, chat, chat_shuffle, jobs, max_wa
             max_wait,
         )
         interrupt.check()  # a signal whose exception was swallowed on the way
-        status = _print_outcomes(db, outcomes, as_json, before is not None)
+        status = echo_compile(db, outcomes, as_json, unchanged(db, before is not None))
     except BaseException as error:
         if isinstance(error, KeyboardInterrupt) or interrupt.received() is not None:
             _say_interrupted(db, before)
@@ -291,13 +286,15 @@ def compile(db, only, mirror, revision, custom, chat, chat_shuffle, jobs, max_wa
 
 def _compiled(db, *args):
     """nanotasks.compile's outcomes; its errors as the command reports them."""
-    from nanotasks.compiler.build import BadRequest
-
     try:
         return nanotasks.compile(db, *args)
-    except (UnknownName, BadRequest) as error:
-        raise click.UsageError(str(error)) from None
+    except ImportError as error:  # the compile extra is missing: it says so
+        raise click.ClickException(str(error)) from None
     except (StoreError, ValueError, OSError) as error:
+        from nanotasks.compiler.build import BadRequest  # there, since compile got this far
+
+        if isinstance(error, (UnknownName, BadRequest)):
+            raise click.UsageError(str(error)) from None
         raise click.ClickException(f"nothing was written: {error}") from None
     except sqlite3.Error as error:  # e.g. the disk filled up
         raise click.ClickException(
@@ -305,50 +302,14 @@ def _compiled(db, *args):
         ) from None
 
 
-def _print_outcomes(db, outcomes, as_json, existed):
-    written = any(outcome.status != "failed" for outcome in outcomes)
-    if as_json:
-        echo_json(
-            {
-                "path": str(db),
-                "written": written,
-                "outcomes": [
-                    {
-                        **split_fields(o.name),
-                        "rows": o.rows,
-                        "stored_bytes": o.stored_bytes,
-                        "seconds": seconds(o.seconds),
-                        "status": o.status,
-                        "error": o.error,
-                    }
-                    for o in outcomes
-                ],
-            }
-        )
-    else:
-        rows = [
-            [
-                o.name,
-                count(o.rows),
-                count(o.stored_bytes),
-                f"{o.seconds:.1f}",
-                colour(o.status) if o.status == "failed" else o.status,
-            ]
-            for o in outcomes
-        ]
-        echo_table(["split", "rows", "bytes", "seconds", "status"], rows)
-        click.echo(f"wrote {db}" if written else f"nothing was written{_unchanged(db, existed)}")
-    failures = {}  # one line per reason: a repository out of reach fails all its splits alike
-    for outcome in outcomes:
-        if outcome.error:
-            failures.setdefault((outcome.error, outcome.status == "kept"), []).append(outcome.name)
-    for (error, kept), names in failures.items():
-        click.echo(
-            f"{colour('failed', err=True)}: {', '.join(names)}"
-            f"{' (kept the previous copy)' if kept else ''}: {error}",
-            err=True,
-        )
-    return 1 if failures else 0
+def _pairs(values, option, form, twice=None):
+    """NAME=VALUE options as a dict; `twice(name)` is the complaint about a name given twice."""
+    pairs = [_pair(value, option, form) for value in values]
+    names = [name for name, _ in pairs]
+    repeated = [name for name in names if names.count(name) > 1]
+    if twice and repeated:
+        raise click.BadParameter(twice(repeated[0]), param_hint=option)
+    return dict(pairs)
 
 
 def _file_id(path):
@@ -366,7 +327,7 @@ def _say_interrupted(db, before):
         click.echo(f"\ninterrupted after writing {db}", err=True)
     else:
         click.echo(
-            f"\ninterrupted: nothing was written{_unchanged(db, before is not None)}", err=True
+            f"\ninterrupted: nothing was written{unchanged(db, before is not None)}", err=True
         )
     sys.exit(128 + (interrupt.received() or signal.SIGINT))
 
@@ -545,12 +506,6 @@ def verify(db, quick, as_json):
                 f"again from a good copy, or recompile it."
             )
     sys.exit(0 if whole else 1)
-
-
-def _unchanged(db, existed):
-    return (
-        f"; {db} is as it was" if existed else f" (there was no {db} before, and there is none now)"
-    )
 
 
 @cli.command(short_help="Run a read-only SQL query on the compiled file.")

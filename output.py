@@ -178,3 +178,59 @@ class Progress:
         line = f"[{self.done} done] {self.label}  {self.count:,}{total} rows{rate}"
         columns = shutil.get_terminal_size().columns
         click.echo(f"\r\033[K{line[: columns - 1]}", nl=False, err=True)
+
+
+def echo_compile(path, outcomes, as_json, nothing_written):
+    """Print what a compile did: a table of its outcomes and whether it wrote `path`, or JSON;
+    then on standard error one line per reason something failed. "wrote" only when something
+    new was written; `nothing_written` ends the line that says otherwise. Returns the exit
+    status: 1 when anything failed."""
+    written = any(outcome.status == "written" for outcome in outcomes)
+    if as_json:
+        echo_json({"path": str(path), "written": written, "outcomes": _outcomes(outcomes)})
+    else:
+        rows = [
+            [o.name, count(o.rows), count(o.stored_bytes), f"{o.seconds:.1f}", _status(o)]
+            for o in outcomes
+        ]
+        echo_table(["split", "rows", "bytes", "seconds", "status"], rows)
+        click.echo(f"wrote {path}" if written else f"nothing was written{nothing_written}")
+    failures = {}  # one line per reason: a repository out of reach fails all its splits alike
+    for outcome in outcomes:
+        if outcome.error:
+            failures.setdefault((outcome.error, outcome.status == "kept"), []).append(outcome.name)
+    for (error, kept), names in failures.items():
+        kept = " (kept the previous copy)" if kept else ""
+        click.echo(f"{colour('failed', err=True)}: {', '.join(names)}{kept}: {error}", err=True)
+    return 1 if failures else 0
+
+
+def _status(outcome):
+    """An outcome's status in a table: a split whose source failed is a failure, also where
+    its previous copy was kept."""
+    if outcome.status == "failed":
+        return colour("failed")
+    if outcome.error:
+        return colour("failed (kept previous)")
+    return outcome.status
+
+
+def _outcomes(outcomes):
+    return [
+        {
+            **split_fields(o.name),
+            "rows": o.rows,
+            "stored_bytes": o.stored_bytes,
+            "seconds": seconds(o.seconds),
+            "status": o.status,
+            "error": o.error,
+        }
+        for o in outcomes
+    ]
+
+
+def unchanged(path, existed):
+    """How "nothing was written" ends: what is at `path`, as it was before."""
+    if existed:
+        return f"; {path} is as it was"
+    return f" (there was no {path} before, and there is none now)"

@@ -29,6 +29,7 @@ import yaml
 
 log = logging.getLogger("nanotasks")
 
+
 MAX_WAIT = 300.0  # seconds a compile may spend waiting on the hub in all, by default
 FIRST_BACKOFF, LONGEST_BACKOFF = (
     1.0,
@@ -45,7 +46,24 @@ RETRIED_STATUS = {
 
 
 class SourceError(Exception):
-    """A source that cannot be read: says which one, and why."""
+    """A source that cannot be read: says which one, and why (never with credentials)."""
+
+    def __init__(self, message):
+        super().__init__(redacted(message))
+
+
+USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/@\s]*@")
+
+
+def redacted(text):
+    """`text` with the user and password of every URL in it (HF_ENDPOINT may hold them, and
+    the errors of huggingface_hub and httpx quote the URL) replaced by ***: what the compile
+    prints of a URL goes through here."""
+    return USERINFO.sub(r"\1***@", str(text))
+
+
+def _warn(message):
+    log.warning(redacted(message))
 
 
 class GaveUp(Exception):
@@ -78,7 +96,7 @@ class Patience:
                 )
             self.left -= delay
         asked = " as the server asked" if retry_after is not None else ""
-        log.warning(f"hub: {why} at {url}: waiting {delay:.1f} s{asked} before retry {attempt}")
+        _warn(f"hub: {why} at {url}: waiting {delay:.1f} s{asked} before retry {attempt}")
         time.sleep(delay)
 
 
@@ -297,9 +315,7 @@ class Fetcher:
                 f"cannot download {repo} from the Hugging Face Hub: {why}, and the cache "
                 f"({self._cache()}) has no commit of it to fall back on"
             ) from None
-        log.warning(
-            f"{repo}: {why}; reading commit {commit} from the cache, as last resolved there"
-        )
+        _warn(f"{repo}: {why}; reading commit {commit} from the cache, as last resolved there")
         return commit
 
     def _remember(self, repo, revision, commit):
@@ -333,7 +349,7 @@ class Fetcher:
         damaged = [path for path in paths if not intact(directory / path)]
         if damaged:
             for path in damaged:
-                log.warning(
+                _warn(
                     f"{repo}: {path} does not match the hash the hub published for it; "
                     f"removed from the cache, downloading it again"
                 )

@@ -111,7 +111,6 @@ class Writer:
         self.jobs = jobs or os.cpu_count()
         self.pool = None  # started for the first split of more than one chunk
         self.subjects = {}  # name -> id, as inserted
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         # Random, not the process id: processes in other PID namespaces (containers sharing the
         # directory) may have the same one.
         self.tmp = self.path.with_name(f"{self.path.name}{TEMPORARY}{secrets.token_hex(8)}")

@@ -160,6 +160,20 @@ def test_rate_limits_and_server_errors_on_files_are_retried_with_backoff(
     same_as_sample(tmp_path / "x.db", sample_db, hub, ("gsm8k",))
 
 
+def test_credentials_in_hf_endpoint_are_never_printed(hub, env, tmp_path):
+    """HF_ENDPOINT=http://user:secret@host: the retry notices and the failure name the URL
+    with its user and password as ***."""
+    env = {**env, "HF_ENDPOINT": hub.endpoint.replace("http://", "http://someone:secret@")}
+    hub.fail(1000, status=503, retry_after=0, prefix="/api/datasets/openai/gsm8k")
+    result = compile_from_hub(env, tmp_path / "x.db", "--only", "gsm8k", "--max-wait", "0.1")
+    assert result.returncode == 1
+    assert "secret" not in result.stdout + result.stderr and "someone" not in result.stderr
+    redacted = hub.endpoint.replace("http://", "http://***@")
+    assert f"hub: unavailable (503) at {redacted}/api/datasets/openai/gsm8k" in result.stderr
+    [line] = failures(result.stderr)
+    assert f"(GaveUp: unavailable (503) at {redacted}/api/datasets/openai/gsm8k" in line
+
+
 def test_a_connection_cut_midway_through_a_file_is_resumed(hub, env, sample_db, tmp_path):
     hub.drop(GSM8K_MAIN_TEST, times=2)
     result = compile_from_hub(env, tmp_path / "x.db", "--only", "gsm8k")

@@ -50,6 +50,21 @@ def test_a_compile_that_writes_nothing_says_whether_there_was_a_file(tmp_path):
     assert "as it was" not in result.stdout
 
 
+def test_a_compile_whose_every_source_fails_says_so_on_every_row(previous, tmp_path):
+    """Over an existing file, from a mirror that holds nothing: every split is kept, and every
+    row says it failed; nothing new was written, so it does not say "wrote"."""
+    db, before = previous
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    result = invoke("compile", "--mirror", empty, "--db", db)
+    assert result.returncode == 1
+    *table, last = result.stdout.splitlines()
+    assert last == f"nothing was written; {db} is as it was"
+    assert all(row.endswith("  failed (kept previous)") for row in table[2:]), table
+    assert "wrote" not in result.stdout
+    assert db.read_bytes() == before
+
+
 @pytest.mark.parametrize("given", ["--db", "NANOTASKS_DB"])
 def test_compile_refuses_a_directory_that_does_not_exist(given, tmp_path):
     db = tmp_path / "typo" / "sub" / "x.db"

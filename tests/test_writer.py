@@ -176,6 +176,25 @@ def test_an_interrupted_compile_leaves_the_previous_file_and_no_temporary_file(
     assert_untouched(db, before)
 
 
+def test_a_compile_through_a_symbolic_link_replaces_the_file_it_names(sample_db, tmp_path):
+    """As export does: the link stays a link, and the temporary and lock files are made beside
+    the file it names (the rename is within that directory)."""
+    target = tmp_path / "real" / "tasks.db"
+    target.parent.mkdir()
+    shutil.copyfile(sample_db, target)
+    (tmp_path / "links").mkdir()
+    link = tmp_path / "links" / "link.db"
+    link.symlink_to(target)
+    chats = write_jsonl(tmp_path / "chats.jsonl", map(json.dumps, CONVERSATIONS))
+    nanotasks("compile", "--only", "customjson", "--custom", f"mine={chats}", "--db", link)
+    assert link.is_symlink() and link.resolve() == target
+    assert ("customjson", "mine", "train") in {
+        (s["task"], s["subset"], s["split"]) for s in Store(target).splits()
+    }
+    assert [p.name for p in target.parent.iterdir()] == ["tasks.db"]
+    assert [p.name for p in link.parent.iterdir()] == ["link.db"]
+
+
 def big_smoltalk_mirror(tmp_path, rows=3000):
     """The sample with a SmolTalk train split big enough to take seconds to compress."""
     mirror = mirror_copy(tmp_path, "big")
