@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 from nanotasks.store import cache_path, default_path
 from nanotasks.store.reader import (
     FileDamaged,
+    FileReplaced,
     FormatVersionError,
     NotInStore,
     Store,
@@ -49,6 +50,7 @@ __all__ = [
     "StoreNotFound",
     "NotInStore",
     "FileDamaged",
+    "FileReplaced",
     "FormatVersionError",
     "UnknownName",
 ]

@@ -107,6 +107,8 @@ def main():
     with 128 + the signal's number (130, 143), saying so in one line. Once the command is over
     they are only recorded, and once its outcome is printed they end the process by their
     default action, which a shell reports as the same status."""
+    _raising[0] = True
+    _taken.clear()
     for signum in SIGNALS:
         if signal.getsignal(signum) is not signal.SIG_IGN:  # a background job ignores SIGINT
             signal.signal(signum, _on_signal)
@@ -123,6 +125,20 @@ def main():
         stopped = stopped or signal.SIGINT
         click.echo("\ninterrupted", err=True)
         code = 128 + stopped
+    code = _flushed(code)
+    if stopped is not None:
+        # The command has cleaned up: a download still under way in another thread is
+        # abandoned, not waited for at exit.
+        sys.stderr.flush()
+        os._exit(code)
+    for signum in _taken:
+        signal.signal(signum, signal.SIG_DFL)
+    late = interrupt.received()
+    sys.exit(code if late is None else 128 + late)
+
+
+def _flushed(code):
+    """Flush standard output: the exit status, 1 if that failed (and said so)."""
     try:
         sys.stdout.flush()
     except OSError as error:
@@ -132,10 +148,7 @@ def main():
         os.dup2(
             os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno()
         )  # nothing more to flush at exit
-    for signum in _taken:
-        signal.signal(signum, signal.SIG_DFL)
-    late = interrupt.received()
-    sys.exit(128 + late if stopped is None and late is not None else code)
+    return code
 
 
 def _on_signal(signum, frame):

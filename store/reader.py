@@ -21,6 +21,7 @@ from nanotasks.store import default_path
 from nanotasks.store.schema import (
     APPLICATION_ID,
     EVAL_SPLITS,
+    IDENTITY,
     SCHEMA,
     SCHEMA_VERSION,
     body_decompressor,
@@ -69,6 +70,11 @@ class StoreNotFound(StoreError, FileNotFoundError):
 
 class FileDamaged(StoreError):
     """The file is cut short, or its contents fail SQLite's or zstd's checks."""
+
+
+class FileReplaced(StoreError):
+    """The file at a Store's path is not the one the Store was opened on: another compile
+    replaced it since, and the splits read from the first (a Task's) would find other rows."""
 
 
 class NotInStore(StoreError, LookupError):
@@ -315,11 +321,12 @@ class Store:
         self.path = Path(path)
         check_header(self.path)
         self._db = None
+        self.identity = None  # the file's contents_identity, read at the first connection
         _stores.add(self)
         self._connect()  # connecting checks the schema and splits: a bad file fails here
 
     def __getstate__(self):
-        return {"path": self.path, "_db": None}
+        return {"path": self.path, "_db": None, "identity": self.identity}
 
     def __setstate__(self, state):
         self.__dict__.update(state)
@@ -333,10 +340,28 @@ class Store:
         """The connection, opened on first use in each process: a forked child forgets its
         parent's (see _forget_connections), a pickled Store carries none."""
         db = connect(self.path)  # checked: see connect
+        identity = self._identity_of(db)
+        if self.identity not in (None, identity):
+            db.close()
+            raise FileReplaced(
+                f"{self.path} was replaced by another compile since the Task reading it was "
+                f"built: its splits are not where the Task would look. Build the Task again "
+                f"(or restart the job) to read the new file."
+            )
+        self.identity = identity
         db.execute(f"PRAGMA mmap_size = {MMAP_BYTES}")
         self._decompressors = {}
         self._db = db
         return db
+
+    def _identity_of(self, db):
+        """The identity the file records; "" for a file written before there was one."""
+        try:
+            row = db.execute("SELECT value FROM meta WHERE key = ?", (IDENTITY,)).fetchone()
+        except sqlite3.DatabaseError as error:
+            db.close()
+            raise _damaged(self.path, error) from None
+        return row[0] if row else ""
 
     @_damage_reported
     def splits(self):

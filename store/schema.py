@@ -7,10 +7,16 @@ is read without touching any other. The rows of a split have consecutive rowids 
 `examples` finds a split's rows (and so its dictionary) by rowid range. Plain columns beside
 the body answer the questions people ask across benchmarks without decompressing anything.
 
+The `meta` table's row 'identity' is a hash of what a reader relies on to find an example
+(see contents_identity): a reader built on one file (a pickled Task in a DataLoader worker)
+that opens another in its place, replaced by a compile since, notices and says so.
+
 Bodies are zstd frames without the 4-byte magic number and without a dictionary id (the
 row's split says which dictionary), with the content size and a checksum: at ~15 bytes
 saved per row this matters next to parquet, and a damaged body still fails its checksum.
 """
+
+import hashlib
 
 import orjson
 import zstandard
@@ -103,3 +109,23 @@ def body_compressor(dictionary, level):
 def body_decompressor(dictionary):
     dict_data = zstandard.ZstdCompressionDict(dictionary) if dictionary else None
     return zstandard.ZstdDecompressor(dict_data=dict_data, format=zstandard.FORMAT_ZSTD1_MAGICLESS)
+
+
+IDENTITY = "identity"  # the key of the meta row that holds contents_identity()
+
+
+def contents_identity(connection):
+    """The sha256 (hex) of every split's name, rows, place, sha256 and dictionary, and of every
+    stored file's name and sha256, in the file `connection` writes: the same whenever a Split
+    read from one file finds the same examples in another. Content only, so the same sources
+    still give the same bytes."""
+    digest = hashlib.sha256()
+    splits = connection.execute(
+        "SELECT id, task, subset, split, first_example, rows, sha256, dictionary FROM splits "
+        "ORDER BY id"
+    )
+    for *columns, dictionary in splits:
+        digest.update(orjson.dumps([*columns, hashlib.sha256(dictionary or b"").hexdigest()]))
+    for row in connection.execute("SELECT name, sha256 FROM files ORDER BY name"):
+        digest.update(orjson.dumps(list(row)))
+    return digest.hexdigest()

@@ -35,9 +35,11 @@ from nanotasks.store import Provenance, interrupt
 from nanotasks.store.reader import MAX_BODY_BYTES
 from nanotasks.store.schema import (
     APPLICATION_ID,
+    IDENTITY,
     SCHEMA,
     SCHEMA_VERSION,
     body_compressor,
+    contents_identity,
     hashed_row,
 )
 from nanotasks.store.text import message_text, normalise_text, prompt_of
@@ -298,6 +300,7 @@ class Writer:
         """Finish the file, flush it to disk, and rename it over `path` in one step, unless a
         signal asked this process to stop (see store.interrupt): then it raises Interrupted."""
         self._stop_pool()
+        self.db.execute("INSERT INTO meta VALUES (?, ?)", (IDENTITY, contents_identity(self.db)))
         self.db.execute("COMMIT")
         self.db.close()
         with open(self.tmp, "rb+") as f:

@@ -89,7 +89,7 @@ def test_stored_order_is_the_reference_tasks_order(sample_db, key, tmp_path):
 # compressing processes and however the compile holds its rows on the way. The file holds
 # nothing of the time or the machine it was compiled on, so the whole file is compared (it
 # changes with data/sample).
-SAMPLE_SHA256 = "c452a921b25885dfb6ceebeb3c1cda1abefeb51e6a3a0e150df7eec793c0b557"
+SAMPLE_SHA256 = "de16978b62ab7153b3783dd2d6188111674fbb659e1fb42cfc36afdca944efaf"
 
 
 def test_compiling_twice_gives_the_same_bytes(sample_db, tmp_path):

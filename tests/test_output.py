@@ -50,17 +50,31 @@ def test_a_compile_that_writes_nothing_says_whether_there_was_a_file(tmp_path):
     assert "as it was" not in result.stdout
 
 
-def test_a_compile_whose_every_source_fails_says_so_on_every_row(previous, tmp_path):
-    """Over an existing file, from a mirror that holds nothing: every split is kept, and every
-    row says it failed; nothing new was written, so it does not say "wrote"."""
+def test_a_compile_whose_sources_all_fail_says_so_on_their_rows(previous, tmp_path):
+    """Over an existing file, from a mirror that holds nothing: the splits asked for are kept
+    and say they failed, the others are kept as not asked for; nothing new was written, so it
+    does not say "wrote"."""
     db, before = previous
     empty = tmp_path / "empty"
     empty.mkdir()
-    result = invoke("compile", "--mirror", empty, "--db", db)
+    result = invoke(
+        "compile", "--only", "gsm8k", "--only", "humaneval", "--mirror", empty, "--db", db
+    )
     assert result.returncode == 1
     *table, last = result.stdout.splitlines()
     assert last == f"nothing was written; {db} is as it was"
-    assert all(row.endswith("  failed (kept previous)") for row in table[2:]), table
+    statuses = {row.split()[0]: row.split("  ")[-1] for row in table[2:]}
+    assert statuses == {
+        "arc": "kept",
+        "core": "kept",
+        "eval_bundle/core.yaml": "kept",
+        "eval_bundle/eval_meta_data.csv": "kept",
+        "gsm8k": "failed (kept previous)",
+        "humaneval": "failed (kept previous)",
+        "mmlu": "kept",
+        "smoltalk": "kept",
+        "words_alpha.txt": "kept",
+    }
     assert "wrote" not in result.stdout
     assert db.read_bytes() == before
 

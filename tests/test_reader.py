@@ -17,7 +17,7 @@ import pytest
 import zstandard
 
 from nanotasks.store import reader as store_reader
-from nanotasks.store.reader import FileDamaged, Store, StoreError, StoreNotFound
+from nanotasks.store.reader import FileDamaged, FileReplaced, Store, StoreError, StoreNotFound
 from nanotasks.store.schema import SCHEMA_VERSION
 from nanotasks.store.verify import verify
 from nanotasks.tasks.arc import ARC
@@ -570,3 +570,89 @@ def test_a_row_missing_from_a_split_is_reported_by_both_reads(sample_db, tmp_pat
     with pytest.raises(FileDamaged, match=expected):
         damaged.__getitems__([0, 1, 2])
     assert damaged.__getitems__([0, 1, 3]) == [task[0], task[1], task[3]]
+
+
+REPLACED = (
+    "was replaced by another compile since the Task reading it was built: its splits are not "
+    "where the Task would look. Build the Task again (or restart the job) to read the new file."
+)
+
+
+def recompile_with_a_custom_split(db, tmp_path):
+    """Replace `db` by a compile that adds a custom split: it sorts before gsm8k, so every
+    gsm8k row moves to other rowids."""
+    chats = tmp_path / "chats.jsonl"
+    chats.write_text(
+        "".join(
+            json.dumps(
+                [{"role": "user", "content": f"q{i}"}, {"role": "assistant", "content": "a"}]
+            )
+            + "\n"
+            for i in range(9)
+        )
+    )
+    invoke("compile", "--only", "customjson", "--custom", f"early={chats}", "--db", db, check=True)
+
+
+def test_a_pickled_task_refuses_a_file_another_compile_replaced(sample_db, tmp_path):
+    """What a spawn DataLoader worker does: the Task is pickled, the file recompiled meanwhile,
+    the worker unpickles it and reads. One clear error, never another split's examples."""
+    db = shutil.copy(sample_db, tmp_path / "tasks.db")
+    state = pickle.dumps(GSM8K(subset="main", split="test", db=db))
+    assert pickle.loads(state)[1] == GSM8K(subset="main", split="test", db=sample_db)[1]
+    recompile_with_a_custom_split(db, tmp_path)
+    task = pickle.loads(state)
+    with pytest.raises(FileReplaced) as replaced:
+        task[1]
+    assert str(replaced.value) == f"{db} {REPLACED}"
+    assert GSM8K(subset="main", split="test", db=db)[1] == task_of(sample_db)[1]  # rebuilt: fine
+
+
+def task_of(db):
+    return GSM8K(subset="main", split="test", db=db)
+
+
+FORKED_READER = """
+import os, sys
+from nanotasks.tasks.gsm8k import GSM8K
+task = GSM8K(subset="main", split="test", db=sys.argv[1])
+before = task[1]
+print("built", flush=True)
+sys.stdin.readline()  # the file is recompiled meanwhile
+child = os.fork()
+if child == 0:  # a forked worker: it opens the file anew
+    try:
+        print("child read", task[1] == before, flush=True)
+    except Exception as error:
+        print(f"child {type(error).__name__}: {error}", flush=True)
+    os._exit(0)
+os.waitpid(child, 0)
+print("parent read", task[1] == before, flush=True)  # its connection is to the file it opened
+"""
+
+
+def test_a_forked_reader_refuses_a_file_another_compile_replaced(sample_db, tmp_path):
+    db = shutil.copy(sample_db, tmp_path / "tasks.db")
+    reader = subprocess.Popen(
+        [sys.executable, "-c", FORKED_READER, db],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert reader.stdout.readline() == "built\n"
+        recompile_with_a_custom_split(db, tmp_path)
+        stdout, _ = reader.communicate("go\n", timeout=60)
+    finally:
+        reader.kill()
+    assert stdout.splitlines() == [f"child FileReplaced: {db} {REPLACED}", "parent read True"]
+
+
+def test_a_recompile_to_the_same_contents_is_the_same_file_to_a_reader(sample_db, tmp_path):
+    """The identity is of the contents: a Task built before a compile that changed nothing
+    reads on, and the same sources still give the same bytes."""
+    db = shutil.copy(sample_db, tmp_path / "tasks.db")
+    state = pickle.dumps(task_of(db))
+    invoke("compile", "--only", "gsm8k", "--mirror", SAMPLE, "--db", db, check=True)
+    assert (tmp_path / "tasks.db").read_bytes() == sample_db.read_bytes()
+    assert pickle.loads(state)[1] == task_of(sample_db)[1]
