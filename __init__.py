@@ -14,11 +14,13 @@ The `nanotasks` command is a thin layer over these functions:
 The Tasks themselves are in nanotasks.tasks: `from nanotasks.tasks.arc import ARC`.
 """
 
+from __future__ import annotations
+
 import logging
 import os
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from nanotasks.store import cache_path, default_path
 from nanotasks.store.reader import (
@@ -26,14 +28,17 @@ from nanotasks.store.reader import (
     FileReplaced,
     FormatVersionError,
     NotInStore,
+    Split,
     Store,
     StoreError,
     StoreNotFound,
+    StrPath,
 )
 from nanotasks.tasks import NAMES, UnknownName, find_split
 
 if TYPE_CHECKING:
     from nanotasks.compiler.build import Outcome
+    from nanotasks.store.verify import Check
 
 log = logging.getLogger("nanotasks")
 
@@ -57,17 +62,17 @@ __all__ = [
 
 
 def compile(
-    db: str | os.PathLike | None = None,
+    db: StrPath | None = None,
     only: Iterable[str] = (),
-    mirror: str | os.PathLike | None = None,
+    mirror: StrPath | None = None,
     revisions: Mapping[str, str] | None = None,
-    custom: Mapping[str, str | os.PathLike] | None = None,
+    custom: Mapping[str, StrPath] | None = None,
     jobs: int | None = None,
-    progress: Callable | None = None,
+    progress: Callable[..., Any] | None = None,
     chat: Mapping[str, str] | None = None,
     chat_shuffle: bool = False,
     max_wait: float = 300,
-) -> "list[Outcome]":
+) -> list[Outcome]:
     """Compile the benchmarks named in `only` (all of NAMES when empty), the `custom` JSONL
     files ({name: path}) and the `chat` datasets ({name: "org/repo[:config]"}, every split, in
     source order unless `chat_shuffle`) into `db` (default_path() when None), from the Hugging
@@ -89,34 +94,43 @@ def compile(
         ) from None
     from nanotasks.store.writer import exclusive
 
-    db = Path(db or default_path())
-    if db == cache_path():
-        db.parent.mkdir(parents=True, exist_ok=True)
-    db = Path(os.path.realpath(db))  # through a symbolic link: the file it names is replaced
-    if not db.parent.is_dir():  # a typo (in --db or $NANOTASKS_DB) should not grow directories
+    path = Path(db or default_path())
+    if path == cache_path():
+        path.parent.mkdir(parents=True, exist_ok=True)
+    path = Path(os.path.realpath(path))  # through a symbolic link: the file it names is replaced
+    if not path.parent.is_dir():  # a typo (in --db or $NANOTASKS_DB) should not grow directories
         raise FileNotFoundError(
-            f"{db.parent} does not exist: create it, or give another path for the file"
+            f"{path.parent} does not exist: create it, or give another path for the file"
         )
     import_pandas()
-    with exclusive(db, lambda: log.warning(f"{db}: another compile is writing it; waiting")):
+    with exclusive(path, lambda: log.warning(f"{path}: another compile is writing it; waiting")):
         return compile_file(
-            db, only, mirror, revisions, custom, progress, jobs, chat, chat_shuffle, max_wait
+            path, only, mirror, revisions, custom, progress, jobs, chat, chat_shuffle, max_wait
         )
 
 
-def open(db=None):
+def open(db: StrPath | None = None) -> Store:
     """The compiled file at `db` (default_path() when None), checked and ready to read."""
     return Store(db or default_path())
 
 
-def verify(db=None, quick=False, progress=None):
+def verify(
+    db: StrPath | None = None, quick: bool = False, progress: Callable[..., Any] | None = None
+) -> list[Check]:
     """The checks `nanotasks verify` prints, as a list of store.verify.Check."""
     from nanotasks.store.verify import verify as verify_file
 
     return verify_file(db or default_path(), quick=quick, progress=progress)
 
 
-def export(store, task, split, output, subset=None, format="jsonl"):
+def export(
+    store: Store | StrPath,
+    task: str,
+    split: str,
+    output: StrPath,
+    subset: str | None = None,
+    format: str = "jsonl",
+) -> Split:
     """Write every conversation of TASK's SPLIT, in Task order, to the file `output`: jsonl, one
     conversation object per line, or parquet (needs pyarrow). `store` is a Store or a path.
     A regular file is replaced only once the whole output is written (see output_file).
@@ -127,8 +141,8 @@ def export(store, task, split, output, subset=None, format="jsonl"):
     if format not in FORMATS:
         raise ValueError(f"unknown format {format!r}: choose one of {', '.join(FORMATS)}")
     store = store if isinstance(store, Store) else Store(store)
-    rows = find_split(store, task, split, subset)
+    stored = find_split(store, task, split, subset)
     write = write_jsonl if format == "jsonl" else write_parquet
     with output_file(output, binary=format != "jsonl", never=store.path) as f:
-        write(store, rows, f)
-    return rows
+        write(store, stored, f)
+    return stored

@@ -195,12 +195,14 @@ def echo_compile(path, outcomes, as_json, nothing_written):
         ]
         echo_table(["split", "rows", "bytes", "seconds", "status"], rows)
         click.echo(f"wrote {path}" if written else f"nothing was written{nothing_written}")
-    failures = {}  # one line per reason: a repository out of reach fails all its splits alike
+    failures: dict[
+        tuple[str, bool], list[str]
+    ] = {}  # one line per reason: a repository out of reach fails all its splits alike
     for outcome in outcomes:
         if outcome.error:
             failures.setdefault((outcome.error, outcome.status == "kept"), []).append(outcome.name)
-    for (error, kept), names in failures.items():
-        kept = " (kept the previous copy)" if kept else ""
+    for (error, was_kept), names in failures.items():
+        kept = " (kept the previous copy)" if was_kept else ""
         click.echo(f"{colour('failed', err=True)}: {', '.join(names)}{kept}: {error}", err=True)
     return 1 if failures else 0
 

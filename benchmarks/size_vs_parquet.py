@@ -60,7 +60,7 @@ def sizes(db, mirror):
         table, _ = fetcher.split_table(split["repo"], split["config"], split["source_split"])
         order = [
             row
-            for (row,) in store.db.execute(
+            for (row,) in store.connection.execute(
                 "SELECT source_row FROM example_data WHERE id BETWEEN ? AND ? ORDER BY id",
                 (split["first_example"], split["first_example"] + split["rows"] - 1),
             )

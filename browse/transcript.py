@@ -126,7 +126,7 @@ def _shared_marks(pieces, shared):
 def _segments(pieces, marks):
     """Each piece cut where a mark starts or ends: (text, classes), neighbours with the same
     classes joined, so a marked run of words is one highlight."""
-    segments = []
+    segments: list[tuple[str, str]] = []
     for p, (text, kind) in enumerate(pieces):
         here = [(start, end, name) for piece, start, end, name in marks if piece == p]
         cuts = sorted({0, len(text), *(s for s, _, _ in here), *(e for _, e, _ in here)})

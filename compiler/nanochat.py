@@ -98,6 +98,6 @@ def switch_base_eval(checkout):
     ):
         return "untouched"
     lines = text.splitlines(keepends=True)
-    end = max(node.end_lineno for node in imports)
+    end = max(node.end_lineno or node.lineno for node in imports)
     path.write_text("".join([*lines[:end], BASE_EVAL_SWITCH, *lines[end:]]), encoding="utf-8")
     return "switched"

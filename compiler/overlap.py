@@ -58,7 +58,7 @@ def find_overlaps(db, progress=None):
                 evals.add(example_id, hash_, prompt_of(_messages(decompressor, body)))
     evals.finish()
     training = [s for s in splits if s[3] not in EVAL_SPLITS]
-    found = {}
+    found: dict[tuple[int, int], str] = {}  # (eval_id, train_id) -> kind
     with _bar(progress, sum(s[1] for s in training)) as update:
         for first, rows, dictionary, _ in training:
             decompressor = body_decompressor(dictionary)

@@ -10,8 +10,9 @@ import json
 import os
 import sqlite3
 import weakref
+from collections.abc import Sequence
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 from urllib.parse import quote
 
 import orjson
@@ -22,17 +23,13 @@ from nanotasks.store.schema import (
     APPLICATION_ID,
     EVAL_SPLITS,
     IDENTITY,
+    MAX_BODY_BYTES,
     SCHEMA,
     SCHEMA_VERSION,
     body_decompressor,
 )
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
-# No conversation is this big (the writer refuses one that is): a larger size in a body's
-# frame header means the header is damaged or crafted, and decompressing would first
-# allocate that much. Small enough that one read takes a fraction of a second, so that a
-# query's time limit (Datasette's, `nanotasks sql --timeout`) holds between two reads.
-MAX_BODY_BYTES = 1 << 24
 # The largest string or BLOB SQLite may build on a connection to a nanotasks file (its
 # SQLITE_LIMIT_LENGTH): room for the largest conversation and what SQL's JSON and text
 # functions make of it. SQLite refuses a larger value before allocating it, so a single call
@@ -48,6 +45,9 @@ MMAP_BYTES = 1 << 40
 BODY = "SELECT body FROM example_data WHERE id = ?"
 BODIES = "SELECT id, body FROM example_data WHERE id IN "
 BATCH_ROWS = 500  # bound variables per query: under SQLite's limit before 3.32 (999)
+# A conversation as stored: {"messages": [{"role": ..., "content": ...}, ...], ...}.
+Conversation = dict[str, Any]
+StrPath = str | os.PathLike[str]  # a file's path: what a Store, a Task's db= take
 
 
 class StoreError(Exception):
@@ -79,6 +79,15 @@ class FileReplaced(StoreError):
 
 class NotInStore(StoreError, LookupError):
     """The file has no such split or stored file."""
+
+
+def not_in_store(path: StrPath, what: str, options: str = "", end: str = ".") -> NotInStore:
+    """NotInStore saying that the file at `path` has no `what`, and the compile (with
+    `options`) that adds it."""
+    command = (
+        f"nanotasks compile {options} --db {path}" if options else f"nanotasks compile --db {path}"
+    )
+    return NotInStore(f"{path} has no {what}. Add it with `{command}`{end}")
 
 
 class Split(NamedTuple):
@@ -317,64 +326,71 @@ FILE_COLUMNS = {
 
 
 class Store:
-    def __init__(self, path):
+    """A compiled file, read-only: its splits, their conversations and its stored files."""
+
+    def __init__(self, path: StrPath) -> None:
         self.path = Path(path)
         check_header(self.path)
-        self._db = None
-        self.identity = None  # the file's contents_identity, read at the first connection
+        self._connection: sqlite3.Connection | None = None
+        self._decompressors: dict[int, zstandard.ZstdDecompressor] = {}
+        # the file's contents_identity, read at the first connection
+        self.identity: str | None = None
         _stores.add(self)
         self._connect()  # connecting checks the schema and splits: a bad file fails here
 
-    def __getstate__(self):
-        return {"path": self.path, "_db": None, "identity": self.identity}
+    def __getstate__(self) -> dict[str, Any]:
+        return {"path": self.path, "_connection": None, "identity": self.identity}
 
-    def __setstate__(self, state):
+    def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
         _stores.add(self)
 
     @property
-    def db(self):
-        return self._db or self._connect()
+    def connection(self) -> sqlite3.Connection:
+        """The read-only SQLite connection to the file, this process's own."""
+        return self._connection or self._connect()
 
-    def _connect(self):
+    def _connect(self) -> sqlite3.Connection:
         """The connection, opened on first use in each process: a forked child forgets its
         parent's (see _forget_connections), a pickled Store carries none."""
-        db = connect(self.path)  # checked: see connect
-        identity = self._identity_of(db)
+        connection = connect(self.path)  # checked: see connect
+        identity = self._identity_of(connection)
         if self.identity not in (None, identity):
-            db.close()
+            connection.close()
             raise FileReplaced(
                 f"{self.path} was replaced by another compile since the Task reading it was "
                 f"built: its splits are not where the Task would look. Build the Task again "
                 f"(or restart the job) to read the new file."
             )
         self.identity = identity
-        db.execute(f"PRAGMA mmap_size = {MMAP_BYTES}")
+        connection.execute(f"PRAGMA mmap_size = {MMAP_BYTES}")
         self._decompressors = {}
-        self._db = db
-        return db
+        self._connection = connection
+        return connection
 
-    def _identity_of(self, db):
+    def _identity_of(self, connection: sqlite3.Connection) -> str:
         """The identity the file records; "" for a file written before there was one."""
         try:
-            row = db.execute("SELECT value FROM meta WHERE key = ?", (IDENTITY,)).fetchone()
+            row = connection.execute("SELECT value FROM meta WHERE key = ?", (IDENTITY,)).fetchone()
         except sqlite3.DatabaseError as error:
-            db.close()
+            connection.close()
             raise _damaged(self.path, error) from None
         return row[0] if row else ""
 
     @_damage_reported
-    def splits(self):
+    def splits(self) -> list[dict[str, Any]]:
         """Every split in the file with its provenance, as dicts, in file order."""
-        cursor = self.db.execute(f"SELECT {', '.join(SPLIT_COLUMNS)} FROM splits ORDER BY id")
+        cursor = self.connection.execute(
+            f"SELECT {', '.join(SPLIT_COLUMNS)} FROM splits ORDER BY id"
+        )
         return self._checked(
             [dict(zip(SPLIT_COLUMNS, row, strict=True)) for row in cursor], SPLIT_COLUMNS, "splits"
         )
 
     @_damage_reported
-    def files(self):
+    def files(self) -> list[dict[str, Any]]:
         """Every stored file, without its content."""
-        cursor = self.db.execute(
+        cursor = self.connection.execute(
             "SELECT name, repo, revision, sha256, size, length(body) AS stored_bytes "
             "FROM files ORDER BY name"
         )
@@ -395,20 +411,17 @@ class Store:
         return rows
 
     @_damage_reported
-    def split(self, task, subset, split):
-        row = self.db.execute(
+    def split(self, task: str, subset: str, split: str) -> Split:
+        row = self.connection.execute(
             "SELECT id, task, subset, split, first_example, rows, dictionary FROM splits "
             "WHERE task = ? AND subset = ? AND split = ?",
             (task, subset, split),
         ).fetchone()
         if row is None:
-            raise NotInStore(
-                f"{self.path} has no {task} {subset}/{split}. Add it with "
-                f"`nanotasks compile --only {task} --db {self.path}`."
-            )
+            raise not_in_store(self.path, f"{task} {subset}/{split}", f"--only {task}")
         return Split(*row)
 
-    def read(self, split, position):
+    def read(self, split: Split, position: int) -> Conversation:
         """The conversation at `position` of `split` (0 <= position < split.rows).
 
         The hot path of training, so written out flat: one lookup by rowid (the statement is
@@ -417,7 +430,7 @@ class Store:
             raise self._out_of_range(split, position)
         try:
             row = (
-                (self._db or self._connect())
+                (self._connection or self._connect())
                 .execute(BODY, (split.first_example + position,))
                 .fetchone()
             )
@@ -425,20 +438,20 @@ class Store:
             raise _damaged(self.path, error) from None
         return self._decoded(split, position, row and row[0])
 
-    def read_many(self, split, positions):
+    def read_many(self, split: Split, positions: Sequence[int]) -> list[Conversation]:
         """The conversations at `positions` of `split`, in that order (a DataLoader's batch):
         one query per BATCH_ROWS of them rather than one each, which halves what finding
         the rows costs."""
         for position in positions:
             if not 0 <= position < split.rows:
                 raise self._out_of_range(split, position)
-        db = self._db or self._connect()
+        connection = self._connection or self._connect()
         ids = list(dict.fromkeys(split.first_example + p for p in positions))
-        bodies = {}
+        bodies: dict[int, bytes] = {}
         try:
             for start in range(0, len(ids), BATCH_ROWS):
                 batch = ids[start : start + BATCH_ROWS]
-                bodies.update(db.execute(f"{BODIES}({','.join('?' * len(batch))})", batch))
+                bodies.update(connection.execute(f"{BODIES}({','.join('?' * len(batch))})", batch))
         except sqlite3.DatabaseError as error:
             raise _damaged(self.path, error) from None
         return [self._decoded(split, p, bodies.get(split.first_example + p)) for p in positions]
@@ -468,14 +481,11 @@ class Store:
             ) from None
 
     @_damage_reported
-    def read_file(self, name):
+    def read_file(self, name: str) -> bytes:
         """The content of a stored file, e.g. a word list."""
-        row = self.db.execute("SELECT body FROM files WHERE name = ?", (name,)).fetchone()
+        row = self.connection.execute("SELECT body FROM files WHERE name = ?", (name,)).fetchone()
         if row is None:
-            raise NotInStore(
-                f"{self.path} has no file {name!r}. Add it with "
-                f"`nanotasks compile --db {self.path}`."
-            )
+            raise not_in_store(self.path, f"file {name!r}")
         try:
             return zstandard.ZstdDecompressor().decompress(row[0])
         except (zstandard.ZstdError, TypeError) as error:
@@ -485,11 +495,11 @@ class Store:
             ) from None
 
     @_damage_reported
-    def overlap_summary(self):
+    def overlap_summary(self) -> list[dict[str, Any]]:
         """For each evaluation split (validation, dev, test): its examples, how many of them are
         in any training split, and per training split how many exactly ('exact': the same
         normalised prompt, else 'ngram': a shared 13-word run), from the `overlaps` table."""
-        pairs = self.db.execute(
+        pairs = self.connection.execute(
             "SELECT o.eval_id, e.id, t.id, MIN(o.kind) FROM overlaps o "
             "JOIN splits e ON o.eval_id BETWEEN e.first_example AND e.first_example + e.rows - 1 "
             "JOIN splits t ON o.train_id BETWEEN t.first_example AND t.first_example + t.rows - 1 "
@@ -543,18 +553,18 @@ class Store:
 
 # Every Store of this process, so that a forked child (a DataLoader worker) drops the
 # connections it inherited before it reads: SQLite connections must not cross a fork.
-_stores = weakref.WeakSet()
+_stores: weakref.WeakSet[Store] = weakref.WeakSet()
 
 
 def _forget_connections():
     """In a forked child of a process that reads a file. Besides the connections, the child
     puts the objects it inherited out of the garbage collector's reach (gc.freeze): otherwise
     each full collection writes to every one of them, which copies every page of the parent's
-    heap the child shares. In a DataLoader worker that was ~10K page faults per 19K examples,
-    and 1.2K after (the same as under spawn)."""
+    heap the child shares. A DataLoader worker takes ~10K page faults per 19K examples without
+    the freeze, and 1.2K with it (as many as under spawn)."""
     if _stores:
         for store in _stores:
-            store._db = None
+            store._connection = None
         gc.freeze()
 
 

@@ -24,6 +24,11 @@ import zstandard
 SCHEMA_VERSION = 1
 APPLICATION_ID = 0x6E746B73  # "ntks" in the SQLite header: marks a nanotasks file
 EVAL_SPLITS = ("validation", "dev", "test")  # every other split is training data
+# No conversation is this big (the writer refuses one that is): a larger size in a body's
+# frame header means the header is damaged or crafted, and decompressing would first
+# allocate that much. Small enough that one read takes a fraction of a second, so that a
+# query's time limit (Datasette's, `nanotasks sql --timeout`) holds between two reads.
+MAX_BODY_BYTES = 1 << 24
 
 SCHEMA = """
 CREATE TABLE splits (

@@ -179,7 +179,7 @@ class Bodies:
 
     def __init__(self, connection):
         self.connection = connection
-        self.firsts = None  # first_example of each split, ascending
+        self.firsts: list[int] = []  # first_example of each split, ascending
         self.splits = None  # (first_example, rows, dictionary), in the same order
         self.decompressors = {}
         self.error = None

@@ -84,7 +84,7 @@ def verify(path, quick=False, progress=None):
 
 def _integrity(store):
     try:
-        problems = [row[0] for row in store.db.execute("PRAGMA integrity_check(3)")]
+        problems = [row[0] for row in store.connection.execute("PRAGMA integrity_check(3)")]
     except sqlite3.DatabaseError as error:
         problems = [str(error)]
     if problems == ["ok"]:
@@ -107,7 +107,7 @@ def _layout(store, splits):
             )
         expected += s["rows"]
     try:
-        (last,) = store.db.execute("SELECT max(id) FROM example_data").fetchone()
+        (last,) = store.connection.execute("SELECT max(id) FROM example_data").fetchone()
     except sqlite3.DatabaseError as error:
         return Check("layout", False, f"example_data: {error}")
     if (last or 0) != expected - 1:
@@ -141,7 +141,7 @@ def _rows(store, s, bar):
     except zstandard.ZstdError as error:
         return Check(_name(s), False, f"its dictionary is damaged ({error})")
     try:
-        cursor = store.db.execute(
+        cursor = store.connection.execute(
             "SELECT e.id, e.body, e.source_row, e.messages, e.characters, e.answer, s.name, "
             "e.prompt_hash FROM example_data e LEFT JOIN subjects s ON s.id = e.subject_id "
             "WHERE e.id BETWEEN ? AND ? ORDER BY e.id",

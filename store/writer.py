@@ -32,10 +32,10 @@ import orjson
 import zstandard
 
 from nanotasks.store import Provenance, interrupt
-from nanotasks.store.reader import MAX_BODY_BYTES
 from nanotasks.store.schema import (
     APPLICATION_ID,
     IDENTITY,
+    MAX_BODY_BYTES,
     SCHEMA,
     SCHEMA_VERSION,
     body_compressor,
@@ -53,10 +53,10 @@ LARGE_SPLIT_LEVEL = 3
 DICTIONARY_SAMPLES = 20_000  # rows a dictionary is trained on at most: the first, already shuffled
 DICTIONARY_SAMPLE_BYTES = 4_000_000  # training time grows with the bytes; more gains little
 MAX_DICTIONARY_BYTES = 196_608  # what a large split gets: 1.7% smaller than half that on SmolTalk
-# Pages of 16 KiB rather than SQLite's 4 KiB: SmolTalk's bodies of 1-4 KB left 14% of the file
-# empty in small pages (a body of 3 KB fills a page on its own), and random reads cost the same.
-# Larger pages gain 3% more there, but each of the file's 12 tables and indexes takes at least
-# a page: a file of GSM8K, MMLU and HumanEval came out 2% (32 KiB) and 8% (64 KiB) bigger.
+# Pages of 16 KiB rather than SQLite's 4 KiB: in 4 KiB pages SmolTalk's bodies of 1-4 KB leave
+# 14% of the file empty (a body of 3 KB fills a page on its own), and random reads cost the
+# same. Larger pages save 3% more there, but each of the file's 12 tables and indexes takes at
+# least a page: they make a file of GSM8K, MMLU and HumanEval 2% (32 KiB) and 8% (64 KiB) bigger.
 PAGE_SIZE = 16384
 CHUNK = 1024  # rows sent to a worker at a time
 TEMPORARY = ".tmp-"  # the new file is written as <path>.tmp-<random> beside <path>
@@ -431,14 +431,14 @@ def _dictionary_samples(head, to_examples):
 def train_dictionary(samples, large=False):
     """A dictionary (bytes) sized to the split, or None where one would not pay for itself. A
     split of more rows than it is trained on gets the largest; a smaller one, 1/40 of the
-    samples (1/20 made GSM8K's 3% bigger: the dictionary is stored too)."""
+    samples (1/20 makes GSM8K's 3% bigger: the dictionary is stored too)."""
     sample_bytes = sum(len(s) for s in samples)
     size = MAX_DICTIONARY_BYTES if large else min(MAX_DICTIONARY_BYTES, sample_bytes // 40)
     if sample_bytes // 40 < 1024 or len(samples) < 16:
         return None
     try:
         # Fixed k and d rather than zstd's parameter search: as small, and several times faster;
-        # accel=4 halves the time again for the same sizes (8 made MMLU's 2% bigger).
+        # accel=4 halves the time again for the same sizes (8 makes MMLU's 2% bigger).
         return zstandard.train_dictionary(
             size, samples, k=1024, d=8, accel=4, level=LEVEL
         ).as_bytes()

@@ -2,9 +2,15 @@
 compiler needs as `BENCHMARK` (tasks.common.Benchmark). Adding a benchmark is adding its
 module and its name to NAMES."""
 
-import importlib
+from __future__ import annotations
 
-from nanotasks.store.reader import NotInStore
+import importlib
+from typing import TYPE_CHECKING
+
+from nanotasks.store.reader import Conversation, NotInStore, Split, Store
+
+if TYPE_CHECKING:
+    from nanotasks.tasks.common import Benchmark
 
 # The benchmarks nanotasks knows, by module name: what `--only`, `show` and `export` take.
 # The last two store what the compile names: customjson the `--custom NAME=FILE` files, chat
@@ -26,14 +32,14 @@ class UnknownName(ValueError, LookupError):
     """A benchmark, subset or split nanotasks does not know, or the file does not hold."""
 
 
-def benchmark(name):
+def benchmark(name: str) -> Benchmark:
     """The Benchmark declared by tasks/<name>.py; names are not case-sensitive."""
     if name.lower() not in NAMES:
         raise UnknownName(f"unknown benchmark {name!r}: choose from {', '.join(NAMES)}")
     return importlib.import_module(f"nanotasks.tasks.{name.lower()}").BENCHMARK
 
 
-def aliases():
+def aliases() -> dict[tuple[str, str, str], tuple[str, str]]:
     """Other names stored splits are served under:
     {(task, subset, split): stored (subset, split)}."""
     return {
@@ -43,7 +49,7 @@ def aliases():
     }
 
 
-def find_split(store, task, split, subset=None):
+def find_split(store: Store, task: str, split: str, subset: str | None = None) -> Split:
     """The stored split (a store.reader.Split) that TASK SPLIT [SUBSET] names, as `nanotasks show`
     and `export` take it: the split's only subset when none is given, and through the other
     names a benchmark serves its splits under (MMLU auxiliary_train/train)."""
@@ -86,7 +92,9 @@ def _check_declared(declared, subset, split):
         )
 
 
-def example(store, task, split, index, subset=None):
+def example(
+    store: Store, task: str, split: str, index: int, subset: str | None = None
+) -> Conversation:
     """The conversation `nanotasks show` prints: example `index` of TASK's SPLIT, counting from
     the end when negative, as task[-1] does. A generated task (the spelling tasks) is built
     with its defaults, its class named by `subset` (the first it declares when None)."""
@@ -100,13 +108,15 @@ def example(store, task, split, index, subset=None):
                 f"{', '.join(declared.generated)} (with --subset)"
             )
         return classes[chosen](split=split, db=store.path)[index]
-    rows = find_split(store, task, split, subset)
-    if not -rows.rows <= index < rows.rows:
+    stored = find_split(store, task, split, subset)
+    if not -stored.rows <= index < stored.rows:
         valid = (
-            f": give 0 to {rows.rows - 1}, or -{rows.rows} to -1 from the end" if rows.rows else ""
+            f": give 0 to {stored.rows - 1}, or -{stored.rows} to -1 from the end"
+            if stored.rows
+            else ""
         )
         raise IndexError(
-            f"{rows.task} {rows.subset}/{rows.split} has {rows.rows} examples, no index "
+            f"{stored.task} {stored.subset}/{stored.split} has {stored.rows} examples, no index "
             f"{index}{valid}"
         )
-    return store.read(rows, index + rows.rows if index < 0 else index)
+    return store.read(stored, index + stored.rows if index < 0 else index)

@@ -4,12 +4,14 @@ Labels are whatever the row has: mostly "A".."E", in some rows "1".."5".
 """
 
 from nanotasks.store import Example
+from nanotasks.store.reader import Conversation, StrPath
 from nanotasks.tasks.common import (
     Benchmark,
     Source,
     StoredTask,
     check_choice,
     check_type,
+    evaluate_letter,
     render_mc,
 )
 
@@ -44,23 +46,22 @@ BENCHMARK = Benchmark(
 
 
 class ARC(StoredTask):
-    def __init__(self, subset, split, db=None, **kwargs):
+    def __init__(
+        self,
+        subset: str,
+        split: str,
+        db: StrPath | None = None,
+        start: int = 0,
+        stop: int | None = None,
+        step: int = 1,
+    ) -> None:
         check_choice("ARC subset", subset, SUBSETS)
         check_choice("ARC split", split, SPLITS)
-        super().__init__("arc", subset, split, db=db, **kwargs)
+        super().__init__("arc", subset, split, db, start, stop, step)
 
     @property
-    def eval_type(self):
+    def eval_type(self) -> str:
         return "categorical"
 
-    def evaluate(self, conversation, response):
+    def evaluate(self, conversation: Conversation, response: str) -> bool:
         return evaluate_letter(conversation, response)
-
-
-def evaluate_letter(conversation, response):
-    """Whether the response is the gold letter; a response that is no letter at all is an error."""
-    if response not in conversation["letters"]:
-        raise ValueError(
-            f"response {response!r} is not one of the letters {list(conversation['letters'])}"
-        )
-    return response == conversation["messages"][-1]["content"]

@@ -12,7 +12,7 @@ the columns SUBJECT_COLUMNS is there, it becomes each row's subject (empty or nu
 """
 
 from nanotasks.store import Example, default_path
-from nanotasks.store.reader import NotInStore
+from nanotasks.store.reader import NotInStore, StrPath, not_in_store
 from nanotasks.tasks.common import (
     Benchmark,
     StoredTask,
@@ -39,7 +39,7 @@ def columns(names, source):
             f"one of {LAYOUTS}"
         )
     fields = ("role", "content") if layouts[0] == "messages" else ("from", "value")
-    wanted = {layouts[0]: fields}
+    wanted: dict[str, tuple[str, str] | None] = {layouts[0]: fields}
     subjects = [name for name in SUBJECT_COLUMNS if name in names]
     if len(subjects) == 1:  # with several, none is the obvious one
         wanted[subjects[0]] = None
@@ -79,17 +79,26 @@ class Chat(StoredTask):
     its conversations in the order compile stored them (source order, or with --chat-shuffle
     the seed-42 order of `Dataset.shuffle`)."""
 
-    def __init__(self, name, split="train", db=None, **kwargs):
+    def __init__(
+        self,
+        name: str,
+        split: str = "train",
+        db: StrPath | None = None,
+        start: int = 0,
+        stop: int | None = None,
+        step: int = 1,
+    ) -> None:
         try:
-            super().__init__("chat", name, split, db=db, **kwargs)
+            super().__init__("chat", name, split, db, start, stop, step)
         except NotInStore:  # its hint, `--only chat`, needs the --chat it does not say
             path = db or default_path()
-            raise NotInStore(
-                f"{path} has no chat dataset {name!r} with a split {split!r}. Add it "
-                f"with `nanotasks compile --only chat --chat {name}=org/repo[:config] "
-                f"--db {path}`; `nanotasks info --db {path}` lists what it has."
+            raise not_in_store(
+                path,
+                f"chat dataset {name!r} with a split {split!r}",
+                f"--only chat --chat {name}=org/repo[:config]",
+                f"; `nanotasks info --db {path}` lists what it has.",
             ) from None
 
     @property
-    def eval_type(self):
+    def eval_type(self) -> str:
         return "generative"

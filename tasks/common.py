@@ -8,15 +8,18 @@ tasks for training.
 import bisect
 import operator
 import random
+import re
 import sys
 from array import array
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from itertools import chain, repeat
 from types import MappingProxyType
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from nanotasks.store import default_path
-from nanotasks.store.reader import Store
+from nanotasks.store.reader import Conversation, Store, StrPath
+
+ANSWER = re.compile(r"#### (\-?[0-9\.\,]+)")  # the final answer of GSM8K and the spelling tasks
 
 
 class Source(NamedTuple):
@@ -78,7 +81,7 @@ class UnknownLayout(ValueError):
 class Task:
     """A view over a list of conversations: task[i] is example start + i * step."""
 
-    def __init__(self, start=0, stop=None, step=1):
+    def __init__(self, start: int = 0, stop: int | None = None, step: int = 1) -> None:
         if start < 0 or (stop is not None and stop < start) or step < 1:
             raise ValueError(
                 f"invalid view start={start}, stop={stop}, step={step}: need "
@@ -87,45 +90,48 @@ class Task:
         self.start, self.stop, self.step = start, stop, step
 
     @property
-    def eval_type(self):
+    def eval_type(self) -> str:
         raise NotImplementedError  # 'categorical' or 'generative'
 
-    def num_examples(self):
+    def num_examples(self) -> int:
         raise NotImplementedError
 
-    def get_example(self, index):
+    def get_example(self, index: int) -> Conversation:
         raise NotImplementedError
 
-    def evaluate(self, conversation, response):
+    def evaluate(self, conversation: Conversation, response: str) -> bool | int:
         raise NotImplementedError
 
-    def reward(self, conversation, response):
+    def reward(self, conversation: Conversation, response: str) -> float:
         """evaluate as a float, for reinforcement learning."""
         return float(self.evaluate(conversation, response))
 
-    def positions(self):
+    def positions(self) -> range:
         """The examples this view serves, as a range: indexing it is the view arithmetic, in C."""
         return range(self.start, self.num_examples() if self.stop is None else self.stop, self.step)
 
-    def __len__(self):
+    def __len__(self) -> int:
         return len(self.positions())
 
-    def get_examples(self, positions):
+    def get_examples(self, positions: Sequence[int]) -> list[Conversation]:
         """get_example of each position: tasks that read a batch faster than one by one
         override it."""
         return [self.get_example(position) for position in positions]
 
-    def __getitem__(self, index):
+    def __getitem__(self, index: int) -> Conversation:
         return self.get_example(self._position(self.positions(), index))
 
-    def __getitems__(self, indices):
+    def __iter__(self) -> Iterator[Conversation]:
+        return (self[i] for i in range(len(self)))
+
+    def __getitems__(self, indices: Iterable[int]) -> list[Conversation]:
         """task[i] for each of `indices`, in one batch: a torch DataLoader asks for a whole
         batch this way when the dataset has this method."""
         positions = self.positions()
         return self.get_examples([self._position(positions, index) for index in indices])
 
     @staticmethod
-    def _position(positions, index):
+    def _position(positions: range, index: int) -> int:
         try:
             return positions[operator.index(index)]  # TypeError for floats, strings, slices
         except IndexError:
@@ -135,25 +141,58 @@ class Task:
 
 
 class StoredTask(Task):
-    """A task whose examples are the rows of one split in the compiled file."""
+    """A task whose examples are the rows of one split in the compiled file at `db`
+    (default_path() when None)."""
 
-    def __init__(self, task, subset, split, db=None, **kwargs):
-        super().__init__(**kwargs)
+    def __init__(
+        self,
+        task: str,
+        subset: str,
+        split: str,
+        db: StrPath | None = None,
+        start: int = 0,
+        stop: int | None = None,
+        step: int = 1,
+    ) -> None:
+        super().__init__(start, stop, step)
         self.store = Store(db or default_path())
-        self.rows = self.store.split(task, subset, split)
+        self.stored_split = self.store.split(task, subset, split)
         self._positions = super().positions()
 
-    def positions(self):
+    def positions(self) -> range:
         return self._positions  # a split's rows never change
 
-    def num_examples(self):
-        return self.rows.rows
+    def num_examples(self) -> int:
+        return self.stored_split.rows
 
-    def get_example(self, index):
-        return self.store.read(self.rows, index)
+    def get_example(self, index: int) -> Conversation:
+        return self.store.read(self.stored_split, index)
 
-    def get_examples(self, positions):
-        return self.store.read_many(self.rows, positions)
+    def get_examples(self, positions: Sequence[int]) -> list[Conversation]:
+        return self.store.read_many(self.stored_split, positions)
+
+
+def extract_answer(text: str) -> str | None:
+    """The number after '#### ', without thousands separators; None when there is none."""
+    match = ANSWER.search(text)
+    return match.group(1).strip().replace(",", "") if match else None
+
+
+def evaluate_number(conversation: Conversation, response: str) -> int:
+    """1 when the response's '#### N' equals the gold one (the last part of the last
+    message), else 0: GSM8K's and the spelling tasks' evaluation."""
+    gold = extract_answer(conversation["messages"][-1]["content"][-1]["text"])
+    return int(extract_answer(response) == gold)
+
+
+def evaluate_letter(conversation: Conversation, response: str) -> bool:
+    """Whether the response is the gold letter; a response that is no letter at all is an
+    error. The multiple choice tasks' (ARC's, MMLU's) evaluation."""
+    if response not in conversation["letters"]:
+        raise ValueError(
+            f"response {response!r} is not one of the letters {list(conversation['letters'])}"
+        )
+    return response == conversation["messages"][-1]["content"]
 
 
 def check_choice(what, value, valid):
@@ -273,27 +312,29 @@ def _mersenne_outputs(rng, count=1 << 16):
 class TaskSequence(Task):
     """The tasks one after another."""
 
-    def __init__(self, tasks, **kwargs):
-        super().__init__(**kwargs)
+    def __init__(
+        self, tasks: Iterable[Task], start: int = 0, stop: int | None = None, step: int = 1
+    ) -> None:
+        super().__init__(start, stop, step)
         self.tasks = list(tasks)
         self.offsets = [0]
         for task in self.tasks:
             self.offsets.append(self.offsets[-1] + len(task))
 
-    def num_examples(self):
+    def num_examples(self) -> int:
         return self.offsets[-1]
 
-    def get_example(self, index):
+    def get_example(self, index: int) -> Conversation:
         position = bisect.bisect_right(self.offsets, index) - 1
         return self.tasks[position][index - self.offsets[position]]
 
-    def get_examples(self, positions):
+    def get_examples(self, positions: Sequence[int]) -> list[Conversation]:
         """Each task reads its share of the batch in one go; the examples come back in order."""
-        shares = {}  # task number -> [(slot in the batch, index in that task)]
+        shares: dict[int, list[tuple[int, int]]] = {}  # task number -> [(slot, index in task)]
         for slot, position in enumerate(positions):
             number = bisect.bisect_right(self.offsets, position) - 1
             shares.setdefault(number, []).append((slot, position - self.offsets[number]))
-        examples = [None] * len(positions)
+        examples: list[Any] = [None] * len(positions)
         for number, share in shares.items():
             slots, indices = zip(*share, strict=True)
             for slot, example in zip(slots, self.tasks[number].__getitems__(indices), strict=True):
@@ -309,12 +350,14 @@ class TaskMixture(TaskSequence):
     Passing a task twice oversamples it.
     """
 
-    def __init__(self, tasks, **kwargs):
-        super().__init__(tasks, **kwargs)
+    def __init__(
+        self, tasks: Iterable[Task], start: int = 0, stop: int | None = None, step: int = 1
+    ) -> None:
+        super().__init__(tasks, start, stop, step)
         self.order = shuffled_order(self.offsets[-1])
 
-    def get_example(self, index):
+    def get_example(self, index: int) -> Conversation:
         return super().get_example(self.order[index])
 
-    def get_examples(self, positions):
+    def get_examples(self, positions: Sequence[int]) -> list[Conversation]:
         return super().get_examples([self.order[position] for position in positions])

@@ -15,7 +15,8 @@ import stat
 from pathlib import Path
 
 from nanotasks.store import Example, default_path
-from nanotasks.store.reader import MAX_BODY_BYTES, NotInStore
+from nanotasks.store.reader import Conversation, NotInStore, StrPath, not_in_store
+from nanotasks.store.schema import MAX_BODY_BYTES
 from nanotasks.tasks.common import Benchmark, StoredTask, Task, check_conversation
 
 # Each `--custom NAME=FILE` is stored as task customjson, subset NAME, this split.
@@ -92,31 +93,41 @@ def examples(path):
 
 
 class CustomJSON(Task):
-    def __init__(self, filepath=None, name=None, db=None, **kwargs):
+    def __init__(
+        self,
+        filepath: StrPath | None = None,
+        name: str | None = None,
+        db: StrPath | None = None,
+        start: int = 0,
+        stop: int | None = None,
+        step: int = 1,
+    ) -> None:
+
         if (filepath is None) == (name is None):
             raise ValueError(
                 "give CustomJSON either filepath= (a JSONL file) or name= (stored by "
                 "`nanotasks compile --custom NAME=FILE`)"
             )
-        super().__init__(**kwargs)
-        if filepath is not None:
+        super().__init__(start, stop, step)
+        self.conversations: list[Conversation] | StoredTask
+        if name is None:
             self.conversations = read_conversations(filepath)
         else:
             try:
-                self.conversations = StoredTask("customjson", name, SPLIT, db=db)
+                self.conversations = StoredTask("customjson", name, SPLIT, db)
             except NotInStore:
-                path = db or default_path()
-                raise NotInStore(
-                    f"{path} has no custom task {name!r}. Add it with `nanotasks compile "
-                    f"--only customjson --custom {name}=FILE.jsonl --db {path}`."
+                raise not_in_store(
+                    db or default_path(),
+                    f"custom task {name!r}",
+                    f"--only customjson --custom {name}=FILE.jsonl",
                 ) from None
 
-    def num_examples(self):
+    def num_examples(self) -> int:
         return len(self.conversations)
 
-    def get_example(self, index):
+    def get_example(self, index: int) -> Conversation:
         return self.conversations[index]
 
     @property
-    def eval_type(self):
+    def eval_type(self) -> str:
         return "generative"

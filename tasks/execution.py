@@ -136,6 +136,7 @@ def start_sandbox(workdir, program, test, timeout, memory_mb):
     finally:
         for fd in (verdict_write, test_read):
             os.close(fd)
+    assert process.stdin is not None  # stdin=PIPE
     # ASCII JSON: even lone surrogates travel, to fail in compile()
     for pipe, value in ((process.stdin, program), (open(test_write, "wb"), test)):
         try:

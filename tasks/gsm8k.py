@@ -8,14 +8,22 @@ so a model learns to call a tool and read its output.
 import re
 
 from nanotasks.store import Example
-from nanotasks.tasks.common import Benchmark, Source, StoredTask, check_choice, check_type
+from nanotasks.store.reader import Conversation, StrPath
+from nanotasks.tasks.common import (
+    Benchmark,
+    Source,
+    StoredTask,
+    check_choice,
+    check_type,
+    evaluate_number,
+    extract_answer,
+)
 
 REPO = "openai/gsm8k"
 SUBSETS = ("main", "socratic")
 SPLITS = ("train", "test")
 
 CALCULATOR_SPAN = re.compile(r"(<<[^>]+>>)")
-ANSWER = re.compile(r"#### (\-?[0-9\.\,]+)")
 
 
 def answer_parts(answer):
@@ -32,12 +40,6 @@ def answer_parts(answer):
         else:
             parts.append({"type": "text", "text": piece})
     return parts
-
-
-def extract_answer(text):
-    """The number after '#### ', without thousands separators; None when there is none."""
-    match = ANSWER.search(text)
-    return match.group(1).strip().replace(",", "") if match else None
 
 
 def normalise(row, source):
@@ -61,21 +63,23 @@ BENCHMARK = Benchmark(
 )
 
 
-def evaluate_number(conversation, response):
-    """1 when the response's '#### N' equals the gold one, else 0."""
-    gold = extract_answer(conversation["messages"][-1]["content"][-1]["text"])
-    return int(extract_answer(response) == gold)
-
-
 class GSM8K(StoredTask):
-    def __init__(self, subset, split, db=None, **kwargs):
+    def __init__(
+        self,
+        subset: str,
+        split: str,
+        db: StrPath | None = None,
+        start: int = 0,
+        stop: int | None = None,
+        step: int = 1,
+    ) -> None:
         check_choice("GSM8K subset", subset, SUBSETS)
         check_choice("GSM8K split", split, SPLITS)
-        super().__init__("gsm8k", subset, split, db=db, **kwargs)
+        super().__init__("gsm8k", subset, split, db, start, stop, step)
 
     @property
-    def eval_type(self):
+    def eval_type(self) -> str:
         return "generative"
 
-    def evaluate(self, conversation, response):
+    def evaluate(self, conversation: Conversation, response: str) -> int:
         return evaluate_number(conversation, response)

@@ -7,6 +7,7 @@ sandbox's checker, which sees only plain-data copies of what the code returns.
 import re
 
 from nanotasks.store import Example
+from nanotasks.store.reader import Conversation, StrPath
 from nanotasks.tasks.common import Benchmark, Source, StoredTask, check_type
 from nanotasks.tasks.execution import execute
 
@@ -68,12 +69,18 @@ def problem_test(conversation):
 
 
 class HumanEval(StoredTask):
-    def __init__(self, db=None, **kwargs):
-        super().__init__("humaneval", "openai_humaneval", "test", db=db, **kwargs)
+    def __init__(
+        self,
+        db: StrPath | None = None,
+        start: int = 0,
+        stop: int | None = None,
+        step: int = 1,
+    ) -> None:
+        super().__init__("humaneval", "openai_humaneval", "test", db, start, stop, step)
 
     @property
-    def eval_type(self):
+    def eval_type(self) -> str:
         return "generative"
 
-    def evaluate(self, conversation, response):
+    def evaluate(self, conversation: Conversation, response: str) -> bool:
         return execute(program_for(conversation, response), test=problem_test(conversation)).passed

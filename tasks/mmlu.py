@@ -4,14 +4,17 @@ https://huggingface.co/datasets/cais/mmlu. The auxiliary_train rows come once, f
 under both spellings: MMLU("all", "auxiliary_train") and MMLU("auxiliary_train", "train").
 """
 
+from collections.abc import Sequence
+
 from nanotasks.store import Example
-from nanotasks.tasks.arc import evaluate_letter
+from nanotasks.store.reader import Conversation, StrPath
 from nanotasks.tasks.common import (
     Benchmark,
     Source,
     StoredTask,
     check_choice,
     check_type,
+    evaluate_letter,
     render_mc,
 )
 
@@ -59,23 +62,32 @@ def with_letters(conversation):
 
 
 class MMLU(StoredTask):
-    def __init__(self, subset, split, db=None, **kwargs):
+    def __init__(
+        self,
+        subset: str,
+        split: str,
+        db: StrPath | None = None,
+        start: int = 0,
+        stop: int | None = None,
+        step: int = 1,
+    ) -> None:
+
         check_choice("MMLU subset", subset, ("all", "auxiliary_train"))
         if subset == "auxiliary_train":
             check_choice("split of MMLU subset 'auxiliary_train'", split, ("train",))
             subset, split = ALIASES[subset, split]
         check_choice("MMLU split", split, SPLITS)
-        super().__init__("mmlu", subset, split, db=db, **kwargs)
+        super().__init__("mmlu", subset, split, db, start, stop, step)
 
     @property
-    def eval_type(self):
+    def eval_type(self) -> str:
         return "categorical"
 
-    def get_example(self, index):
+    def get_example(self, index: int) -> Conversation:
         return with_letters(super().get_example(index))
 
-    def get_examples(self, positions):
+    def get_examples(self, positions: Sequence[int]) -> list[Conversation]:
         return [with_letters(conversation) for conversation in super().get_examples(positions)]
 
-    def evaluate(self, conversation, response):
+    def evaluate(self, conversation: Conversation, response: str) -> bool:
         return evaluate_letter(conversation, response)

@@ -19,6 +19,7 @@ import os
 import resource
 import signal
 import sys
+from typing import Any
 
 CLONE_NEWNS, CLONE_NEWIPC, CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWNET = (
     0x00020000,
@@ -132,7 +133,7 @@ def build_root(workdir):
     # Where the kernel refuses a new /proc (e.g. the host's is partly hidden), it stays empty.
     libc.mount(b"proc", b"proc", b"proc", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, None)
     paths = sorted({*SYSTEM_PATHS, *DEVICES, sys.base_prefix, sys.base_exec_prefix})
-    placed = []
+    placed: list[str] = []
     for path in paths:
         if os.path.lexists(path) and not any(path.startswith(p + "/") for p in placed):
             place(path)
@@ -221,7 +222,7 @@ def forbid_unix_sockets():
         (give, 0, 0, allow),
         (give, 0, 0, refuse),
     ]
-    program = (SockFilter * len(instructions))(*instructions)
+    program = (SockFilter * len(instructions))(*(SockFilter(*i) for i in instructions))
     filter_program = SockFprog(len(instructions), program)
     check(libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.byref(filter_program), 0, 0))
 
@@ -277,7 +278,7 @@ def describe(error):
 def serve(source, calls_fd, answers_fd):
     """The program's process: run the program, answer how that went, then run each call the
     checker sends and answer with its result, until the checker hangs up."""
-    namespace = {"__name__": "__main__", "__builtins__": __builtins__}
+    namespace: dict[str, Any] = {"__name__": "__main__", "__builtins__": __builtins__}
 
     def call(name, args, kwargs):
         return namespace[name](*args, **kwargs)

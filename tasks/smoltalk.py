@@ -4,6 +4,7 @@ Rows are checked at compile time, so a malformed conversation never reaches trai
 """
 
 from nanotasks.store import Example
+from nanotasks.store.reader import StrPath
 from nanotasks.tasks.common import (
     Benchmark,
     Source,
@@ -33,10 +34,17 @@ BENCHMARK = Benchmark(
 
 
 class SmolTalk(StoredTask):
-    def __init__(self, split, db=None, **kwargs):
+    def __init__(
+        self,
+        split: str,
+        db: StrPath | None = None,
+        start: int = 0,
+        stop: int | None = None,
+        step: int = 1,
+    ) -> None:
         check_choice("SmolTalk split", split, SPLITS)
-        super().__init__("smoltalk", "default", split, db=db, **kwargs)
+        super().__init__("smoltalk", "default", split, db, start, stop, step)
 
     @property
-    def eval_type(self):
+    def eval_type(self) -> str:
         return "generative"

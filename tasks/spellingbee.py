@@ -8,9 +8,15 @@ import random
 from functools import cached_property
 
 from nanotasks.store import default_path
-from nanotasks.store.reader import NotInStore, Store
-from nanotasks.tasks.common import Benchmark, SourceFile, Task, check_choice, shuffled_order
-from nanotasks.tasks.gsm8k import evaluate_number
+from nanotasks.store.reader import Conversation, Store, StrPath, not_in_store
+from nanotasks.tasks.common import (
+    Benchmark,
+    SourceFile,
+    Task,
+    check_choice,
+    evaluate_number,
+    shuffled_order,
+)
 
 WORDS = SourceFile(
     "words_alpha.txt",
@@ -48,28 +54,36 @@ QUESTIONS = [
 class WordListTask(Task):
     """A generated task over the stored word list, loaded on first use."""
 
-    def __init__(self, size=1000, split="train", db=None, **kwargs):
+    def __init__(
+        self,
+        size: int = 1000,
+        split: str = "train",
+        db: StrPath | None = None,
+        start: int = 0,
+        stop: int | None = None,
+        step: int = 1,
+    ) -> None:
         check_choice("split", split, SPLITS)
-        super().__init__(**kwargs)
+        super().__init__(start, stop, step)
         self.size, self.split = size, split
         self.store = Store(db or default_path())
-        if WORDS.name not in {
-            file["name"] for file in self.store.files()
-        }:  # say so now, not in a worker
-            raise NotInStore(
-                f"{self.store.path} has no {WORDS.name}, the word list of the spelling "
-                f"tasks. Add it with `nanotasks compile --only spellingbee --db {self.store.path}`."
+        if WORDS.name not in {file["name"] for file in self.store.files()}:
+            # said now, not in a DataLoader worker
+            raise not_in_store(
+                self.store.path,
+                f"{WORDS.name}, the word list of the spelling tasks",
+                "--only spellingbee",
             )
 
     @cached_property
-    def words(self):
+    def words(self) -> list[str]:
         text = self.store.read_file(WORDS.name).decode()
         return [word.strip() for word in text.splitlines() if word.strip()]
 
-    def num_examples(self):
+    def num_examples(self) -> int:
         return self.size
 
-    def rng(self, index):
+    def rng(self, index: int) -> random.Random:
         if not 0 <= index < self.size:
             raise IndexError(f"index {index} out of range for {self.size} examples")
         return random.Random(index if self.split == "train" else TEST_SEED_OFFSET + index)
@@ -81,17 +95,17 @@ class WordListTask(Task):
         return state
 
     @property
-    def eval_type(self):
+    def eval_type(self) -> str:
         return "generative"
 
-    def evaluate(self, conversation, response):
+    def evaluate(self, conversation: Conversation, response: str) -> int:
         return evaluate_number(conversation, response)
 
 
 class SpellingBee(WordListTask):
     """Count a letter in a word: spell it out, count by hand, then check with Python."""
 
-    def get_example(self, index):
+    def get_example(self, index: int) -> Conversation:
         rng = self.rng(index)
         word = rng.choice(self.words)
         letter = rng.choice(word) if rng.random() < 0.9 else rng.choice(LETTERS)
@@ -143,7 +157,7 @@ class SimpleSpelling(WordListTask):
     def shuffled_words(self):
         return [self.words[i] for i in shuffled_order(len(self.words))]
 
-    def get_example(self, index):
+    def get_example(self, index: int) -> Conversation:
         word = self.rng(index).choice(self.shuffled_words)
         return {
             "messages": [

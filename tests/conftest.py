@@ -215,6 +215,9 @@ def wheel(tmp_path_factory):
                 "__pycache__",
                 ".pytest_cache",
                 ".hypothesis",
+                ".mypy_cache",
+                ".ruff_cache",
+                ".typecheck",  # a link to the tree itself, for mypy (pyproject.toml)
                 "*.db",
             ),
         )

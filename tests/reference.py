@@ -1,6 +1,6 @@
 """What a compiled file must hold, derived from the parquet shards without the compiler or
-tasks/: each benchmark's conversation written out again from the spec (nanochat's Tasks),
-the reference order, and the content hash. Tests compare the compiled file against these."""
+tasks/: each benchmark's conversation built again, independently, as nanochat's Tasks build
+it, the reference order, and the content hash. Tests compare the compiled file against these."""
 
 import hashlib
 import json

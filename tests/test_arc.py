@@ -1,6 +1,6 @@
-"""tasks/arc.py: ARC's rows normalised as the spec says, served in the reference order, and
-evaluated. Expected conversations are rebuilt here from the parquet rows by the spec's rules
-(tests/reference.py), not with the normaliser under test."""
+"""tasks/arc.py: ARC's rows normalised as nanochat's ARC task builds them, served in the
+reference order, and evaluated. Expected conversations are rebuilt here from the parquet rows
+by tests/reference.py, not with the normaliser under test."""
 
 import pytest
 

@@ -322,7 +322,7 @@ def test_split_content_hash(real_db, shared_hub, key):
     )  # the stored bodies
     assert [
         row
-        for (row,) in store.db.execute(
+        for (row,) in store.connection.execute(
             "SELECT source_row FROM example_data WHERE id BETWEEN ? AND ? ORDER BY id",
             (split.first_example, split.first_example + split.rows - 1),
         )
@@ -345,7 +345,7 @@ def test_dictionaries_are_trained_on_real_splits(real_db):
     store = Store(real_db)
     assert all(s["dictionary"] for s in store.splits() if s["task"] != "core")
     for split in store.splits():
-        (body,) = store.db.execute(
+        (body,) = store.connection.execute(
             "SELECT body FROM example_data WHERE id = ?", (split["first_example"],)
         ).fetchone()
         assert body[:4] != b"\x28\xb5\x2f\xfd"  # magicless frames, as the format says

@@ -266,11 +266,11 @@ def test_get_example_is_one_indexed_read(sample_db):
     task = MMLU("all", "test", db=sample_db)
     task[0]
     statements = []
-    task.store.db.set_trace_callback(statements.append)
+    task.store.connection.set_trace_callback(statements.append)
     try:
         task[5]
     finally:
-        task.store.db.set_trace_callback(None)
+        task.store.connection.set_trace_callback(None)
     assert len(statements) == 1 and re.fullmatch(
         r"SELECT body FROM example_data WHERE id = \d+", statements[0]
     )

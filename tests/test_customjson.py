@@ -6,7 +6,8 @@ import shutil
 
 import pytest
 
-from nanotasks.store.reader import MAX_BODY_BYTES, NotInStore, Store
+from nanotasks.store.reader import NotInStore, Store
+from nanotasks.store.schema import MAX_BODY_BYTES
 from nanotasks.tasks.arc import ARC
 from nanotasks.tasks.customjson import CustomJSON
 from tests.conftest import invoke, nanotasks

@@ -81,15 +81,16 @@ from nanotasks.tasks.arc import ARC
 
 def check_own_connection(task, inherited):
     # runs in the forked child: it may use what it inherited only to notice it is not its own
-    raise SystemExit(0 if task.store.db is not inherited and task[0] == task[0] else 3)
+    raise SystemExit(0 if task.store.connection is not inherited and task[0] == task[0] else 3)
 
 task = ARC("ARC-Easy", "test", db=sys.argv[1])
-inherited = task.store.db
+inherited = task.store.connection
 fork = multiprocessing.get_context("fork")
 child = fork.Process(target=check_own_connection, args=(task, inherited))
 child.start()
 child.join()
-sys.exit(child.exitcode or (4 if task.store.db is not inherited else 0))  # the parent keeps its own
+# the parent keeps its own
+sys.exit(child.exitcode or (4 if task.store.connection is not inherited else 0))
 """
 
 

@@ -1,6 +1,6 @@
 """tasks/mmlu.py: MMLU's configs and splits (auxiliary_train under both spellings), served in the
 reference order and evaluated; against the real data in ../shared/hub where it is present.
-Expected conversations are rebuilt from the parquet rows by the spec's rules."""
+Expected conversations are rebuilt from the parquet rows by tests/reference.py."""
 
 import pyarrow.parquet as pq
 import pytest

@@ -72,6 +72,7 @@ def test_the_wheel_holds_only_nanotasks(wheel):
     assert tops == {"nanotasks", wheel.name.split("-py3")[0] + ".dist-info"}
     for package in GENERIC:
         assert f"nanotasks/{package}/__init__.py" in names
+    assert "nanotasks/py.typed" in names  # type checkers read the annotations (PEP 561)
     assert not [
         name
         for name in names

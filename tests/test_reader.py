@@ -176,13 +176,14 @@ def test_reading_from_a_read_only_mount(read_only_mount, sample_db):
 def test_example_lookup_is_one_primary_key_search(sample_db):
     store = Store(sample_db)
     statements = []
-    store.db.set_trace_callback(statements.append)
+    store.connection.set_trace_callback(statements.append)
     split = store.split("mmlu", "all", "test")
     store.read(split, 7)
-    store.db.set_trace_callback(None)
+    store.connection.set_trace_callback(None)
     assert len(statements) == 2
     plans = [
-        [row[3] for row in store.db.execute(f"EXPLAIN QUERY PLAN {sql}")] for sql in statements
+        [row[3] for row in store.connection.execute(f"EXPLAIN QUERY PLAN {sql}")]
+        for sql in statements
     ]
     assert plans[0] == [
         "SEARCH splits USING INDEX sqlite_autoindex_splits_1 (task=? AND subset=? AND split=?)"
@@ -275,7 +276,8 @@ def test_every_connection_bounds_the_values_a_query_builds(sample_db):
     connection = store_reader.connect(sample_db)
     with pytest.raises(sqlite3.DataError, match="string or blob too big"):
         connection.execute("SELECT zeroblob(?)", (store_reader.MAX_VALUE_BYTES + 1,))
-    assert Store(sample_db).db.getlimit(sqlite3.SQLITE_LIMIT_LENGTH) == store_reader.MAX_VALUE_BYTES
+    limit = Store(sample_db).connection.getlimit(sqlite3.SQLITE_LIMIT_LENGTH)
+    assert limit == store_reader.MAX_VALUE_BYTES
 
 
 def test_a_split_or_file_not_compiled_is_named_at_construction(tmp_path):
@@ -445,7 +447,7 @@ def test_invalid_utf8_in_the_schema_is_refused(copy):
 
 
 def test_every_connection_distrusts_the_schema(sample_db):
-    assert Store(sample_db).db.execute("PRAGMA trusted_schema").fetchone() == (0,)
+    assert Store(sample_db).connection.execute("PRAGMA trusted_schema").fetchone() == (0,)
     assert (
         nanotasks("sql", "--db", sample_db, "PRAGMA trusted_schema").stdout.splitlines()[-1].strip()
         == "0"
@@ -561,7 +563,7 @@ def test_a_row_missing_from_a_split_is_reported_by_both_reads(sample_db, tmp_pat
     shutil.copyfile(sample_db, copy)
     task = GSM8K("main", "train", db=sample_db)
     with sqlite3.connect(copy) as db:
-        db.execute("DELETE FROM example_data WHERE id = ?", (task.rows.first_example + 2,))
+        db.execute("DELETE FROM example_data WHERE id = ?", (task.stored_split.first_example + 2,))
     db.close()
     damaged = GSM8K("main", "train", db=copy)
     expected = f"{copy}: example 2 of gsm8k main/train is missing"

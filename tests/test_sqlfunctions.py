@@ -28,8 +28,8 @@ import sqlite_utils
 import sqlite_utils.cli
 from click.testing import CliRunner
 
-from nanotasks.store.reader import MAX_BODY_BYTES, MAX_VALUE_BYTES, Store
-from nanotasks.store.schema import body_compressor
+from nanotasks.store.reader import MAX_VALUE_BYTES, Store
+from nanotasks.store.schema import MAX_BODY_BYTES, body_compressor
 from nanotasks.store.sqlfunctions import register
 from nanotasks.store.text import message_text
 from tests.conftest import NANOTASKS, REPO, invoke, nanotasks, require_plugin
