@@ -4,8 +4,8 @@ shows is run, from the top of the page down, and what it prints is compared with
 The pages' convention (docs/cli.md states it for readers):
 - ```console: each line starting with `$ ` is a command, run by bash in the page's directory
   (a command runs on over the next lines while a quote is open or a line ends in `\\`); the
-  lines up to the next command are its output, standard output and error together, as a
-  terminal shows them.
+  lines up to the next command are its output, standard output and error together in the
+  order they were written (Python unbuffered), as a terminal shows them.
 - ```python followed by an ```output block (the next block on the page): the code is run by
   python in the page's directory, and prints what the output block shows.
 - ```python whose first line is `# NAME.py`: written to NAME.py in the page's directory, for a
@@ -69,6 +69,7 @@ def environment(home):
     env = {k: v for k, v in os.environ.items() if k not in ("NANOTASKS_DB", "XDG_CACHE_HOME")}
     bin_dir = str(Path(sys.executable).parent)  # where `python` and `nanotasks` are
     env.update(HOME=str(home), COLUMNS="80", PATH=f"{bin_dir}:{env.get('PATH', '')}")
+    env["PYTHONUNBUFFERED"] = "1"  # standard output and error in the order written
     return env
 
 
