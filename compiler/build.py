@@ -240,7 +240,7 @@ def resolve_sources(fetcher, benchmarks, customs, chat, chat_shuffle, previous):
     kept = {(s["task"], s["subset"], s["split"]) for s in previous.splits()} if previous else set()
     failures = []
     for archived in (b for b in benchmarks if b.archive):
-        failures += _add_archive(fetcher, archived, splits, files, kept)
+        failures += _add_archive(fetcher, archived, (splits, files, kept), previous)
     for name, spec in chat.items():
         stored = {key for key in kept if key[:2] == ("chat", name)}
         try:
@@ -256,11 +256,12 @@ def resolve_sources(fetcher, benchmarks, customs, chat, chat_shuffle, previous):
     return Plan(splits, kept, files, kept_files, failures, previous)
 
 
-def _add_archive(fetcher, benchmark, splits, files, kept):
-    """Add the parts of `benchmark`'s archive to `splits` and `files`, and drop from `kept`
-    those of its splits it no longer has; the Outcome when it cannot be read and nothing of it
-    is stored. A part the archive lacks fails, naming it; a bad row in a part stops the compile
-    (BadRow)."""
+def _add_archive(fetcher, benchmark, plan, previous):
+    """Add the parts of `benchmark`'s archive to the plan's splits and files, and drop from its
+    kept splits those the archive no longer has. When it cannot be read, what `previous` has
+    of it is kept, failing with the reason, else the Outcome says so. A part the archive lacks
+    fails, naming it; a bad row in a part stops the compile (BadRow)."""
+    splits, files, kept = plan
     archive = benchmark.archive.file
     source = f"{archive.repo}/{archive.name}"
     stored = {key for key in kept if key[0] == benchmark.name}
@@ -269,8 +270,14 @@ def _add_archive(fetcher, benchmark, splits, files, kept):
         split_parts, file_parts = benchmark.archive.unpack(content)
     except (SourceError, ValueError) as error:
         failure = error if isinstance(error, SourceError) else SourceError(f"{source}: {error}")
+        stored_files = (
+            [f["name"] for f in previous.files() if f["repo"] == source] if previous else []
+        )
         splits.update({key: FailingSource(failure) for key in stored})
-        return [] if stored else [Outcome(benchmark.name, None, None, 0.0, "failed", str(failure))]
+        files.update({name: FailingSource(failure) for name in stored_files})
+        if stored or stored_files:
+            return []
+        return [Outcome(benchmark.name, None, None, 0.0, "failed", str(failure))]
     provenance = Provenance(repo=source, revision=revision)
     for key, part in split_parts.items():
         key = (benchmark.name, *key)
