@@ -144,7 +144,7 @@ def compile_file(
         key for key in kept_splits if key[0] == "chat" and key[1] in listed and key not in splits
     }
     outcomes = []
-    outcomes += _add_archives(fetcher, benchmarks, splits, files, kept_splits)
+    outcomes += _add_archives(fetcher, benchmarks, splits, files, kept_splits, previous)
     for name, error in chat_failures.items():  # its splits are unknown: keep those stored before
         stored = [key for key in kept_splits if key[:2] == ("chat", name)]
         splits.update({key: _failing(error) for key in stored})
@@ -216,13 +216,14 @@ def _chat_sources(fetcher, chat, shuffle):
     return sources, failures
 
 
-def _add_archives(fetcher, benchmarks, splits, files, kept_splits):
+def _add_archives(fetcher, benchmarks, splits, files, kept_splits, previous):
     """Add the parts of the benchmarks' archives to `splits` and `files` ({key or name: write}),
     and drop from `kept_splits` those of an archive read afresh that it no longer has; returns
     the Outcomes of archives that cannot be read at all."""
     outcomes = []
     for archived in (b for b in benchmarks if b.archive):
-        parts, failed = _archive_writers(fetcher, archived, kept_splits)
+        kept = [key for key in kept_splits if key[0] == archived.name]
+        parts, failed = _archive_writers(fetcher, archived, kept, previous)
         splits.update({key: write for key, write in parts.items() if isinstance(key, tuple)})
         files.update({name: write for name, write in parts.items() if isinstance(name, str)})
         kept_splits -= {k for k in kept_splits if k[0] == archived.name and k not in parts}
@@ -230,11 +231,12 @@ def _add_archives(fetcher, benchmarks, splits, files, kept_splits):
     return outcomes
 
 
-def _archive_writers(fetcher, benchmark, kept):
+def _archive_writers(fetcher, benchmark, kept, previous):
     """({split key or file name: write} for each part of `benchmark`'s archive, [Outcome]). A
     part the archive lacks fails, naming it; a bad row in a part stops the compile (BadRow).
-    When the archive cannot be read at all its splits are unknown: those the previous file has
-    (among the keys `kept`) are kept, failing with the reason, else an Outcome says so."""
+    When the archive cannot be read at all its parts are unknown: those the `previous` file has
+    (its splits among the keys `kept`, and its files from the archive) are kept, failing with
+    the reason, else an Outcome says so."""
     archive = benchmark.archive.file
     source = f"{archive.repo}/{archive.name}"
     try:
@@ -242,7 +244,11 @@ def _archive_writers(fetcher, benchmark, kept):
         split_parts, file_parts = benchmark.archive.unpack(content)
     except (SourceError, ValueError) as error:
         failure = error if isinstance(error, SourceError) else SourceError(f"{source}: {error}")
-        stored = [key for key in kept if key[0] == benchmark.name]
+        stored = (
+            kept + [f["name"] for f in previous.files() if f["repo"] == source]
+            if previous
+            else kept
+        )
         if stored:
             return {key: _failing(failure) for key in stored}, []
         return {}, [Outcome(benchmark.name, None, None, 0.0, "failed", str(failure))]

@@ -248,6 +248,21 @@ def test_the_reading_api_says_what_is_missing(tmp_path, sample_db):
         core.rows("nope.jsonl", sample_db)
 
 
+def test_show_and_export_give_a_row_with_its_line(sample_db, tmp_path):
+    subset = "language_understanding/last_word.jsonl"
+    shown = invoke("show", "core", "test", "-1", "--subset", subset, "--db", sample_db, check=True)
+    line = '{"context": "After the long winter the river finally began to", "continuation": "thaw"}'
+    assert shown.stdout == (
+        "[user]\nAfter the long winter the river finally began to\n\n[assistant]\nthaw\n\n"
+        + json.dumps({"line": line}, ensure_ascii=False)
+        + "\n"
+    )
+    out = tmp_path / "last_word.jsonl"
+    invoke("export", "core", "test", "--subset", subset, "-o", out, "--db", sample_db, check=True)
+    exported = [json.loads(row)["line"] for row in out.read_text().splitlines()]
+    assert "".join(exported).encode() == data_files()[subset]
+
+
 def test_sql_over_core_rows(sample_db):
     with sqlite3.connect(sample_db) as db:
         counts = dict(
