@@ -14,7 +14,6 @@ import subprocess
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from nanotasks.store.reader import Store
@@ -24,12 +23,9 @@ from tests.helpers import (
     CONVERSATIONS,
     assert_one_clear_line,
     assert_untouched,
-    mirror_copy,
-    rewrite,
     sha256,
     write_jsonl,
 )
-from tests.reference import shard
 
 
 def big_jsonl(path, rows, seed=0):
@@ -195,53 +191,26 @@ def test_a_compile_through_a_symbolic_link_replaces_the_file_it_names(sample_db,
     assert [p.name for p in link.parent.iterdir()] == ["link.db"]
 
 
-def big_smoltalk_mirror(tmp_path, rows=3000):
-    """The sample with a SmolTalk train split big enough to take seconds to compress."""
-    mirror = mirror_copy(tmp_path, "big")
-    words = (SAMPLE / "dwyl/english-words/words_alpha.txt").read_text().split()
-    rng = np.random.default_rng(0)
-
-    def text(n):
-        return " ".join(rng.choice(words, n))
-
-    rewrite(
-        shard(mirror, ("smoltalk", "default", "train")),
-        lambda _: [
-            {
-                "messages": [
-                    {"content": text(30), "role": "user"},
-                    {"content": text(150), "role": "assistant"},
-                ],
-                "source": "generated",
-            }
-            for _ in range(rows)
-        ],
-    )
-    return mirror
-
-
-def test_killed_compile_leaves_the_previous_file_intact(sample_db, tmp_path):
-    mirror = big_smoltalk_mirror(tmp_path)
+def test_killed_compile_leaves_the_previous_file_intact(sample_db, hub, tmp_path):
+    """Killed while it waits for SmolTalk's download from the hub, held unanswered: the new file
+    then certainly holds the splits kept from the old one (they come first in order)."""
     db = shutil.copy(sample_db, tmp_path / "nanotasks.db")
     before = sha256(db)
+    hub.hold("/cdn/")  # SmolTalk's shard, the only one this compile downloads
     compile_ = subprocess.Popen(
-        [*NANOTASKS, "compile", "--only", "smoltalk", "--mirror", mirror, "--db", db],
+        [*NANOTASKS, "compile", "--only", "smoltalk", "--db", db],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        env=hub.environ(tmp_path / "hf-home"),
     )
-    deadline = time.monotonic() + 60
-    # Wait until the new file holds the splits kept from the old one and SmolTalk is being written.
-    while compile_.poll() is None and time.monotonic() < deadline:
-        tmp = next(tmp_path.glob("nanotasks.db.tmp-*"), None)
-        if tmp and tmp.stat().st_size > 40_000:
-            break
-        time.sleep(0.005)
-    time.sleep(0.3)
-    assert compile_.poll() is None, (
-        "compile finished before it could be killed: make the source bigger"
-    )
-    compile_.send_signal(signal.SIGKILL)
-    compile_.wait()
+    try:
+        assert hub.held.wait(60), "the compile never asked for SmolTalk's shard"
+        [tmp] = tmp_path.glob("nanotasks.db.tmp-*")
+        assert tmp.stat().st_size > 0
+        compile_.send_signal(signal.SIGKILL)
+        compile_.wait()
+    finally:
+        compile_.kill()
     assert tmp.exists()  # nothing can clean up after SIGKILL
     assert sha256(db) == before
     assert "smoltalk" in nanotasks("info", "--db", db).stdout
