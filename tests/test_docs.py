@@ -176,6 +176,12 @@ def test_links_between_pages_lead_somewhere(page):
             assert anchor in anchors(linked), f"{page.name} links to {target}: no such heading"
 
 
+@pytest.mark.parametrize("page", PAGES, ids=PAGE_IDS)
+def test_pages_say_what_is_true_not_the_projects_history(page):
+    text = page.read_text(encoding="utf-8")
+    assert not re.search(r"\b(issue|PR|pull request) #?\d+", text, flags=re.I), page.name
+
+
 def test_the_readme_is_short_and_leads_to_every_page():
     readme = (REPO / "README.md").read_text(encoding="utf-8")
     lines = readme.splitlines()
