@@ -18,8 +18,8 @@ demo.db (data/sample compiled, the README's quickstart) and `nanochat`, a stand-
 checkout. The demo compiles that the session's fixtures have already run are answered from
 them: a copy of the file and the output recorded when it was compiled. Normalised on both
 sides, and only what must vary: the page's directory reads as /home/you, the figures of a
-table's `seconds` column is blanked, a compile's closing time and memory dropped, and trailing
-spaces and blank lines are dropped.
+table's `seconds` column are blanked, a compile's time and peak memory are cut from its closing
+line, and trailing spaces and blank lines are dropped.
 """
 
 import difflib
