@@ -8,6 +8,7 @@ or --json.
 """
 
 import base64
+import csv
 import itertools
 import json
 import os
@@ -17,6 +18,9 @@ import sys
 import time
 
 import click
+
+from nanotasks.store.text import message_text
+from nanotasks.store.verify import name_of
 
 NUMBER = re.compile(r"-?[\d,]*\.?\d+(e[-+]?\d+)?x?")
 ELLIPSIS = "…"
@@ -119,6 +123,154 @@ def _json_default(value):
 def blob(value):
     """A BLOB in JSON, as sqlite-utils writes one."""
     return {"$base64": True, "encoded": base64.b64encode(value).decode()}
+
+
+def echo_info(info, as_json=False):
+    """What `nanotasks info` prints of a nanotasks.Info: a table of the splits (then the other
+    names they are served under, then the stored files), or JSON of the splits and files."""
+    if as_json:
+        echo_json({"path": info.path, "splits": info.splits, "files": info.files})
+        return
+    rows = [
+        [s["task"], s["subset"], s["split"], count(s["rows"]), count(s["stored_bytes"])]
+        + [_source(s), _revision(s), s["sha256"][:12]]
+        for s in info.splits
+    ]
+    rows += [
+        [
+            a.task,
+            a.subset,
+            a.split,
+            count(a.rows),
+            "",
+            f"same rows as {a.stored_subset}/{a.stored_split}",
+            "",
+            "",
+        ]
+        for a in info.aliases
+    ]
+    rows += [
+        ["file", f["file"], "", "", count(f["stored_bytes"]), f["repo"], _revision(f)]
+        + [f["sha256"][:12]]
+        for f in info.files
+    ]
+    echo_table(["task", "subset", "split", "rows", "bytes", "source", "revision", "sha256"], rows)
+
+
+def _source(split):
+    """Where a split was read: repo:config/split, as --chat names a dataset, where the config
+    or split differs from the stored subset or split."""
+    source = split["repo"]
+    if split["config"] is not None and split["config"] != split["subset"]:
+        source += f":{split['config']}"
+    if split["source_split"] is not None and split["source_split"] != split["split"]:
+        source += f"/{split['source_split']}"
+    return source
+
+
+def _revision(source):
+    """The hub commit, shortened; `mirror` for a source read from a --mirror, blank for a
+    local file."""
+    if source["revision"]:
+        return source["revision"][:12]
+    return "" if source.get("task") == "customjson" else "mirror"
+
+
+def echo_conversation(conversation, as_json=False):
+    """A conversation as `nanotasks show` prints it: each message under its role, then its
+    other fields on one line; or the whole as JSON."""
+    if as_json:
+        echo_json(conversation)
+        return
+    for message in conversation["messages"]:
+        click.secho(f"[{message['role']}]", bold=True)
+        click.echo(message_text(message))
+        click.echo()
+    extras = {k: v for k, v in conversation.items() if k != "messages"}
+    if extras:
+        click.echo(json.dumps(extras, ensure_ascii=False))  # one line, after the messages
+
+
+def echo_checks(path, quick, checks, as_json=False):
+    """The report of `nanotasks verify` on the file at `path`: a line per check (a
+    store.verify.Check) and a verdict, or JSON."""
+    whole = all(check.ok for check in checks)
+    if as_json:
+        checked = [check.as_dict() for check in checks]
+        echo_json({"path": str(path), "quick": quick, "ok": whole, "checks": checked})
+        return
+    echo_table(
+        ["check", "status", "detail"],
+        [[c.name, "ok" if c.ok else colour("FAILED"), c.detail] for c in checks],
+    )
+    if whole:
+        click.echo(f"{path}: whole ({'quick' if quick else 'full'} check)")
+    else:
+        failed = sum(not check.ok for check in checks)
+        click.echo(
+            f"{path}: {colour('DAMAGED')} ({failed} of {len(checks)} checks failed). Copy it "
+            f"again from a good copy, or recompile it."
+        )
+
+
+def echo_rows(columns, rows, as_json=False, as_csv=False):
+    """A query's rows (any iterable), printed as they come: a table, CSV with a header row,
+    or a JSON array of objects. BLOBs as sqlite-utils writes them: base64 in CSV, an object
+    that says so in JSON (see blob), `<N bytes>` in a table."""
+    if as_json:
+        _echo_json_records(columns, rows)
+    elif as_csv:
+        writer = csv.writer(sys.stdout, lineterminator="\n")
+        writer.writerow(columns)
+        for row in rows:
+            writer.writerow(
+                [base64.b64encode(c).decode() if isinstance(c, bytes) else c for c in row]
+            )
+    else:
+        echo_table(columns, rows)
+
+
+def _echo_json_records(columns, rows):
+    """The rows as echo_json would print the whole list of objects, one object at a time;
+    each value through the C encoder."""
+    encode = json.JSONEncoder(ensure_ascii=False, default=blob).encode
+    first = True
+    for row in rows:
+        record = dict(zip(columns, row, strict=True))  # a repeated name keeps its last value
+        members = ",\n".join(
+            f"    {encode(name)}: {encode(value)}" for name, value in record.items()
+        )
+        sys.stdout.write(("[\n" if first else ",\n") + "  {\n" + members + "\n  }")
+        first = False
+    sys.stdout.write("[]\n" if first else "\n]\n")
+
+
+def echo_exported(split, output):
+    """The line on standard error after `nanotasks export -o FILE` wrote `split`."""
+    click.echo(
+        f"wrote {count(split.rows)} conversations of {split.task} {split.subset}/{split.split} "
+        f"to {output}",
+        err=True,
+    )
+
+
+def echo_overlap(path, summary, as_json=False):
+    """What `nanotasks overlap` prints of Store.overlap_summary(): per evaluation split, its
+    examples and how many are in training splits, then one line per training split."""
+    if as_json:
+        echo_json({"path": str(path), "splits": summary})
+        return
+    rows = []
+    for item in summary:
+        rows.append(
+            [name_of(item), count(item["examples"]), count(item["overlapping"]), "", "", ""]
+        )
+        rows += [
+            ["", "", "", name_of(found), count(found["exact"]), count(found["ngram"])]
+            for found in item["found_in"]
+        ]
+    headers = ["evaluation split", "examples", "in training", "found in", "exact", "13-gram"]
+    echo_table(headers, rows)
 
 
 def split_fields(name):

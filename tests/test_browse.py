@@ -64,9 +64,9 @@ def browsing(db):
     return process, line.split()[0]
 
 
-def stopped(process):
-    """Ctrl-C: the exit status, and what the server printed on standard error."""
-    process.send_signal(signal.SIGINT)
+def stopped(process, signum=signal.SIGINT):
+    """Ctrl-C (or `signum`): the exit status, and what the server printed on standard error."""
+    process.send_signal(signum)
     _, err = process.communicate(timeout=30)
     return process.returncode, err
 
@@ -441,9 +441,10 @@ def test_browse_answers_only_requests_addressed_to_it(server):
     assert answers[f"localhost:{url.port}"][0] == answers[url.netloc][0] == 200
 
 
-def test_ctrl_c_stops_browse_with_status_130(demo_db):
+@pytest.mark.parametrize("signum, status", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_ctrl_c_or_sigterm_stops_browse_with_128_plus_the_signal(demo_db, signum, status):
     process, _ = browsing(demo_db)
-    assert stopped(process) == (130, "")
+    assert stopped(process, signum) == (status, "")
 
 
 def test_a_time_limit_stops_the_query_not_just_the_function(demo_db):
