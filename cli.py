@@ -7,6 +7,7 @@ import re
 import signal
 import sqlite3
 import sys
+import time
 
 import click
 
@@ -265,23 +266,28 @@ def compile(db, only, mirror, revisions, customs, chats, chat_shuffle, jobs, max
     field, a wrong type, an answer out of range) stops the compile, names the row, and
     leaves the file at --db as it was.
     """
+    from nanotasks.compiler.memory import PeakMemory
+
     _say_hub_notices()
     before = _file_id(db)
+    started = time.monotonic()
     try:
-        outcomes = _compiled(
-            db,
-            only,
-            mirror,
-            revisions,
-            customs,
-            jobs,
-            progress(not as_json),
-            chats,
-            chat_shuffle,
-            max_wait,
-        )
+        with PeakMemory() as memory:
+            outcomes = _compiled(
+                db,
+                only,
+                mirror,
+                revisions,
+                customs,
+                jobs,
+                progress(not as_json, memory),
+                chats,
+                chat_shuffle,
+                max_wait,
+            )
         interrupt.check()  # a signal whose exception was swallowed on the way
-        status = echo_compile(db, outcomes, as_json, unchanged(db, before is not None))
+        cost = (time.monotonic() - started, memory.peak)
+        status = echo_compile(db, outcomes, as_json, unchanged(db, before is not None), cost)
     except BaseException as error:
         if isinstance(error, KeyboardInterrupt) or interrupt.received() is not None:
             _say_interrupted(db, before)

@@ -287,22 +287,23 @@ def seconds(value):
     return round(value, 3)
 
 
-def progress(enabled=True):
+def progress(enabled=True, memory=None):
     """The progress display of one command: a single line on standard error, rewritten as work
     goes on, or None (quiet) when `enabled` is false or standard error is no terminal. It is
     what the library's `progress` arguments take: progress(length=..., label=...) -> a context
-    manager with update(n)."""
+    manager with update(n). With `memory` (anything with a `current` number of bytes), the
+    line shows it too."""
     if not enabled or not is_terminal(sys.stderr):
         return None
-    return Progress()
+    return Progress(memory)
 
 
 class Progress:
     """One status line for a whole command: how many steps are done, the current step's name,
-    its count of rows (of how many, when known) and its rate."""
+    its count of rows (of how many, when known), its rate and time, and the memory in use."""
 
-    def __init__(self):
-        self.done = 0
+    def __init__(self, memory=None):
+        self.done, self.memory = 0, memory
 
     def __call__(self, length, label):
         self.length, self.label, self.count = length, label, 0
@@ -326,27 +327,32 @@ class Progress:
         self.shown = time.monotonic()
         elapsed = self.shown - self.started
         total = f"/{self.length:,}" if self.length else ""
-        rate = f"  {self.count / elapsed:,.0f} rows/s" if elapsed > 0.5 else ""
-        line = f"[{self.done} done] {self.label}  {self.count:,}{total} rows{rate}"
+        rate = f"  {self.count / elapsed:,.0f} rows/s  {elapsed:.0f} s" if elapsed > 0.5 else ""
+        memory = f"  {self.memory.current / 2**20:,.0f} MB" if self.memory else ""
+        line = f"[{self.done} done] {self.label}  {self.count:,}{total} rows{rate}{memory}"
         columns = shutil.get_terminal_size().columns
         click.echo(f"\r\033[K{line[: columns - 1]}", nl=False, err=True)
 
 
-def echo_compile(path, outcomes, as_json, nothing_written):
-    """Print what a compile did: a table of its outcomes and whether it wrote `path`, or JSON;
-    then on standard error one line per reason something failed. "wrote" only when something
-    new was written; `nothing_written` ends the line that says otherwise. Returns the exit
-    status: 1 when anything failed."""
+def echo_compile(path, outcomes, as_json, nothing_written, cost):
+    """Print what a compile did: a table of its outcomes and whether it wrote `path`, with what
+    it cost (`cost`: seconds, peak memory in bytes), or JSON; then on standard error one line
+    per reason something failed. "wrote" only when something new was written;
+    `nothing_written` ends the line that says otherwise. Returns the exit status: 1 when
+    anything failed."""
     written = any(outcome.status == "written" for outcome in outcomes)
+    spent, peak = cost
     if as_json:
-        echo_json({"path": str(path), "written": written, "outcomes": _outcomes(outcomes)})
+        report = {"path": str(path), "written": written, "seconds": seconds(spent)}
+        echo_json({**report, "peak_memory_bytes": peak, "outcomes": _outcomes(outcomes)})
     else:
         rows = [
             [o.name, count(o.rows), count(o.stored_bytes), f"{o.seconds:.1f}", _status(o)]
             for o in outcomes
         ]
         echo_table(["split", "rows", "bytes", "seconds", "status"], rows)
-        click.echo(f"wrote {path}" if written else f"nothing was written{nothing_written}")
+        done = f"wrote {path}" if written else f"nothing was written{nothing_written}"
+        click.echo(f"{done} in {spent:.1f} s, at most {peak / 2**20:,.0f} MB of memory")
     failures: dict[
         tuple[str, bool], list[str]
     ] = {}  # one line per reason: a repository out of reach fails all its splits alike

@@ -8,15 +8,14 @@ stored file. The quick check reads only what is cheap: the header, the schema an
 `example_data`, and each split's first and last row.
 """
 
-import contextlib
 import hashlib
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
-from types import SimpleNamespace
 
 import zstandard
 
+from nanotasks.store import NoProgress
 from nanotasks.store.reader import (
     Split,
     Store,
@@ -108,7 +107,7 @@ def verify(path, quick=False, progress=None):
         checks += [_ends(store, _split(s)) for s in splits]
         return checks + [_on_file(f["name"], True, "present") for f in files]
     total = sum(s["rows"] for s in splits)
-    with (progress or _silent)(length=total, label="verifying") as bar:
+    with (progress or NoProgress)(length=total, label="verifying") as bar:
         checks += [_rows(store, s, bar) for s in splits]
     return checks + [_file(store, f) for f in files]
 
@@ -239,8 +238,3 @@ def _split(s):
     return Split(
         s["id"], s["task"], s["subset"], s["split"], s["first_example"], s["rows"], s["dictionary"]
     )
-
-
-@contextlib.contextmanager
-def _silent(length, label):
-    yield SimpleNamespace(update=lambda n: None)

@@ -18,7 +18,8 @@ demo.db (data/sample compiled, the README's quickstart) and `nanochat`, a stand-
 checkout. The demo compiles that the session's fixtures have already run are answered from
 them: a copy of the file and the output recorded when it was compiled. Normalised on both
 sides, and only what must vary: the page's directory reads as /home/you, the figures of a
-table's `seconds` column are blanked, and trailing spaces and blank lines are dropped.
+table's `seconds` column is blanked, a compile's closing time and memory dropped, and trailing
+spaces and blank lines are dropped.
 """
 
 import difflib
@@ -33,7 +34,7 @@ import pytest
 
 from nanotasks.compiler.nanochat import MODULES
 from tests.conftest import REPO
-from tests.helpers import console_commands, fenced_blocks
+from tests.helpers import console_commands, fenced_blocks, without_cost
 
 PAGES = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md")), REPO / "benchmarks/README.md"]
 PAGE_IDS = [str(page.relative_to(REPO)) for page in PAGES]
@@ -112,6 +113,7 @@ def normalised(text, home):
     lines = [line.rstrip() for line in text.replace(str(home), HOME).splitlines()]
     while lines and not lines[-1]:
         lines.pop()
+    lines = [without_cost(line) for line in lines]
     return [line.rstrip() for line in blank_seconds(lines)]
 
 
