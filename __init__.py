@@ -6,6 +6,7 @@ The `nanotasks` command is a thin layer over these functions:
     import nanotasks
     nanotasks.compile("demo.db", mirror="data/sample")      # needs nanotasks[compile]
     store = nanotasks.open("demo.db")
+    print(nanotasks.info("demo.db").splits)                  # what `nanotasks info` lists
     split = nanotasks.find_split(store, "gsm8k", "test", subset="main")
     conversation = store.read(split, 3)
     nanotasks.export(store, "gsm8k", "test", "gsm8k-test.jsonl", subset="main")
@@ -20,7 +21,7 @@ import logging
 import os
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, NamedTuple
 
 from nanotasks.store import cache_path, default_path
 from nanotasks.store.reader import (
@@ -34,7 +35,7 @@ from nanotasks.store.reader import (
     StoreNotFound,
     StrPath,
 )
-from nanotasks.tasks import NAMES, UnknownName, find_split
+from nanotasks.tasks import NAMES, UnknownName, aliases, find_split
 
 if TYPE_CHECKING:
     from nanotasks.compiler.build import Outcome
@@ -45,6 +46,10 @@ log = logging.getLogger("nanotasks")
 __all__ = [
     "compile",
     "open",
+    "info",
+    "Info",
+    "Alias",
+    "overlap",
     "verify",
     "export",
     "find_split",
@@ -114,6 +119,53 @@ def open(db: StrPath | None = None) -> Store:
     return Store(db or default_path())
 
 
+class Alias(NamedTuple):
+    """Another name a stored split is served under: MMLU's auxiliary_train/train is the rows
+    stored as all/auxiliary_train."""
+
+    task: str
+    subset: str
+    split: str
+    rows: int
+    stored_subset: str
+    stored_split: str
+
+
+class Info(NamedTuple):
+    """What `nanotasks info` lists: the file's `path` as given; its `splits`, each a dict of
+    Store.splits() without the zstd dictionary (id, task, subset, split, first_example, rows,
+    repo, config, source_split, revision, sha256, stored_bytes); the other names they are
+    served under (`aliases`); and its stored `files`, dicts of file (the name), repo,
+    revision, sha256, size and stored_bytes."""
+
+    path: str
+    splits: list[dict[str, Any]]
+    aliases: list[Alias]
+    files: list[dict[str, Any]]
+
+
+def info(db: StrPath | None = None) -> Info:
+    """The splits and stored files of the compiled file at `db` (default_path() when None),
+    with their provenance."""
+    path = db or default_path()
+    store = Store(path)
+    splits = [{k: v for k, v in s.items() if k != "dictionary"} for s in store.splits()]
+    stored = {(s["task"], s["subset"], s["split"]): s["rows"] for s in splits}
+    served = [
+        Alias(task, subset, split, stored[(task, *target)], *target)
+        for (task, subset, split), target in aliases().items()
+        if (task, *target) in stored
+    ]
+    files = [{"file": f.pop("name"), **f} for f in store.files()]
+    return Info(str(path), splits, served, files)
+
+
+def overlap(db: StrPath | None = None) -> list[dict[str, Any]]:
+    """What `nanotasks overlap` lists: per evaluation split, its examples, how many are also in
+    training splits, and where; see Store.overlap_summary."""
+    return open(db).overlap_summary()
+
+
 def verify(
     db: StrPath | None = None, quick: bool = False, progress: Callable[..., Any] | None = None
 ) -> list[Check]:
@@ -127,13 +179,14 @@ def export(
     store: Store | StrPath,
     task: str,
     split: str,
-    output: StrPath,
+    output: StrPath | IO,
     subset: str | None = None,
     format: str = "jsonl",
 ) -> Split:
-    """Write every conversation of TASK's SPLIT, in Task order, to the file `output`: jsonl, one
+    """Write every conversation of TASK's SPLIT, in Task order, to `output`: jsonl, one
     conversation object per line, or parquet (needs pyarrow). `store` is a Store or a path.
-    A regular file is replaced only once the whole output is written (see output_file).
+    `output` is a path, whose regular file is replaced only once the whole output is written
+    (see output_file), or an open file (text for jsonl, binary for parquet), e.g. sys.stdout.
     Returns the split written (a store.reader.Split: its rows is how many)."""
     # imported here: what it imports (tempfile, shutil) would add to every reader's start-up
     from nanotasks.store.export import FORMATS, output_file, write_jsonl, write_parquet
@@ -143,6 +196,9 @@ def export(
     store = store if isinstance(store, Store) else Store(store)
     stored = find_split(store, task, split, subset)
     write = write_jsonl if format == "jsonl" else write_parquet
+    if hasattr(output, "write"):
+        write(store, stored, output)
+        return stored
     with output_file(output, binary=format != "jsonl", never=store.path) as f:
         write(store, stored, f)
     return stored

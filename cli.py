@@ -1,37 +1,34 @@
 """The `nanotasks` command: a thin layer over the library API in nanotasks/__init__.py."""
 
-import base64
-import csv
 import io
-import json
 import logging
 import os
 import re
 import signal
 import sqlite3
 import sys
-from pathlib import Path
+import time
 
 import click
 
 import nanotasks
 from nanotasks.output import (
-    blob,
     colour,
-    count,
+    echo_checks,
     echo_compile,
-    echo_json,
-    echo_table,
+    echo_conversation,
+    echo_exported,
+    echo_info,
+    echo_overlap,
+    echo_rows,
     progress,
-    split_fields,
     unchanged,
 )
 from nanotasks.store import default_path, interrupt
-from nanotasks.store.export import FORMATS, write_jsonl
-from nanotasks.store.reader import Store, StoreError
+from nanotasks.store.export import FORMATS
+from nanotasks.store.reader import StoreError
 from nanotasks.store.sqlfunctions import TIMEOUT, QueryFailed, WriteRefused, running
-from nanotasks.store.text import message_text
-from nanotasks.tasks import NAMES, UnknownName, aliases, example, find_split
+from nanotasks.tasks import NAMES, UnknownName, example
 
 db_option = click.option(
     "--db",
@@ -45,8 +42,9 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON i
 
 
 class Group(click.Group):
-    """click's group, with "Error:" in colour and a closed pipe (`nanotasks show ... | head`)
-    taken as the reader having had enough rather than as a failure."""
+    """click's group, with "Error:" in colour, a problem with the file (StoreError) one line
+    of error, and a closed pipe (`nanotasks show ... | head`) taken as the reader having had
+    enough rather than as a failure."""
 
     def invoke(self, ctx):
         try:
@@ -56,6 +54,8 @@ class Group(click.Group):
                 os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno()
             )  # nothing left to flush to
             sys.exit(0)
+        except StoreError as error:  # the file missing, damaged or not ours: its message says
+            raise click.ClickException(str(error)) from None
 
     def main(self, *args, standalone_mode=True, **kwargs):
         if not standalone_mode:
@@ -184,13 +184,6 @@ def _error_line(error):
     return str(error)
 
 
-def open_store(db):
-    try:
-        return Store(db)
-    except StoreError as error:
-        raise click.ClickException(str(error)) from None
-
-
 @cli.command(short_help="Download every source and write the compiled file.")
 @db_option
 @click.option(
@@ -273,23 +266,28 @@ def compile(db, only, mirror, revisions, customs, chats, chat_shuffle, jobs, max
     field, a wrong type, an answer out of range) stops the compile, names the row, and
     leaves the file at --db as it was.
     """
+    from nanotasks.compiler.memory import PeakMemory
+
     _say_hub_notices()
     before = _file_id(db)
+    started = time.monotonic()
     try:
-        outcomes = _compiled(
-            db,
-            only,
-            mirror,
-            revisions,
-            customs,
-            jobs,
-            progress(not as_json),
-            chats,
-            chat_shuffle,
-            max_wait,
-        )
+        with PeakMemory() as memory:
+            outcomes = _compiled(
+                db,
+                only,
+                mirror,
+                revisions,
+                customs,
+                jobs,
+                progress(not as_json, memory),
+                chats,
+                chat_shuffle,
+                max_wait,
+            )
         interrupt.check()  # a signal whose exception was swallowed on the way
-        status = echo_compile(db, outcomes, as_json, unchanged(db, before is not None))
+        cost = (time.monotonic() - started, memory.peak)
+        status = echo_compile(db, outcomes, as_json, unchanged(db, before is not None), cost)
     except BaseException as error:
         if isinstance(error, KeyboardInterrupt) or interrupt.received() is not None:
             _say_interrupted(db, before)
@@ -374,65 +372,7 @@ def _say_hub_notices():
 @json_option
 def info(db, as_json):
     """List the splits and files in the compiled file, with their provenance."""
-    store = open_store(db)
-    splits, files = store.splits(), store.files()
-    if as_json:
-        splits = [
-            {k: v for k, v in s.items() if k != "dictionary"} for s in splits
-        ]  # bytes: not JSON
-        files = [{"file": f.pop("name"), **f} for f in files]
-        echo_json({"path": str(db), "splits": splits, "files": files})
-        return
-    rows = [
-        [
-            s["task"],
-            s["subset"],
-            s["split"],
-            count(s["rows"]),
-            count(s["stored_bytes"]),
-            _source(s),
-            _revision(s),
-            s["sha256"][:12],
-        ]
-        for s in splits
-    ]
-    stored = {(s["task"], s["subset"], s["split"]): s for s in splits}
-    rows += [
-        [
-            task,
-            subset,
-            split,
-            count(stored[(task, *target)]["rows"]),
-            "",
-            f"same rows as {'/'.join(target)}",
-            "",
-            "",
-        ]
-        for (task, subset, split), target in aliases().items()
-        if (task, *target) in stored
-    ]
-    rows += [
-        [
-            "file",
-            f["name"],
-            "",
-            "",
-            count(f["stored_bytes"]),
-            f["repo"],
-            _revision(f),
-            f["sha256"][:12],
-        ]
-        for f in files
-    ]
-    echo_table(["task", "subset", "split", "rows", "bytes", "source", "revision", "sha256"], rows)
-
-
-def _revision(source):
-    """The hub commit, shortened; `mirror` for a source read from a --mirror, blank for a local
-    file."""
-    if source["revision"]:
-        return source["revision"][:12]
-    return "" if source.get("task") == "customjson" else "mirror"
+    echo_info(nanotasks.info(db), as_json)
 
 
 @cli.command(
@@ -454,23 +394,13 @@ def _revision(source):
 )
 @json_option
 def show(db, task, split, index, subset, as_json):
-    store = open_store(db)
     try:
-        conversation = example(store, task, split, index, subset)
+        conversation = example(nanotasks.open(db), task, split, index, subset)
     except (UnknownName, ValueError) as error:
         raise click.UsageError(str(error)) from None
-    except (StoreError, IndexError) as error:
+    except IndexError as error:
         raise click.ClickException(str(error)) from None
-    if as_json:
-        echo_json(conversation)
-        return
-    for message in conversation["messages"]:
-        click.secho(f"[{message['role']}]", bold=True)
-        click.echo(message_text(message))
-        click.echo()
-    extras = {k: v for k, v in conversation.items() if k != "messages"}
-    if extras:
-        click.echo(json.dumps(extras, ensure_ascii=False))  # one line, after the messages
+    echo_conversation(conversation, as_json)
 
 
 @cli.command(short_help="Check that the compiled file is whole.")
@@ -490,35 +420,9 @@ def verify(db, quick, as_json):
     was compiled. Prints one line per split and a verdict; the exit status is 0 only
     when everything holds.
     """
-    if not Path(db).exists():  # nothing to check: not damaged, just not there
-        open_store(db)  # which says so, and how to make one
     checks = nanotasks.verify(db, quick=quick, progress=progress(not as_json))
-    whole = all(check.ok for check in checks)
-    if as_json:
-        echo_json(
-            {
-                "path": str(db),
-                "quick": quick,
-                "ok": whole,
-                "checks": [
-                    {**_check_fields(c.name), "ok": c.ok, "detail": c.detail} for c in checks
-                ],
-            }
-        )
-    else:
-        echo_table(
-            ["check", "status", "detail"],
-            [[c.name, "ok" if c.ok else colour("FAILED"), c.detail] for c in checks],
-        )
-        failed = sum(not check.ok for check in checks)
-        if whole:
-            click.echo(f"{db}: whole ({'quick' if quick else 'full'} check)")
-        else:
-            click.echo(
-                f"{db}: {colour('DAMAGED')} ({failed} of {len(checks)} checks failed). Copy it "
-                f"again from a good copy, or recompile it."
-            )
-    sys.exit(0 if whole else 1)
+    echo_checks(db, quick, checks, as_json)
+    sys.exit(0 if all(check.ok for check in checks) else 1)
 
 
 @cli.command(short_help="Run a read-only SQL query on the compiled file.")
@@ -545,7 +449,8 @@ def sql(db, query, as_json, as_csv, timeout):
     text and conversation_text(id) its messages' texts, where id is the `id` column of the
     `examples` view. A query that would change anything is refused. Rows are printed as they
     come (a table's column widths are those of its first 1,000 rows); a query stops at
-    --timeout, at Ctrl-C, or when its sorting and temporary tables need more than 1 GiB.
+    --timeout, at Ctrl-C, when its sorting and temporary tables need more than 1 GiB, or when
+    it would make one value larger than 64 MiB.
 
     \b
     nanotasks sql "SELECT task, split, count(*) FROM examples GROUP BY 1, 2"
@@ -554,20 +459,8 @@ def sql(db, query, as_json, as_csv, timeout):
     if as_json and as_csv:
         raise click.UsageError("--json and --csv: choose one")
     try:
-        open_store(db)  # the header checks, with their advice
         with running(db, query, timeout) as (columns, cursor):
-            rows = iter(cursor.fetchone, None)
-            if as_json:
-                _print_json_records(columns, rows)
-            elif as_csv:
-                writer = csv.writer(sys.stdout, lineterminator="\n")
-                writer.writerow(columns)
-                for row in rows:
-                    writer.writerow(
-                        [base64.b64encode(c).decode() if isinstance(c, bytes) else c for c in row]
-                    )
-            else:
-                echo_table(columns, rows)
+            echo_rows(columns, iter(cursor.fetchone, None), as_json, as_csv)
     except WriteRefused as refused:
         raise click.ClickException(
             f"refused: this query would write ({refused}); `nanotasks sql` "
@@ -581,29 +474,6 @@ def sql(db, query, as_json, as_csv, timeout):
     except KeyboardInterrupt:
         click.echo("\ninterrupted", err=True)
         sys.exit(128 + (interrupt.received() or signal.SIGINT))
-
-
-def _print_json_records(columns, rows):
-    """The rows as echo_json would print the whole list of objects, one object at a time
-    (BLOBs as {"$base64": true, "encoded": ...}); each value through the C encoder."""
-    encode = json.JSONEncoder(ensure_ascii=False, default=blob).encode
-    first = True
-    for row in rows:
-        # a repeated column name keeps its last value, as in dumps
-        record = dict(zip(columns, row, strict=True))
-        members = ",\n".join(
-            f"    {encode(name)}: {encode(value)}" for name, value in record.items()
-        )
-        sys.stdout.write(("[\n" if first else ",\n") + "  {\n" + members + "\n  }")
-        first = False
-    sys.stdout.write("[]\n" if first else "\n]\n")
-
-
-def _check_fields(name):
-    """A check's name in JSON: task/subset/split for a split, file for a stored file, else check."""
-    if name.startswith("file "):
-        return {"file": name.removeprefix("file ")}
-    return split_fields(name) if " " in name else {"check": name}
 
 
 @cli.command(short_help="Write a split's conversations as JSONL or parquet.")
@@ -630,19 +500,13 @@ def _check_fields(name):
 )
 def export(db, task, split, subset, file_format, output):
     """Write every conversation of TASK's SPLIT, in the order the Task serves them."""
-    store = open_store(db)
+    store = nanotasks.open(db)
+    if output == "-" and file_format != "jsonl":
+        raise click.UsageError("parquet is not written to standard output: give a file with -o")
     try:
-        if output != "-":
-            written = nanotasks.export(store, task, split, output, subset, file_format)
-            click.echo(
-                f"wrote {count(written.rows)} conversations of {written.task} {written.subset}/"
-                f"{written.split} to {output}",
-                err=True,
-            )
-        elif file_format == "jsonl":
-            write_jsonl(store, find_split(store, task, split, subset), sys.stdout)
-        else:
-            raise click.UsageError("parquet is not written to standard output: give a file with -o")
+        written = nanotasks.export(
+            store, task, split, sys.stdout if output == "-" else output, subset, file_format
+        )
     except ImportError:
         raise click.ClickException(
             "writing parquet needs pyarrow: pip install pyarrow (or "
@@ -650,11 +514,13 @@ def export(db, task, split, subset, file_format, output):
         ) from None
     except UnknownName as error:
         raise click.UsageError(str(error)) from None
-    except (StoreError, ValueError) as error:
+    except ValueError as error:
         raise click.ClickException(str(error)) from None
     except OSError as error:
         where = "standard output" if output == "-" else output
         raise click.ClickException(f"cannot write {where}: {error.strerror or error}") from None
+    if output != "-":
+        echo_exported(written, output)
 
 
 @cli.command(short_help="Count evaluation examples also found in training splits.")
@@ -666,32 +532,7 @@ def overlap(db, as_json):
     exact: the same normalised prompt; 13-gram: a shared run of 13 words. The pairs are in
     the `overlaps` table, for SQL.
     """
-    store = open_store(db)
-    try:
-        summary = store.overlap_summary()
-    except StoreError as error:
-        raise click.ClickException(str(error)) from None
-    if as_json:
-        echo_json({"path": str(db), "splits": summary})
-        return
-    rows = []
-    for item in summary:
-        name = f"{item['task']} {item['subset']}/{item['split']}"
-        rows.append([name, count(item["examples"]), count(item["overlapping"]), "", "", ""])
-        for found in item["found_in"]:
-            rows.append(
-                [
-                    "",
-                    "",
-                    "",
-                    f"{found['task']} {found['subset']}/{found['split']}",
-                    count(found["exact"]),
-                    count(found["ngram"]),
-                ]
-            )
-    echo_table(
-        ["evaluation split", "examples", "in training", "found in", "exact", "13-gram"], rows
-    )
+    echo_overlap(db, nanotasks.overlap(db), as_json)
 
 
 @cli.command(short_help="Look at the compiled file in a web browser.")
@@ -707,7 +548,7 @@ def browse(db, port):
     """Look at the compiled file in a web browser: Datasette on 127.0.0.1, read-only, with
     pages for every split, each example as a transcript, and contamination as a heatmap.
     Prints the start page's address; Ctrl-C stops it. Needs no network."""
-    open_store(db)
+    nanotasks.open(db)  # the file checked, before anything is served
     try:
         from nanotasks.browse import serve
     except ImportError as error:
@@ -717,23 +558,12 @@ def browse(db, port):
     try:
         serve(db, port, click.echo)
     except KeyboardInterrupt:  # Ctrl-C, the way to stop it: the server has shut down
-        sys.exit(130)
+        sys.exit(128 + (interrupt.received() or signal.SIGINT))
     except OSError as error:
         raise click.ClickException(
             f"cannot listen on 127.0.0.1:{port} ({error.strerror}): "
             f"choose another port with --port N, or --port 0 for a free one"
         ) from None
-
-
-def _source(split):
-    """Where a split was read: repo:config/split, as --chat names a dataset, where the config
-    or split differs from the stored subset or split."""
-    source = split["repo"]
-    if split["config"] is not None and split["config"] != split["subset"]:
-        source += f":{split['config']}"
-    if split["source_split"] is not None and split["source_split"] != split["split"]:
-        source += f"/{split['source_split']}"
-    return source
 
 
 def _pair(value, option, form):

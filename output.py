@@ -8,6 +8,7 @@ or --json.
 """
 
 import base64
+import csv
 import itertools
 import json
 import os
@@ -17,6 +18,9 @@ import sys
 import time
 
 import click
+
+from nanotasks.store.text import message_text
+from nanotasks.store.verify import name_of
 
 NUMBER = re.compile(r"-?[\d,]*\.?\d+(e[-+]?\d+)?x?")
 ELLIPSIS = "…"
@@ -121,6 +125,154 @@ def blob(value):
     return {"$base64": True, "encoded": base64.b64encode(value).decode()}
 
 
+def echo_info(info, as_json=False):
+    """What `nanotasks info` prints of a nanotasks.Info: a table of the splits (then the other
+    names they are served under, then the stored files), or JSON of the splits and files."""
+    if as_json:
+        echo_json({"path": info.path, "splits": info.splits, "files": info.files})
+        return
+    rows = [
+        [s["task"], s["subset"], s["split"], count(s["rows"]), count(s["stored_bytes"])]
+        + [_source(s), _revision(s), s["sha256"][:12]]
+        for s in info.splits
+    ]
+    rows += [
+        [
+            a.task,
+            a.subset,
+            a.split,
+            count(a.rows),
+            "",
+            f"same rows as {a.stored_subset}/{a.stored_split}",
+            "",
+            "",
+        ]
+        for a in info.aliases
+    ]
+    rows += [
+        ["file", f["file"], "", "", count(f["stored_bytes"]), f["repo"], _revision(f)]
+        + [f["sha256"][:12]]
+        for f in info.files
+    ]
+    echo_table(["task", "subset", "split", "rows", "bytes", "source", "revision", "sha256"], rows)
+
+
+def _source(split):
+    """Where a split was read: repo:config/split, as --chat names a dataset, where the config
+    or split differs from the stored subset or split."""
+    source = split["repo"]
+    if split["config"] is not None and split["config"] != split["subset"]:
+        source += f":{split['config']}"
+    if split["source_split"] is not None and split["source_split"] != split["split"]:
+        source += f"/{split['source_split']}"
+    return source
+
+
+def _revision(source):
+    """The hub commit, shortened; `mirror` for a source read from a --mirror, blank for a
+    local file."""
+    if source["revision"]:
+        return source["revision"][:12]
+    return "" if source.get("task") == "customjson" else "mirror"
+
+
+def echo_conversation(conversation, as_json=False):
+    """A conversation as `nanotasks show` prints it: each message under its role, then its
+    other fields on one line; or the whole as JSON."""
+    if as_json:
+        echo_json(conversation)
+        return
+    for message in conversation["messages"]:
+        click.secho(f"[{message['role']}]", bold=True)
+        click.echo(message_text(message))
+        click.echo()
+    extras = {k: v for k, v in conversation.items() if k != "messages"}
+    if extras:
+        click.echo(json.dumps(extras, ensure_ascii=False))  # one line, after the messages
+
+
+def echo_checks(path, quick, checks, as_json=False):
+    """The report of `nanotasks verify` on the file at `path`: a line per check (a
+    store.verify.Check) and a verdict, or JSON."""
+    whole = all(check.ok for check in checks)
+    if as_json:
+        checked = [check.as_dict() for check in checks]
+        echo_json({"path": str(path), "quick": quick, "ok": whole, "checks": checked})
+        return
+    echo_table(
+        ["check", "status", "detail"],
+        [[c.name, "ok" if c.ok else colour("FAILED"), c.detail] for c in checks],
+    )
+    if whole:
+        click.echo(f"{path}: whole ({'quick' if quick else 'full'} check)")
+    else:
+        failed = sum(not check.ok for check in checks)
+        click.echo(
+            f"{path}: {colour('DAMAGED')} ({failed} of {len(checks)} checks failed). Copy it "
+            f"again from a good copy, or recompile it."
+        )
+
+
+def echo_rows(columns, rows, as_json=False, as_csv=False):
+    """A query's rows (any iterable), printed as they come: a table, CSV with a header row,
+    or a JSON array of objects. BLOBs as sqlite-utils writes them: base64 in CSV, an object
+    that says so in JSON (see blob), `<N bytes>` in a table."""
+    if as_json:
+        _echo_json_records(columns, rows)
+    elif as_csv:
+        writer = csv.writer(sys.stdout, lineterminator="\n")
+        writer.writerow(columns)
+        for row in rows:
+            writer.writerow(
+                [base64.b64encode(c).decode() if isinstance(c, bytes) else c for c in row]
+            )
+    else:
+        echo_table(columns, rows)
+
+
+def _echo_json_records(columns, rows):
+    """The rows as echo_json would print the whole list of objects, one object at a time;
+    each value through the C encoder."""
+    encode = json.JSONEncoder(ensure_ascii=False, default=blob).encode
+    first = True
+    for row in rows:
+        record = dict(zip(columns, row, strict=True))  # a repeated name keeps its last value
+        members = ",\n".join(
+            f"    {encode(name)}: {encode(value)}" for name, value in record.items()
+        )
+        sys.stdout.write(("[\n" if first else ",\n") + "  {\n" + members + "\n  }")
+        first = False
+    sys.stdout.write("[]\n" if first else "\n]\n")
+
+
+def echo_exported(split, output):
+    """The line on standard error after `nanotasks export -o FILE` wrote `split`."""
+    click.echo(
+        f"wrote {count(split.rows)} conversations of {split.task} {split.subset}/{split.split} "
+        f"to {output}",
+        err=True,
+    )
+
+
+def echo_overlap(path, summary, as_json=False):
+    """What `nanotasks overlap` prints of Store.overlap_summary(): per evaluation split, its
+    examples and how many are in training splits, then one line per training split."""
+    if as_json:
+        echo_json({"path": str(path), "splits": summary})
+        return
+    rows = []
+    for item in summary:
+        rows.append(
+            [name_of(item), count(item["examples"]), count(item["overlapping"]), "", "", ""]
+        )
+        rows += [
+            ["", "", "", name_of(found), count(found["exact"]), count(found["ngram"])]
+            for found in item["found_in"]
+        ]
+    headers = ["evaluation split", "examples", "in training", "found in", "exact", "13-gram"]
+    echo_table(headers, rows)
+
+
 def split_fields(name):
     """{"task", "subset", "split"} from a split's name as tables show it, "task subset/split";
     {"file": name} for a stored file's name."""
@@ -135,22 +287,23 @@ def seconds(value):
     return round(value, 3)
 
 
-def progress(enabled=True):
+def progress(enabled=True, memory=None):
     """The progress display of one command: a single line on standard error, rewritten as work
     goes on, or None (quiet) when `enabled` is false or standard error is no terminal. It is
     what the library's `progress` arguments take: progress(length=..., label=...) -> a context
-    manager with update(n)."""
+    manager with update(n). With `memory` (anything with a `current` number of bytes), the
+    line shows it too."""
     if not enabled or not is_terminal(sys.stderr):
         return None
-    return Progress()
+    return Progress(memory)
 
 
 class Progress:
     """One status line for a whole command: how many steps are done, the current step's name,
-    its count of rows (of how many, when known) and its rate."""
+    its count of rows (of how many, when known), its rate and time, and the memory in use."""
 
-    def __init__(self):
-        self.done = 0
+    def __init__(self, memory=None):
+        self.done, self.memory = 0, memory
 
     def __call__(self, length, label):
         self.length, self.label, self.count = length, label, 0
@@ -174,27 +327,32 @@ class Progress:
         self.shown = time.monotonic()
         elapsed = self.shown - self.started
         total = f"/{self.length:,}" if self.length else ""
-        rate = f"  {self.count / elapsed:,.0f} rows/s" if elapsed > 0.5 else ""
-        line = f"[{self.done} done] {self.label}  {self.count:,}{total} rows{rate}"
+        rate = f"  {self.count / elapsed:,.0f} rows/s  {elapsed:.0f} s" if elapsed > 0.5 else ""
+        memory = f"  {self.memory.current / 2**20:,.0f} MB" if self.memory else ""
+        line = f"[{self.done} done] {self.label}  {self.count:,}{total} rows{rate}{memory}"
         columns = shutil.get_terminal_size().columns
         click.echo(f"\r\033[K{line[: columns - 1]}", nl=False, err=True)
 
 
-def echo_compile(path, outcomes, as_json, nothing_written):
-    """Print what a compile did: a table of its outcomes and whether it wrote `path`, or JSON;
-    then on standard error one line per reason something failed. "wrote" only when something
-    new was written; `nothing_written` ends the line that says otherwise. Returns the exit
-    status: 1 when anything failed."""
+def echo_compile(path, outcomes, as_json, nothing_written, cost):
+    """Print what a compile did: a table of its outcomes and whether it wrote `path`, with what
+    it cost (`cost`: seconds, peak memory in bytes), or JSON; then on standard error one line
+    per reason something failed. "wrote" only when something new was written;
+    `nothing_written` ends the line that says otherwise. Returns the exit status: 1 when
+    anything failed."""
     written = any(outcome.status == "written" for outcome in outcomes)
+    spent, peak = cost
     if as_json:
-        echo_json({"path": str(path), "written": written, "outcomes": _outcomes(outcomes)})
+        report = {"path": str(path), "written": written, "seconds": seconds(spent)}
+        echo_json({**report, "peak_memory_bytes": peak, "outcomes": _outcomes(outcomes)})
     else:
         rows = [
             [o.name, count(o.rows), count(o.stored_bytes), f"{o.seconds:.1f}", _status(o)]
             for o in outcomes
         ]
         echo_table(["split", "rows", "bytes", "seconds", "status"], rows)
-        click.echo(f"wrote {path}" if written else f"nothing was written{nothing_written}")
+        done = f"wrote {path}" if written else f"nothing was written{nothing_written}"
+        click.echo(f"{done} in {spent:.1f} s, at most {peak / 2**20:,.0f} MB of memory")
     failures: dict[
         tuple[str, bool], list[str]
     ] = {}  # one line per reason: a repository out of reach fails all its splits alike

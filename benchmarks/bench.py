@@ -48,6 +48,7 @@ SMOLTALK = "HuggingFaceTB/smol-smoltalk"
 SYSTEMS = ("arrow", "hf", "nanotasks")
 BASELINES = ("arrow", "hf")
 SCALE_TEST = 2_000  # SmolTalk test rows beside each scale's train split
+ARROW_MAX_ROWS = 2_000_000  # the largest scale whose split in-memory Arrow is measured on
 MIXTURE_SPELLING = {"SimpleSpelling": 200_000, "SpellingBee": 80_000}
 
 
@@ -616,6 +617,7 @@ def measure_scales(args, work):
     random reads of nanotasks and in-memory Arrow in fresh processes, warm and (nanotasks)
     cold. Each size's snapshot and file are deleted before the next is made."""
     sys.path.insert(0, str(Path(__file__).parent))
+    from peak import run_with_peak
     from size_vs_parquet import sizes
     from synthetic import make_snapshot
 
@@ -626,24 +628,19 @@ def measure_scales(args, work):
         log(f"{rows:,} rows: making the snapshot")
         make_snapshot(hub, words, rows, SCALE_TEST, 100, 100)
         log(f"{rows:,} rows: compiling")
-        _, compile_s = run(
-            [
-                sys.executable,
-                "-m",
-                "nanotasks",
-                "compile",
-                "--only",
-                "smoltalk",
-                "--mirror",
-                hub,
-                "--db",
-                db,
-            ],
-            env,
+        command = [sys.executable, "-m", "nanotasks", "compile", "--only", "smoltalk"]
+        compiled, compile_s, peak = run_with_peak(
+            [*command, "--mirror", hub, "--db", db, "--jobs", str(args.jobs), "--json"], env
         )
+        if compiled.returncode != 0:
+            sys.exit(f"failed: compile\n{compiled.stdout}\n{compiled.stderr}")
+        report = json.loads(compiled.stdout)
         figures = {
             "rows": rows + SCALE_TEST,
             "compile_s": compile_s,
+            "split_s": sum(o["seconds"] for o in report["outcomes"]),
+            "reported_peak_mb": report["peak_memory_bytes"] / 2**20,
+            **peak,
             "load_compile": os.getloadavg()[0],
         }
         overlaps, _ = run([sys.executable, "-c", OVERLAPS, db], env)
@@ -657,7 +654,8 @@ def measure_scales(args, work):
             "cold_reads": max(args.reads // 10, 100),
             "sequential": False,
         }
-        for system in ("arrow", "nanotasks"):
+        # in-memory Arrow needs ~3.5 GB a million rows: not beyond ARROW_MAX_ROWS
+        for system in ("arrow", "nanotasks") if rows <= ARROW_MAX_ROWS else ("nanotasks",):
             if (
                 system == "nanotasks"
             ):  # warm: the file in the page cache, which the sizes and Arrow's load evict
@@ -682,10 +680,10 @@ def measure_scales(args, work):
 def scale_table(report):
     headers = [
         "rows",
-        "compile (s)",
-        "rows/s",
-        "of which overlaps (s)",
-        "rows/s without",
+        "compile peak (MB)",
+        "split rows/s",
+        "overlaps (s)",
+        "compile wall (s)",
         "file vs parquet",
         "open (ms)",
         "nanotasks read (us)",
@@ -697,32 +695,35 @@ def scale_table(report):
     ]
     rows = []
     for f in report["scales"]:
-        ours, arrow = f["nanotasks"], f["arrow"]
+        ours, arrow = f["nanotasks"], f.get("arrow")
         rows.append(
             [
                 f"{f['rows']:,}",
-                f"{f['compile_s']:.1f}",
-                f"{f['rows'] / f['compile_s']:,.0f}",
+                f"{f['peak_tree_mb']:,.0f}",
+                f"{f['rows'] / f['split_s']:,.0f}",
                 f"{f['overlaps_s']:.1f}",
-                f"{f['rows'] / max(f['compile_s'] - f['overlaps_s'], 1e-3):,.0f}",
+                f"{f['compile_s']:.1f}",
                 f"{f['file_vs_parquet']:.2f}x",
                 f"{ours['open_ms']:.0f}",
                 f"{ours['random_mean_us']:.1f}",
-                f"{arrow['random_mean_us']:.1f}",
-                _ratio(ours["random_mean_us"], arrow["random_mean_us"], False),
+                f"{arrow['random_mean_us']:.1f}" if arrow else "-",
+                _ratio(ours["random_mean_us"], arrow["random_mean_us"], False) if arrow else "-",
                 f"{ours['random_cold_us']:.0f}",
                 f"{ours['anonymous_mb']:.0f}",
-                f"{f['load_compile']:.1f} / {f['load_arrow']:.1f} / {f['load_nanotasks']:.1f}",
+                f"{f['load_compile']:.1f} / {f.get('load_arrow', 0):.1f} / "
+                f"{f['load_nanotasks']:.1f}",
             ]
         )
     m = report["machine"]
     return "\n".join(
         markdown(headers, rows)
         + [
-            f"\nSmolTalk train, synthetic, plus {SCALE_TEST:,} test rows; "
-            f"{report['options']['reads']:,} random reads "
-            f"(mean CPU time; cold: wall time, page cache evicted); "
-            f"{m['cores']} x {m['cpu']}, Python {m['python']}"
+            f"\nSmolTalk train, synthetic, plus {SCALE_TEST:,} test rows; compiled with --jobs "
+            f"{report['options']['jobs']}, its peak the resident memory of the compile and its "
+            f"workers summed (benchmarks/peak.py), split rows/s without the overlaps pass, "
+            f"which the wall time includes; {report['options']['reads']:,} random reads "
+            f"(mean CPU time; cold: wall time, page cache evicted); in-memory Arrow only up to "
+            f"{ARROW_MAX_ROWS:,} rows; {m['cores']} x {m['cpu']}, Python {m['python']}"
         ]
     )
 
@@ -972,6 +973,9 @@ def main():
     parser.add_argument("--reads", type=int, default=20_000, help="random reads per process")
     parser.add_argument(
         "--workers", type=int, default=os.cpu_count(), help="processes reading at once"
+    )
+    parser.add_argument(
+        "--jobs", type=int, default=os.cpu_count(), help="--scales: the compile's processes"
     )
     parser.add_argument(
         "--mirror",

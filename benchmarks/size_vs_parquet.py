@@ -19,7 +19,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from nanotasks.compiler.fetch import Fetcher
-from nanotasks.output import count, echo_json, echo_table, split_fields
+from nanotasks.output import count, echo_json, echo_table
 from nanotasks.store.reader import Store
 
 
@@ -52,8 +52,8 @@ def _large(kind):
 
 
 def sizes(db, mirror):
-    """One dict per split and stored file, then the whole file: name, rows, parquet bytes,
-    stored bytes, ratio."""
+    """One dict per split and stored file, then the whole file: name, about, rows, parquet
+    bytes, stored bytes, ratio."""
     store, fetcher = Store(db), Fetcher(mirror)
     result = []
     for split in store.splits():
@@ -68,6 +68,7 @@ def sizes(db, mirror):
         result.append(
             _entry(
                 f"{split['task']} {split['subset']}/{split['split']}",
+                {key: split[key] for key in ("task", "subset", "split")},
                 split["rows"],
                 parquet_bytes(taken(table, order)),
                 split["stored_bytes"],
@@ -78,6 +79,7 @@ def sizes(db, mirror):
         result.append(
             _entry(
                 file["name"],
+                {"file": file["name"]},
                 len(words),
                 parquet_bytes(pa.table({"word": words})),
                 file["stored_bytes"],
@@ -85,14 +87,17 @@ def sizes(db, mirror):
         )
     total = sum(entry["parquet_bytes"] for entry in result)
     result.append(
-        _entry("whole file", sum(entry["rows"] for entry in result), total, os.path.getsize(db))
+        _entry("whole file", {}, sum(entry["rows"] for entry in result), total, os.path.getsize(db))
     )
     return result
 
 
-def _entry(name, rows, parquet, stored):
+def _entry(name, about, rows, parquet, stored):
+    """`name` for the table; `about` for JSON, the CLI's fields: task, subset and split for a
+    split, file for a stored file."""
     return {
         "name": name,
+        "about": about,
         "rows": rows,
         "parquet_bytes": parquet,
         "stored_bytes": stored,
@@ -108,9 +113,9 @@ if __name__ == "__main__":
     args = parser.parse_args()
     entries = sizes(args.db, args.mirror)
     if args.json:  # the CLI's shape: splits by task/subset/split, files by file
-        whole = entries[-1]
-        parts = [{**split_fields(e.pop("name")), **e} for e in entries[:-1]]
-        whole.pop("name")
+        for entry in entries:
+            entry.pop("name")
+        *parts, whole = [{**e.pop("about"), **e} for e in entries]
         echo_json(
             {
                 "path": args.db,

@@ -49,6 +49,7 @@ EXCHANGES, EXCHANGE_WEIGHTS = [1, 2, 3, 4, 5, 6], [0.55, 0.15, 0.2, 0.05, 0.03, 
 SYSTEM_SHARE = 0.15
 VOCABULARY = 30_000  # distinct content words: about what a few thousand documents use
 SHARDS = 4  # smol-smoltalk's train split comes as 4 parquet files
+ROW_GROUP = 20_000  # rows made and written at a time: about 66 MB of SmolTalk text
 README = """---
 configs:
 {configs}---
@@ -176,15 +177,30 @@ def gsm8k_table(corpus, rng, rows):
     return pa.table({"question": questions, "answer": answers})
 
 
+def row_groups(make_table, corpus, rng, rows):
+    """The tables of a shard of `rows` rows, ROW_GROUP rows at a time, each made when the shard
+    is written: a shard of millions of rows is never held whole."""
+    for start in range(0, rows or 1, ROW_GROUP):
+        yield make_table(corpus, rng, min(ROW_GROUP, rows - start))
+
+
 def write_repo(root, repo, splits):
-    """Write `repo` with {(config, split): [tables]} as parquet shards, and its README configs."""
+    """Write `repo` with {(config, split): [shard]} as parquet shards, each shard an iterable of
+    tables written as its row groups, and its README configs."""
     configs = {}
-    for (config, split), tables in splits.items():
+    for (config, split), shards in splits.items():
         folder = "data" if repo.endswith("smoltalk") else config
-        for i, table in enumerate(tables):
-            path = root / repo / folder / f"{split}-{i:05d}-of-{len(tables):05d}.parquet"
+        for i, tables in enumerate(shards):
+            path = root / repo / folder / f"{split}-{i:05d}-of-{len(shards):05d}.parquet"
             path.parent.mkdir(parents=True, exist_ok=True)
-            pq.write_table(table, path, use_dictionary=False, write_statistics=False)
+            writer = None
+            for table in tables:
+                if writer is None:
+                    writer = pq.ParquetWriter(
+                        path, table.schema, use_dictionary=False, write_statistics=False
+                    )
+                writer.write_table(table)
+            writer.close()
         configs.setdefault(config, []).append(f"  - split: {split}\n    path: {folder}/{split}-*\n")
     text = "".join(
         f"- config_name: {config}\n  data_files:\n{''.join(entries)}"
@@ -239,17 +255,23 @@ def make_snapshot(
             root,
             "HuggingFaceTB/smol-smoltalk",
             {
-                ("default", "train"): [smoltalk_table(corpus, rng, len(s)) for s in shards],
-                ("default", "test"): [smoltalk_table(corpus, rng, smoltalk_test)],
+                ("default", "train"): [
+                    row_groups(smoltalk_table, corpus, rng, len(s)) for s in shards
+                ],
+                ("default", "test"): [row_groups(smoltalk_table, corpus, rng, smoltalk_test)],
             },
         )
     if origin["cais/mmlu"] == "synthetic":
         write_repo(
-            root, "cais/mmlu", {("auxiliary_train", "train"): [mmlu_table(corpus, rng, mmlu_train)]}
+            root,
+            "cais/mmlu",
+            {("auxiliary_train", "train"): [row_groups(mmlu_table, corpus, rng, mmlu_train)]},
         )
     if origin["openai/gsm8k"] == "synthetic":
         write_repo(
-            root, "openai/gsm8k", {("main", "train"): [gsm8k_table(corpus, rng, gsm8k_train)]}
+            root,
+            "openai/gsm8k",
+            {("main", "train"): [row_groups(gsm8k_table, corpus, rng, gsm8k_train)]},
         )
     (root / WORDS_PATH).parent.mkdir(parents=True, exist_ok=True)
     os.symlink(Path(words_file).resolve(), root / WORDS_PATH)

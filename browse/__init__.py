@@ -53,12 +53,34 @@ def serve(path, port, echo):
     asyncio.run(datasette.invoke_startup())
     start = f"{datasette.urls.database(datasette.get_database().name)}/-/nanotasks"
     port = listener.getsockname()[1]
-    echo(f"http://127.0.0.1:{port}{start}  (Ctrl-C to stop)")
     hosts = [f"{name}:{port}" for name in ("127.0.0.1", "localhost")]
     if port == 80:  # the port a browser leaves out
         hosts += ["127.0.0.1", "localhost"]
-    app = only_hosts(datasette.app(), hosts)
-    uvicorn.Server(uvicorn.Config(app, log_level="warning")).run(sockets=[listener])
+    app = announced(
+        only_hosts(datasette.app(), hosts),
+        lambda: echo(f"http://127.0.0.1:{port}{start}  (Ctrl-C to stop)"),
+    )
+    config = uvicorn.Config(app, log_level="warning", lifespan="on")
+    uvicorn.Server(config).run(sockets=[listener])
+
+
+def announced(app, announce):
+    """The ASGI `app`, calling `announce()` once the server has started it (its lifespan
+    startup): by then uvicorn handles Ctrl-C and SIGTERM itself, so the address is printed
+    only when stopping the server is the server's own orderly shutdown."""
+
+    async def started(scope, receive, send):
+        if scope["type"] != "lifespan":
+            return await app(scope, receive, send)
+
+        async def send_then_announce(message):
+            await send(message)
+            if message["type"] == "lifespan.startup.complete":
+                announce()
+
+        return await app(scope, receive, send_then_announce)
+
+    return started
 
 
 def only_hosts(app, hosts):
@@ -216,6 +238,33 @@ async def example(datasette, request):
             [example_id],
         )
     ).first()
+    return await _page(
+        datasette,
+        request,
+        db,
+        "nanotasks_example.html",
+        {
+            "split": split,
+            "position": position,
+            "answer": answer,
+            "details": dict(details),
+            "extras": {k: v for k, v in conversation.items() if k != "messages"},
+            "messages": transcript(conversation, answer, fold_at=PAGE_FOLD),
+            "overlaps": await _overlaps_of(datasette, db, splits, example_id),
+            "previous": _example_url(datasette, db, split, position - 1) if position else None,
+            "next": _example_url(datasette, db, split, position + 1)
+            if position + 1 < split["rows"]
+            else None,
+            "row_url": (
+                f"{datasette.urls.table(db.name, 'examples')}?{_query(split)}&position={position}"
+            ),
+        },
+    )
+
+
+async def _overlaps_of(datasette, db, splits, example_id):
+    """The examples an example overlaps, on either side, each with its link and the link to
+    the pairs of its two splits."""
     overlaps = []
     for eval_id, train_id, kind in await db.execute(
         "SELECT eval_id, train_id, kind FROM overlaps WHERE eval_id = ? OR train_id = ?",
@@ -232,28 +281,7 @@ async def example(datasette, request):
                 ),
             }
         )
-    return await _page(
-        datasette,
-        request,
-        db,
-        "nanotasks_example.html",
-        {
-            "split": split,
-            "position": position,
-            "answer": answer,
-            "details": dict(details),
-            "extras": {k: v for k, v in conversation.items() if k != "messages"},
-            "messages": transcript(conversation, answer, fold_at=PAGE_FOLD),
-            "overlaps": overlaps,
-            "previous": _example_url(datasette, db, split, position - 1) if position else None,
-            "next": _example_url(datasette, db, split, position + 1)
-            if position + 1 < split["rows"]
-            else None,
-            "row_url": (
-                f"{datasette.urls.table(db.name, 'examples')}?{_query(split)}&position={position}"
-            ),
-        },
-    )
+    return overlaps
 
 
 CELLS = """

@@ -11,7 +11,7 @@ import itertools
 import re
 from dataclasses import dataclass
 
-from nanotasks.store.text import LINE_BREAKS, RUN, message_text, prompt_of, token_spans, tokens
+from nanotasks.store.text import RUN, message_text, prompt_of, runs, token_spans
 
 PREVIEW = 120  # characters of a folded message shown before it is opened
 PIECE_CLASSES = {"text": "", "python": "call", "python_output": "result"}
@@ -140,18 +140,6 @@ def _segments(pieces, marks):
             else:
                 segments.append((text[start:end], classes))
     return segments
-
-
-def runs(texts):
-    """Every run of RUN words, within a line, of `texts`: tuples of tokens."""
-    found = set()
-    for text in texts:
-        words = tokens(text)
-        for i in range(len(words) - RUN + 1):
-            window = tuple(words[i : i + RUN])
-            if not any(word in LINE_BREAKS for word in window):
-                found.add(window)
-    return found
 
 
 def shared_runs(evaluation, training):

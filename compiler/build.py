@@ -8,25 +8,29 @@ earlier dataset under that name is left behind. A bad row in any source stops th
 compile, leaving the previous file as it was.
 """
 
+import contextlib
 import functools
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from nanotasks.compiler.fetch import MAX_WAIT, Fetcher, SourceError
 from nanotasks.compiler.overlap import find_overlaps
-from nanotasks.store import Provenance
+from nanotasks.store import NoProgress, Provenance
 from nanotasks.store.reader import FileDamaged, FormatVersionError, Store
-from nanotasks.store.writer import SplitSummary, Writer, chunked
+from nanotasks.store.writer import DICTIONARY_SAMPLES, SplitSummary, Writer, chunked
 from nanotasks.tasks import NAMES, benchmark, customjson
 from nanotasks.tasks import chat as chats
-from nanotasks.tasks.common import Source, UnknownLayout
+from nanotasks.tasks.common import Benchmark, Source, SourceFile, UnknownLayout
 
 BATCH = 1024  # rows normalised at a time, by one worker process
+READ_BUFFER = 1 << 20  # bytes read from a shard at a time: a row group is never read whole
 
 
 class BadRequest(ValueError):
@@ -67,6 +71,13 @@ def reference_order(n):
     return np.random.default_rng(42).permutation(n)
 
 
+def task_positions(n):
+    """The task position of each source row: the inverse of reference_order(n), 4 bytes a row."""
+    positions = np.empty(n, np.int32)
+    positions[reference_order(n)] = np.arange(n, dtype=np.int32)
+    return positions
+
+
 def compile_file(
     db,
     only=(),
@@ -92,85 +103,237 @@ def compile_file(
     layout (UnknownLayout) or a bad line in a custom file (all ValueErrors) stop the compile
     before anything is written, leaving `db` as it was."""
     benchmarks = check_request(only, mirror, revisions or {}, chat or {})
-    for name in custom or {}:
-        customjson.check_name(name)
-    custom = {name: (path, customjson.examples(path)) for name, path in (custom or {}).items()}
+    customs = _custom_splits(custom or {})
     previous = _previous(db, only)
-    fetcher = Fetcher(mirror, revisions, max_wait=max_wait)
-    with fetcher:
-        chat_sources, chat_failures = _chat_sources(fetcher, chat or {}, chat_shuffle)
-
-    def write_source(benchmark, source):
-        return lambda writer, name: _write_source(
-            writer, fetcher, benchmark, source, progress, name
-        )
-
-    def write_custom(subset, path, examples):
-        return lambda writer, name: writer.write_split(
-            "customjson",
-            subset,
-            customjson.SPLIT,
-            Provenance(repo=str(Path(path).resolve())),
-            _with_progress(chunked(examples), name, progress, len(examples)),
-            list,
-        )
-
-    def write_file(file):
-        def write(writer, name):
-            content, revision = fetcher.file(file.url, file.mirror_path)
-            return writer.write_file(name, content, Provenance(repo=file.repo, revision=revision))
-
-        return write
-
-    splits = {
-        (s.task, s.subset, s.split): write_source(b, s) for b in benchmarks for s in b.sources
-    }
-    splits.update(
-        {
-            ("customjson", name, customjson.SPLIT): write_custom(name, *c)
-            for name, c in custom.items()
-        }
-    )
-    splits.update(
-        {(s.task, s.subset, s.split): write_source(chats.BENCHMARK, s) for s in chat_sources}
-    )
-    files = {f.name: write_file(f) for b in benchmarks for f in b.files}
-    kept_splits = (
-        {(s["task"], s["subset"], s["split"]) for s in previous.splits()} if previous else set()
-    )
-    kept_files = {f["name"] for f in previous.files()} if previous else set()
-    listed = set(chat or {}) - set(chat_failures)
-    kept_splits -= {
-        key for key in kept_splits if key[0] == "chat" and key[1] in listed and key not in splits
-    }
-    outcomes = []
-    outcomes += _add_archives(fetcher, benchmarks, splits, files, kept_splits)
-    for name, error in chat_failures.items():  # its splits are unknown: keep those stored before
-        stored = [key for key in kept_splits if key[:2] == ("chat", name)]
-        splits.update({key: _failing(error) for key in stored})
-        if not stored:
-            outcomes.append(Outcome(f"chat {name}", None, None, 0.0, "failed", str(error)))
-    with fetcher, Writer(db, jobs, previous) as writer:
-        for key in sorted(set(splits) | kept_splits):
-            copy = (
-                (lambda key=key: writer.copy_split(previous.split(*key)))
-                if key in kept_splits
-                else None
-            )
-            outcomes.append(
-                _compile_one(writer, f"{key[0]} {key[1]}/{key[2]}", splits.get(key), copy)
-            )
-        for name in sorted(set(files) | kept_files):
-            copy = (lambda name=name: writer.copy_file(name)) if name in kept_files else None
-            outcomes.append(_compile_one(writer, name, files.get(name), copy))
-        if any(outcome.status != "failed" for outcome in outcomes):
-            # Over the whole new file, kept splits included: which test questions training data
-            # holds.
-            writer.write_overlaps(find_overlaps(writer.db, progress))
-            writer.commit()
-        else:
-            writer.abort()  # an empty file would only hide that nothing could be read
+    with Fetcher(mirror, revisions, max_wait=max_wait) as fetcher:
+        plan = resolve_sources(fetcher, benchmarks, customs, chat or {}, chat_shuffle, previous)
+        with Writer(db, jobs, previous) as writer:
+            outcomes = [
+                *plan.failures,
+                *write_splits(writer, fetcher, plan, progress),
+                *write_files(writer, fetcher, plan),
+            ]
+            replace(writer, outcomes, progress)
     return outcomes
+
+
+@dataclass(frozen=True)
+class HubSplit:
+    """A split whose rows are read from the hub (or a mirror): a benchmark's or a --chat
+    dataset's source."""
+
+    benchmark: Benchmark
+    source: Source
+
+    @property
+    def key(self):
+        return self.source.task, self.source.subset, self.source.split
+
+    def write(self, writer, fetcher, progress, name):
+        return _write_source(writer, fetcher, self.benchmark, self.source, progress, name)
+
+
+@dataclass(frozen=True)
+class CustomSplit:
+    """A --custom JSONL file's conversations, read already (a bad line stops the compile before
+    anything is written)."""
+
+    name: str
+    path: str
+    examples: list
+
+    @property
+    def key(self):
+        return "customjson", self.name, customjson.SPLIT
+
+    def write(self, writer, fetcher, progress, name):
+        examples = _with_progress(chunked(self.examples), name, progress, len(self.examples))
+        provenance = Provenance(repo=str(Path(self.path).resolve()))
+        return writer.write_split(*self.key, provenance, examples, list)
+
+
+@dataclass(frozen=True)
+class FailingSource:
+    """A split or file whose source cannot be read now (a --chat dataset's splits that cannot be
+    listed, an archive that cannot be read or lacks the part): the previous file's copy is
+    kept, with the reason."""
+
+    error: SourceError
+
+    def write(self, writer, fetcher, progress, name):
+        raise self.error
+
+
+@dataclass(frozen=True)
+class HubFile:
+    """A whole file (a word list) downloaded from its URL, or read from the mirror."""
+
+    file: SourceFile
+
+    def write(self, writer, fetcher, progress, name):
+        content, revision = fetcher.file(self.file.url, self.file.mirror_path)
+        provenance = Provenance(repo=self.file.repo, revision=revision)
+        return writer.write_file(self.file.name, content, provenance)
+
+
+@dataclass(frozen=True)
+class ArchiveSplit:
+    """A split unpacked from a benchmark's archive: `rows()` yields its Examples."""
+
+    key: tuple
+    rows: Callable
+    provenance: Provenance
+
+    def write(self, writer, fetcher, progress, name):
+        return writer.write_split(*self.key, self.provenance, self._checked())
+
+    def _checked(self):
+        try:
+            yield from self.rows()
+        except ValueError as error:
+            raise BadRow(
+                f"bad row: {self.provenance.repo} {error}. The bundle is not what nanotasks "
+                f"expects: check the mirror or the download"
+            ) from None
+
+
+@dataclass(frozen=True)
+class ArchiveFile:
+    """A whole file unpacked from a benchmark's archive."""
+
+    name: str
+    content: bytes
+    provenance: Provenance
+
+    def write(self, writer, fetcher, progress, name):
+        return writer.write_file(self.name, self.content, self.provenance)
+
+
+@dataclass
+class Plan:
+    """What a compile writes afresh ({(task, subset, split): split}, {name: SourceFile}), what it
+    keeps from the `previous` file, and the failures known before writing."""
+
+    splits: dict
+    kept_splits: set
+    files: dict
+    kept_files: set
+    failures: list
+    previous: Store | None
+
+
+def _custom_splits(custom):
+    """A CustomSplit for each --custom file ({name: path}): ValueError for a bad name or line."""
+    for name in custom:
+        customjson.check_name(name)
+    return [CustomSplit(name, path, customjson.examples(path)) for name, path in custom.items()]
+
+
+def resolve_sources(fetcher, benchmarks, customs, chat, chat_shuffle, previous):
+    """The Plan: every source split and file of `benchmarks` (their archives' parts too), the
+    `customs` and every split of the `chat` datasets afresh; the rest of `previous` kept,
+    except the splits of a chat dataset or archive read afresh that it no longer has. A chat
+    dataset or archive that cannot be read keeps its stored splits, or fails."""
+    sources = [HubSplit(b, s) for b in benchmarks for s in b.sources] + customs
+    splits = {split.key: split for split in sources}
+    files = {f.name: HubFile(f) for b in benchmarks for f in b.files}
+    kept = {(s["task"], s["subset"], s["split"]) for s in previous.splits()} if previous else set()
+    failures = []
+    for archived in (b for b in benchmarks if b.archive):
+        failures += _add_archive(fetcher, archived, (splits, files, kept), previous)
+    for name, spec in chat.items():
+        stored = {key for key in kept if key[:2] == ("chat", name)}
+        try:
+            listed = _chat_splits(fetcher, name, spec, chat_shuffle)
+        except SourceError as error:
+            splits.update({key: FailingSource(error) for key in stored})
+            if not stored:
+                failures.append(Outcome(f"chat {name}", None, None, 0.0, "failed", str(error)))
+            continue
+        splits.update({split.key: split for split in listed})
+        kept -= stored - set(splits)
+    kept_files = {f["name"] for f in previous.files()} if previous else set()
+    return Plan(splits, kept, files, kept_files, failures, previous)
+
+
+def _add_archive(fetcher, benchmark, plan, previous):
+    """Add the parts of `benchmark`'s archive to the plan's splits and files, and drop from its
+    kept splits those the archive no longer has. When it cannot be read, what `previous` has
+    of it is kept, failing with the reason, else the Outcome says so. A part the archive lacks
+    fails, naming it; a bad row in a part stops the compile (BadRow)."""
+    splits, files, kept = plan
+    archive = benchmark.archive.file
+    source = f"{archive.repo}/{archive.name}"
+    stored = {key for key in kept if key[0] == benchmark.name}
+    try:
+        content, revision = fetcher.file(archive.url, archive.mirror_path)
+        split_parts, file_parts = benchmark.archive.unpack(content)
+    except (SourceError, ValueError) as error:
+        failure = error if isinstance(error, SourceError) else SourceError(f"{source}: {error}")
+        stored_files = (
+            [f["name"] for f in previous.files() if f["repo"] == source] if previous else []
+        )
+        splits.update({key: FailingSource(failure) for key in stored})
+        files.update({name: FailingSource(failure) for name in stored_files})
+        if stored or stored_files:
+            return []
+        return [Outcome(benchmark.name, None, None, 0.0, "failed", str(failure))]
+    provenance = Provenance(repo=source, revision=revision)
+    for key, part in split_parts.items():
+        key = (benchmark.name, *key)
+        failing = isinstance(part, Exception)
+        splits[key] = (
+            FailingSource(SourceError(f"{source}: {part}"))
+            if failing
+            else ArchiveSplit(key, part, provenance)
+        )
+    for name, part in file_parts.items():
+        failing = isinstance(part, Exception)
+        files[name] = (
+            FailingSource(SourceError(f"{source}: {part}"))
+            if failing
+            else ArchiveFile(name, part, provenance)
+        )
+    kept -= {key for key in stored if key not in splits}
+    return []
+
+
+def write_splits(writer, fetcher, plan, progress):
+    """Write or keep each split, in (task, subset, split) order: an Outcome each."""
+    outcomes = []
+    for key in sorted(set(plan.splits) | plan.kept_splits):
+        name = f"{key[0]} {key[1]}/{key[2]}"
+        split = plan.splits.get(key)
+        write = split and functools.partial(split.write, writer, fetcher, progress, name)
+        copy = key in plan.kept_splits and functools.partial(_copy_split, writer, plan, key)
+        outcomes.append(_compile_one(name, write, copy))
+    return outcomes
+
+
+def _copy_split(writer, plan, key):
+    return writer.copy_split(plan.previous.split(*key))
+
+
+def write_files(writer, fetcher, plan):
+    """Write or keep each whole file (a word list), in name order: an Outcome each."""
+    outcomes = []
+    for name in sorted(set(plan.files) | plan.kept_files):
+        file = plan.files.get(name)
+        write = file and functools.partial(file.write, writer, fetcher, None, name)
+        copy = name in plan.kept_files and functools.partial(writer.copy_file, name)
+        outcomes.append(_compile_one(name, write, copy))
+    return outcomes
+
+
+def replace(writer, outcomes, progress):
+    """Find the overlaps over the whole new file, kept splits included (which test questions
+    its training data holds), and put it in place of the old one; or, when nothing could be
+    read, leave the old one: an empty file would only hide that."""
+    if any(outcome.status != "failed" for outcome in outcomes):
+        writer.write_overlaps(find_overlaps(writer.db, progress))
+        writer.commit()
+    else:
+        writer.abort()
 
 
 def check_request(only, mirror, revisions, chat=None):
@@ -201,84 +364,15 @@ def check_request(only, mirror, revisions, chat=None):
     return benchmarks
 
 
-def _chat_sources(fetcher, chat, shuffle):
-    """The Sources of every split of the `chat` datasets, and {name: SourceError} for those whose
-    splits cannot be listed."""
-    sources, failures = [], {}
-    for name, spec in chat.items():
-        repo, config = chats.parse(spec)
-        try:
-            config, splits = fetcher.splits(repo, config)
-        except SourceError as error:
-            failures[name] = error
-            continue
-        sources += [Source("chat", name, split, repo, config, split, shuffle) for split in splits]
-    return sources, failures
-
-
-def _add_archives(fetcher, benchmarks, splits, files, kept_splits):
-    """Add the parts of the benchmarks' archives to `splits` and `files` ({key or name: write}),
-    and drop from `kept_splits` those of an archive read afresh that it no longer has; returns
-    the Outcomes of archives that cannot be read at all."""
-    outcomes = []
-    for archived in (b for b in benchmarks if b.archive):
-        parts, failed = _archive_writers(fetcher, archived, kept_splits)
-        splits.update({key: write for key, write in parts.items() if isinstance(key, tuple)})
-        files.update({name: write for name, write in parts.items() if isinstance(name, str)})
-        kept_splits -= {k for k in kept_splits if k[0] == archived.name and k not in parts}
-        outcomes += failed
-    return outcomes
-
-
-def _archive_writers(fetcher, benchmark, kept):
-    """({split key or file name: write} for each part of `benchmark`'s archive, [Outcome]). A
-    part the archive lacks fails, naming it; a bad row in a part stops the compile (BadRow).
-    When the archive cannot be read at all its splits are unknown: those the previous file has
-    (among the keys `kept`) are kept, failing with the reason, else an Outcome says so."""
-    archive = benchmark.archive.file
-    source = f"{archive.repo}/{archive.name}"
-    try:
-        content, revision = fetcher.file(archive.url, archive.mirror_path)
-        split_parts, file_parts = benchmark.archive.unpack(content)
-    except (SourceError, ValueError) as error:
-        failure = error if isinstance(error, SourceError) else SourceError(f"{source}: {error}")
-        stored = [key for key in kept if key[0] == benchmark.name]
-        if stored:
-            return {key: _failing(failure) for key in stored}, []
-        return {}, [Outcome(benchmark.name, None, None, 0.0, "failed", str(failure))]
-    provenance = Provenance(repo=source, revision=revision)
-
-    def write_split(key, part):
-        def rows():
-            try:
-                yield from part()
-            except ValueError as error:
-                raise BadRow(
-                    f"bad row: {source} {error}. The bundle is not what nanotasks expects: "
-                    f"check the mirror or the download"
-                ) from None
-
-        return lambda writer, name: writer.write_split(benchmark.name, *key, provenance, rows())
-
-    def write_file(name, content):
-        return lambda writer, _: writer.write_file(name, content, provenance)
-
-    parts = {(benchmark.name, *key): part for key, part in split_parts.items()} | file_parts
-    return {
-        key: _failing(SourceError(f"{source}: {part}"))
-        if isinstance(part, Exception)
-        else write_split(key[1:], part)
-        if isinstance(key, tuple)
-        else write_file(key, part)
-        for key, part in parts.items()
-    }, []
-
-
-def _failing(error):
-    def write(writer, name):
-        raise error
-
-    return write
+def _chat_splits(fetcher, name, spec, shuffle):
+    """A HubSplit for every split of the --chat dataset `spec`, stored under `name`; SourceError
+    when its splits cannot be listed."""
+    repo, config = chats.parse(spec)
+    config, names = fetcher.splits(repo, config)
+    return [
+        HubSplit(chats.BENCHMARK, Source("chat", name, split, repo, config, split, shuffle))
+        for split in names
+    ]
 
 
 def _previous(db, only):
@@ -305,16 +399,14 @@ def _previous(db, only):
         ) from None
 
 
-def _compile_one(writer, name, write, copy):
-    """Write a split or file afresh when asked to; when not asked, or when its source fails,
-    keep the previous file's copy if there is one."""
+def _compile_one(name, write, copy):
+    """Write a split or file afresh when asked to (`write`); when not asked, or when its source
+    fails, keep the previous file's copy if there is one (`copy`)."""
     started = time.monotonic()
     failure = None
     if write:
         try:
-            return Outcome(
-                name, *_sizes(write(writer, name)), time.monotonic() - started, "written"
-            )
+            return Outcome(name, *_sizes(write()), time.monotonic() - started, "written")
         except SourceError as error:
             failure = str(error)
     if copy:
@@ -332,43 +424,135 @@ def _sizes(written):
 
 
 def _write_source(writer, fetcher, benchmark, source, progress, name):
-    table, revision = fetcher.split_table(source.repo, source.config, source.source_split)
-    if benchmark.columns:
-        table = narrowed(table, benchmark.columns(table.column_names, source), source)
-    null = first_null(table)
-    if null:
-        raise _bad_row(source, *null)
-    provenance = Provenance(source.repo, source.config, source.source_split, revision)
-    batches = _with_progress(_batches(table, source), name, progress, table.num_rows)
+    """Write one source split, read twice from its shards a record batch at a time: once to
+    check it whole and take the first rows of the task order (the dictionary's samples),
+    once to compress it. Its rows are never all in memory."""
+    split = SourceSplit(fetcher, benchmark, source)
+    positions = task_positions(split.rows) if source.shuffle else None
+    head = split.check(positions)
+    pa.default_memory_pool().release_unused()  # what reading the split whole left allocated
+    batches = _with_progress(split.batches(positions), name, progress, split.rows)
     return writer.write_split(
         source.task,
         source.subset,
         source.split,
-        provenance,
+        Provenance(source.repo, source.config, source.source_split, split.revision),
         batches,
         functools.partial(normalised, benchmark.normalise, source),
+        head,
     )
 
 
 class SourceRows:
-    """Some rows of a source split, in task order: an Arrow table of them and their row numbers
-    in the source. What the compile's worker processes normalise; it pickles compactly."""
+    """Some rows of a source split: an Arrow table of them, their row numbers in the source
+    and, when they are not in task order, their task positions. What the compile's worker
+    processes normalise; it pickles compactly."""
 
-    def __init__(self, table, numbers):
-        self.table, self.numbers = table, numbers
+    def __init__(self, table, numbers, positions=None):
+        self.table, self.numbers, self.positions = table, numbers, positions
 
     def __len__(self):
         return len(self.numbers)
 
 
-def _batches(table, source):
-    """The split's rows in task order, BATCH at a time, as SourceRows."""
-    order = reference_order(table.num_rows) if source.shuffle else np.arange(table.num_rows)
-    batches = table.to_batches()
-    starts = np.cumsum([0] + [len(batch) for batch in batches])
-    for start in range(0, len(order), BATCH):
-        rows = order[start : start + BATCH]
-        yield SourceRows(_take(batches, starts, rows), rows.tolist())
+class SourceSplit:
+    """A source split in its parquet shards, read a record batch at a time, its columns
+    narrowed to those its benchmark reads."""
+
+    def __init__(self, fetcher, benchmark, source):
+        self.source = source
+        self.directory, self.paths, self.revision = fetcher.split_files(
+            source.repo, source.config, source.source_split
+        )
+        schemas, self.rows = [], 0
+        for path in self.paths:
+            with self._reading(path), pq.ParquetFile(self.directory / path) as shard:
+                schemas.append(shard.schema_arrow)
+                self.rows += shard.metadata.num_rows
+        try:  # the shards must be one table
+            pa.concat_tables([schema.empty_table() for schema in schemas])
+        except pa.ArrowException as error:
+            raise SourceError(
+                f"{source.repo}: the shards of {source.config}/{source.source_split} do not "
+                f"fit together: {error}"
+            ) from None
+        self.schema = schemas[0] if schemas else pa.schema([])
+        names = self.schema.names
+        self.wanted = benchmark.columns(names, source) if benchmark.columns else None
+        self.columns = list(self.wanted) if self.wanted is not None else names
+
+    def tables(self):
+        """The rows in source order, BATCH at a time (fewer at the end), as Arrow tables."""
+        pending, rows = [], 0
+        for path in self.paths:
+            with (
+                self._reading(path),
+                pq.ParquetFile(self.directory / path, buffer_size=READ_BUFFER) as shard,
+            ):
+                for batch in shard.iter_batches(BATCH, columns=self.columns, use_threads=False):
+                    batch.validate(full=True)
+                    pending.append(batch)
+                    rows += len(batch)
+                    while rows >= BATCH:
+                        table = pa.Table.from_batches(pending)
+                        yield self._narrowed(table.slice(0, BATCH))
+                        pending, rows = table.slice(BATCH).to_batches(), rows - BATCH
+        if rows:
+            yield self._narrowed(pa.Table.from_batches(pending))
+
+    def check(self, positions):
+        """Read the split whole: BadRow for its first null (no benchmark has one), and its first
+        rows in task order, as batches, when `positions` (the task position of each source
+        row) does not keep them in source order (else None)."""
+        self._narrowed(self.schema.empty_table())  # UnknownLayout, even without rows
+        nulls, head, start = {}, [], 0
+        first = min(self.rows, (DICTIONARY_SAMPLES // BATCH + 1) * BATCH)
+        for table in self.tables():
+            for column, (row, what) in first_nulls(table).items():
+                nulls.setdefault(column, (start + row, what))
+            if positions is not None:
+                where = np.flatnonzero(positions[start : start + len(table)] < first)
+                head.append((table.take(where), start + where))
+            start += len(table)
+        for column in [c for c in self.columns if c in nulls][:1]:
+            raise _bad_row(self.source, *nulls[column])
+        return None if positions is None else _in_task_order(head, positions)
+
+    def batches(self, positions):
+        """The rows as SourceRows in source order, BATCH at a time, each with its task
+        positions when `positions` is given."""
+        start = 0
+        for table in self.tables():
+            numbers = range(start, start + len(table))
+            where = None if positions is None else positions[numbers.start : numbers.stop]
+            yield SourceRows(table, list(numbers), None if where is None else where.tolist())
+            start += len(table)
+
+    def _narrowed(self, table):
+        return table if self.wanted is None else narrowed(table, self.wanted, self.source)
+
+    @contextlib.contextmanager
+    def _reading(self, path):
+        try:
+            yield
+        except (pa.ArrowException, OSError) as error:
+            source = self.source
+            raise SourceError(
+                f"{source.repo}: cannot read {path} (for {source.config}/{source.source_split}):"
+                f" {error}"
+            ) from None
+
+
+def _in_task_order(pieces, positions):
+    """SourceRows of BATCH rows from (table, source rows) pieces, sorted by task position."""
+    table = pa.concat_tables([table for table, _ in pieces]) if pieces else None
+    numbers = np.concatenate([rows for _, rows in pieces]) if pieces else np.zeros(0, np.int64)
+    order = np.argsort(positions[numbers])
+    numbers = numbers[order]
+    return [
+        SourceRows(table.take(order[i : i + BATCH]), numbers[i : i + BATCH].tolist())
+        for i in range(0, len(numbers), BATCH)
+    ]
 
 
 def normalised(normalise, source, rows):
@@ -440,33 +624,21 @@ def _bad_row(source, row, reason):
     )
 
 
-def _take(batches, starts, rows):
-    """Table.take(rows) of the table made of `batches` (starting at rows `starts`), taking from
-    each batch on its own: Arrow's take on a table of several chunks concatenates them all
-    first for nested columns, on every call. Its arrays are new, not slices, so they pickle
-    without the rest of the table."""
-    which = np.searchsorted(starts, rows, side="right") - 1
-    pieces, positions = [], []
-    for b in np.unique(which).tolist():
-        where = np.flatnonzero(which == b)
-        pieces.append(batches[b].take(rows[where] - starts[b]))
-        positions.append(where)
-    return pa.Table.from_batches(pieces).take(np.argsort(np.concatenate(positions)))
-
-
-def first_null(table):
-    """(row, "FIELD is null") for the first row with a null anywhere inside it, or None. No
-    benchmark has a missing value: a null means a broken source row. Checked column by column
-    in Arrow, which costs nothing next to a check of every value in Python."""
+def first_nulls(table):
+    """{column: (row, "COLUMN is null" or "... holds a null")} for the first null anywhere
+    inside each column that has one, in column order. Checked column by column in Arrow,
+    which costs nothing next to a check of every value in Python."""
+    nulls = {}
     for column in table.column_names:
         offset = 0
         for chunk in table[column].chunks:
             rows = np.flatnonzero(_null_rows(chunk))
             if len(rows):
                 what = "is null" if chunk[rows[0]].is_valid is False else "holds a null"
-                return offset + int(rows[0]), f"{column} {what}"
+                nulls[column] = offset + int(rows[0]), f"{column} {what}"
+                break
             offset += len(chunk)
-    return None
+    return nulls
 
 
 def _null_rows(array):
@@ -483,10 +655,7 @@ def _null_rows(array):
 
 def _with_progress(batches, name, progress, total=None):
     """`batches` (of examples or rows), moving a progress bar by the rows of each."""
-    if progress is None:
-        yield from batches
-        return
-    with progress(length=total, label=name) as bar:
+    with (progress or NoProgress)(length=total, label=name) as bar:
         for batch in batches:
             yield batch
             bar.update(len(batch))

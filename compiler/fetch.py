@@ -183,17 +183,24 @@ class Fetcher:
     def split_table(self, repo, config, split):
         """The rows of `repo`'s `config`/`split` as one Arrow table, in source order, and the
         commit they were read at (None for a mirror)."""
-        directory, listing = self._listing(repo)
-        paths = data_files(front_matter(directory, repo), listing, repo, config, split, directory)
-        if not self.mirror:
-            directory = self._download(repo, paths)
+        directory, paths, revision = self.split_files(repo, config, split)
         tables = [read_shard(directory, path, repo, config, split) for path in paths]
         try:
-            return pa.concat_tables(tables), self.resolved[repo]
+            return pa.concat_tables(tables), revision
         except pa.ArrowException as error:  # shards that disagree
             raise SourceError(
                 f"{repo}: the shards of {config}/{split} do not fit together: {error}"
             ) from None
+
+    def split_files(self, repo, config, split):
+        """The directory holding `repo`'s `config`/`split` (downloaded when from the hub), the
+        paths of its parquet shards in it, in order, and the commit they were read at (None
+        for a mirror)."""
+        directory, listing = self._listing(repo)
+        paths = data_files(front_matter(directory, repo), listing, repo, config, split, directory)
+        if not self.mirror:
+            directory = self._download(repo, paths)
+        return directory, paths, self.resolved[repo]
 
     def splits(self, repo, config=None):
         """`config` and the names of its splits, in the order `repo`'s README declares them (or

@@ -25,19 +25,19 @@ the words are split and looked up in Arrow, a batch at a time. A window whose nu
 is then compared word for word, so a hash collision never makes a match.
 """
 
-import string
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from nanotasks.store import NoProgress
 from nanotasks.store.reader import loads
 from nanotasks.store.schema import EVAL_SPLITS, body_decompressor
 from nanotasks.store.text import LINE_BREAKS as BREAK_CHARACTERS
 from nanotasks.store.text import RUN as N
-from nanotasks.store.text import message_text, normalise_text, prompt_of, tokens
+from nanotasks.store.text import ascii_tokens, message_text, normalise_text, prompt_of, tokens
+from nanotasks.store.writer import chunked
 
 MAX_EVAL_PROMPTS = 10
 BATCH = 2048  # training conversations hashed and looked up at once
@@ -59,12 +59,13 @@ def find_overlaps(db, progress=None):
     evals.finish()
     training = [s for s in splits if s[3] not in EVAL_SPLITS]
     found: dict[tuple[int, int], str] = {}  # (eval_id, train_id) -> kind
-    with _bar(progress, sum(s[1] for s in training)) as update:
+    total = sum(s[1] for s in training)
+    with (progress or NoProgress)(length=total, label="overlaps") as bar:
         for first, rows, dictionary, _ in training:
             decompressor = body_decompressor(dictionary)
-            for batch in _batched(_bodies(db, first, rows)):
+            for batch in chunked(_bodies(db, first, rows), BATCH):
                 evals.match(batch, decompressor, found)
-                update(len(batch))
+                bar.update(len(batch))
     return sorted((eval_id, train_id, kind) for (eval_id, train_id), kind in found.items())
 
 
@@ -79,16 +80,6 @@ def _messages(decompressor, body):
     return loads(decompressor.decompress(body))["messages"]
 
 
-# For ASCII text, the same words as store.text.tokens without NFKC or a regex, several times
-# faster: lower case, every byte but a letter or digit a space, every line break a word "\0".
-_ASCII_WORDS = bytes(
-    c
-    if chr(c) in string.ascii_lowercase + string.digits
-    else 0
-    if chr(c) in BREAK_CHARACTERS
-    else 32
-    for c in range(256)
-)
 BREAK, END = "\0", "\1"  # the words that stand for a line break and for the end of a message
 
 
@@ -96,7 +87,7 @@ def _words(text):
     """The words of `text` as store.text.tokens finds them, each line break BREAK, joined by
     spaces (UTF-8)."""
     if text.isascii():
-        return text.lower().encode().translate(_ASCII_WORDS).replace(b"\0", b" \0 ")
+        return ascii_tokens(text).replace(b"\0", b" \0 ")
     return " ".join(BREAK if word in BREAK_CHARACTERS else word for word in tokens(text)).encode()
 
 
@@ -104,17 +95,6 @@ def _split(texts):
     """The words of `texts` (each made by _words), each text's followed by END, as one Arrow
     array of strings."""
     return pc.ascii_split_whitespace(pa.array([(b" \1 ".join(texts) + b" \1").decode()])).flatten()
-
-
-def _batched(rows):
-    batch = []
-    for row in rows:
-        batch.append(row)
-        if len(batch) == BATCH:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
 
 
 @dataclass
@@ -243,14 +223,3 @@ def window_hashes(ids):
     zeros = np.concatenate([[0], np.cumsum(ids == 0)])
     valid = np.flatnonzero(zeros[N:] == zeros[:count])
     return hashes[valid], valid
-
-
-@contextmanager
-def _bar(progress, total):
-    """Yields an update(n) function: a progress bar's when given a factory, else one that does
-    nothing."""
-    if progress is None:
-        yield lambda n: None
-        return
-    with progress(length=total, label="overlaps") as bar:
-        yield bar.update

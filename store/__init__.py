@@ -27,6 +27,23 @@ class Provenance(NamedTuple):
     revision: str | None = None
 
 
+class NoProgress:
+    """A progress bar that shows nothing, for a `progress` argument left out: `progress` is
+    called as progress(length=..., label=...) and gives a context manager with update(n)."""
+
+    def __init__(self, length=None, label=None):
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        pass
+
+    def update(self, n):
+        pass
+
+
 def default_path():
     """Where the file lives unless told otherwise: $NANOTASKS_DB, else cache_path()."""
     if os.environ.get("NANOTASKS_DB"):

@@ -4,15 +4,17 @@ A `Store` is cheap to construct and safe to pickle: the SQLite connection is ope
 lazily, once per process, so DataLoader workers (fork or spawn) never share one.
 """
 
+from __future__ import annotations
+
 import functools
 import gc
 import json
 import os
 import sqlite3
 import weakref
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, Concatenate, NamedTuple, ParamSpec, TypeVar
 from urllib.parse import quote
 
 import orjson
@@ -48,6 +50,8 @@ BATCH_ROWS = 500  # bound variables per query: under SQLite's limit before 3.32 
 # A conversation as stored: {"messages": [{"role": ..., "content": ...}, ...], ...}.
 Conversation = dict[str, Any]
 StrPath = str | os.PathLike[str]  # a file's path: what a Store, a Task's db= take
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 class StoreError(Exception):
@@ -171,12 +175,14 @@ def verify_advice(path):
     return f" Then check it with `nanotasks verify --db {path}`."
 
 
-def _damage_reported(method):
+def _damage_reported(
+    method: Callable[Concatenate[Store, P], R],
+) -> Callable[Concatenate[Store, P], R]:
     """SQLite's own errors on reading (a damaged page, a table missing) become a StoreError
-    that names the file and the fix."""
+    that names the file and the fix. The method's signature stays as it is, for type checkers."""
 
     @functools.wraps(method)
-    def wrapper(self, *args, **kwargs):
+    def wrapper(self: Store, *args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return method(self, *args, **kwargs)
         except sqlite3.DatabaseError as error:

@@ -23,6 +23,7 @@ from nanotasks.store.reader import (
     MAX_VALUE_BYTES,
     FileDamaged,
     StoreError,
+    check_header,
     check_schema,
     check_splits,
     connect,
@@ -99,7 +100,9 @@ def running(path, sql, timeout=TIMEOUT):
     as every open does), with the functions: yields (column names, cursor), rows to be fetched
     as they come. It stops after `timeout` seconds (QueryFailed), at Ctrl-C (KeyboardInterrupt)
     and when it needs more than MEMORY_LIMIT (QueryFailed); a write raises WriteRefused. Sets
-    SQLite's heap limit for the whole process: meant for a process of its own."""
+    SQLite's heap limit for the whole process: meant for a process of its own. A file that is
+    missing, damaged or not nanotasks' is a StoreError, as Store(path) says it."""
+    check_header(path)
     connection = connect(path)
     bodies = register(connection)
     connection.execute("PRAGMA temp_store=MEMORY")  # counted in the heap limit, unlike a file
@@ -120,36 +123,43 @@ def running(path, sql, timeout=TIMEOUT):
         cursor = connection.execute(sql)
         yield [column[0] for column in cursor.description or ()], cursor
     except (sqlite3.Error, MemoryError) as error:
-        if refused:
-            raise WriteRefused(refused[0]) from None
-        if timed_out:
-            raise QueryFailed(
-                f"stopped after {timeout:g} s, the time limit: give it longer with "
-                f"--timeout SECONDS, or ask for less"
-            ) from None
-        if isinstance(bodies.error, (StoreError, KeyboardInterrupt)):
-            raise bodies.error from None
-        if getattr(error, "sqlite_errorcode", None) == sqlite3.SQLITE_TOOBIG:
-            raise QueryFailed(
-                f"stopped: a value would be larger than {MAX_VALUE_BYTES >> 20} MiB, the limit "
-                f"on any one string or BLOB ({MAX_VALUE_BYTES // MAX_BODY_BYTES} times the "
-                f"largest conversation a file holds), which keeps a single call from taking "
-                f"all the memory: ask for a smaller value"
-            ) from None
-        if isinstance(error, MemoryError) or isinstance(bodies.error, MemoryError):
-            raise QueryFailed(
-                f"stopped: it needs more than {MEMORY_LIMIT >> 20} MiB of memory for "
-                f"sorting and temporary tables: add a LIMIT, or select less"
-            ) from None
-        if str(error) == "interrupted":  # Ctrl-C, caught and swallowed in check_time
-            raise KeyboardInterrupt from None
-        if bodies.error is not None:  # sqlite3 says only "user-defined function raised exception"
-            raise sqlite3.OperationalError(f"{error}: {bodies.error}") from None
-        if str(error).startswith("no such table: "):
-            raise sqlite3.OperationalError(f"{error} ({_tables(connection)})") from None
-        raise
+        raise _failure(error, connection, bodies, refused, timed_out, timeout) from None
     finally:
         connection.close()
+
+
+def _failure(error, connection, bodies, refused, timed_out, timeout):
+    """What a statement that failed with `error` raises: why it stopped, in words that say
+    what to do, where a limit or the functions stopped it; else `error`, with the tables a
+    query may read when it named another."""
+    if refused:
+        return WriteRefused(refused[0])
+    if timed_out:
+        return QueryFailed(
+            f"stopped after {timeout:g} s, the time limit: give it longer with "
+            f"--timeout SECONDS, or ask for less"
+        )
+    if isinstance(bodies.error, (StoreError, KeyboardInterrupt)):
+        return bodies.error
+    if getattr(error, "sqlite_errorcode", None) == sqlite3.SQLITE_TOOBIG:
+        return QueryFailed(
+            f"stopped: a value would be larger than {MAX_VALUE_BYTES >> 20} MiB, the limit "
+            f"on any one string or BLOB ({MAX_VALUE_BYTES // MAX_BODY_BYTES} times the "
+            f"largest conversation a file holds), which keeps a single call from taking "
+            f"all the memory: ask for a smaller value"
+        )
+    if isinstance(error, MemoryError) or isinstance(bodies.error, MemoryError):
+        return QueryFailed(
+            f"stopped: it needs more than {MEMORY_LIMIT >> 20} MiB of memory for "
+            f"sorting and temporary tables: add a LIMIT, or select less"
+        )
+    if str(error) == "interrupted":  # Ctrl-C, caught and swallowed in check_time
+        return KeyboardInterrupt()
+    if bodies.error is not None:  # sqlite3 says only "user-defined function raised exception"
+        return sqlite3.OperationalError(f"{error}: {bodies.error}")
+    if str(error).startswith("no such table: "):
+        return sqlite3.OperationalError(f"{error} ({_tables(connection)})")
+    return error
 
 
 def _tables(connection):

@@ -8,19 +8,19 @@ stored file. The quick check reads only what is cheap: the header, the schema an
 `example_data`, and each split's first and last row.
 """
 
-import contextlib
 import hashlib
 import sqlite3
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
-from types import SimpleNamespace
 
 import zstandard
 
+from nanotasks.store import NoProgress
 from nanotasks.store.reader import (
     Split,
     Store,
     StoreError,
+    StoreNotFound,
     check_header,
     decompress_body,
     verify_advice,
@@ -32,38 +32,68 @@ CHUNK = 1024  # rows read per query, and per progress update
 
 @dataclass
 class Check:
-    """One line of the report: a split, a stored file, or the file as a whole."""
+    """One line of the report, on what `about` names: a split ({"task", "subset", "split"}),
+    a stored file ({"file"}) or the file as a whole ({"check"}, e.g. "header")."""
 
-    name: str
+    about: dict[str, str]
     ok: bool
     detail: str
 
-    def as_dict(self):
-        return asdict(self)
+    @property
+    def name(self) -> str:
+        return name_of(self.about)
+
+    def as_dict(self) -> dict[str, str | bool]:
+        """The check as `nanotasks verify --json` prints it."""
+        return {**self.about, "ok": self.ok, "detail": self.detail}
+
+
+def name_of(about: dict[str, str]) -> str:
+    """What a check is on, as a table names it: task subset/split, file NAME, or the whole
+    file's check."""
+    if "check" in about:
+        return about["check"]
+    if "file" in about:
+        return f"file {about['file']}"
+    return f"{about['task']} {about['subset']}/{about['split']}"
+
+
+def _whole(check, ok, detail):
+    return Check({"check": check}, ok, detail)
+
+
+def _on_split(s, ok, detail):
+    s = s if isinstance(s, dict) else s._asdict()
+    return Check({k: s[k] for k in ("task", "subset", "split")}, ok, detail)
+
+
+def _on_file(name, ok, detail):
+    return Check({"file": name}, ok, detail)
 
 
 def verify(path, quick=False, progress=None):
     """The checks, as a list of Check; the file is whole when every `ok` is true. `progress`
     makes the full check's progress bar: progress(length=rows, label=...) -> a context
-    manager with update(n), like click.progressbar."""
+    manager with update(n), like click.progressbar. A missing file is StoreNotFound: nothing
+    to check, not damaged, just not there."""
     try:
         check_header(path)
+    except StoreNotFound:
+        raise
     except StoreError as error:
-        return [Check("header", False, str(error).removesuffix(verify_advice(path)))]
+        return [_whole("header", False, str(error).removesuffix(verify_advice(path)))]
+    size = Path(path).stat().st_size
     checks = [
-        Check(
-            "header",
-            True,
-            f"nanotasks format {SCHEMA_VERSION}, "
-            f"{Path(path).stat().st_size:,} bytes as the header says",
+        _whole(
+            "header", True, f"nanotasks format {SCHEMA_VERSION}, {size:,} bytes as the header says"
         )
     ]
     try:
         store = Store(path)  # the checks every open does: the schema, the splits table
     except StoreError as error:
-        return checks + [Check("schema", False, str(error))]
+        return checks + [_whole("schema", False, str(error))]
     checks.append(
-        Check("schema", True, "exactly this version's tables and view; splits table sane")
+        _whole("schema", True, "exactly this version's tables and view; splits table sane")
     )
     if not quick:
         checks.append(_integrity(store))
@@ -71,13 +101,13 @@ def verify(path, quick=False, progress=None):
         splits = store.splits()
         files = store.files()
     except StoreError as error:
-        return checks + [Check("tables", False, str(error))]
+        return checks + [_whole("tables", False, str(error))]
     checks.append(_layout(store, splits))
     if quick:
         checks += [_ends(store, _split(s)) for s in splits]
-        return checks + [Check(f"file {f['name']}", True, "present") for f in files]
+        return checks + [_on_file(f["name"], True, "present") for f in files]
     total = sum(s["rows"] for s in splits)
-    with (progress or _silent)(length=total, label="verifying") as bar:
+    with (progress or NoProgress)(length=total, label="verifying") as bar:
         checks += [_rows(store, s, bar) for s in splits]
     return checks + [_file(store, f) for f in files]
 
@@ -88,11 +118,11 @@ def _integrity(store):
     except sqlite3.DatabaseError as error:
         problems = [str(error)]
     if problems == ["ok"]:
-        return Check("sqlite", True, "integrity_check ok")
+        return _whole("sqlite", True, "integrity_check ok")
     lines = [
         line for problem in problems for line in problem.splitlines() if not line.startswith("***")
     ]
-    return Check("sqlite", False, f"integrity_check: {'; '.join(lines)}")
+    return _whole("sqlite", False, f"integrity_check: {'; '.join(lines)}")
 
 
 def _layout(store, splits):
@@ -100,21 +130,18 @@ def _layout(store, splits):
     expected = 1
     for s in sorted(splits, key=lambda s: s["first_example"]):
         if s["first_example"] != expected:
-            return Check(
-                "layout",
-                False,
-                f"{_name(s)} starts at row {s['first_example']}, expected {expected}",
-            )
+            where = f"{name_of(s)} starts at row {s['first_example']}, expected {expected}"
+            return _whole("layout", False, where)
         expected += s["rows"]
     try:
         (last,) = store.connection.execute("SELECT max(id) FROM example_data").fetchone()
     except sqlite3.DatabaseError as error:
-        return Check("layout", False, f"example_data: {error}")
+        return _whole("layout", False, f"example_data: {error}")
     if (last or 0) != expected - 1:
-        return Check(
+        return _whole(
             "layout", False, f"the splits hold {expected - 1} rows, example_data ends at row {last}"
         )
-    return Check("layout", True, f"{len(splits)} splits, {expected - 1:,} rows end to end")
+    return _whole("layout", True, f"{len(splits)} splits, {expected - 1:,} rows end to end")
 
 
 def _ends(store, split):
@@ -123,92 +150,91 @@ def _ends(store, split):
         for position in sorted({0, split.rows - 1}) if split.rows else ():
             store.read(split, position)
     except StoreError as error:
-        return Check(_name(split), False, str(error).removesuffix(verify_advice(store.path)))
-    return Check(_name(split), True, f"{split.rows:,} rows, first and last read")
+        return _on_split(split, False, str(error).removesuffix(verify_advice(store.path)))
+    return _on_split(split, True, f"{split.rows:,} rows, first and last read")
+
+
+class _Tally:
+    """What the full check has read of a split's rows so far."""
+
+    def __init__(self, stored_bytes):
+        self.seen = 0
+        self.stored_bytes = stored_bytes
+        self.digest = hashlib.sha256()
+        self.damaged = []
 
 
 def _rows(store, s, bar):
     """Full: every row decompresses; the count, the sha256 (of the conversations and the plain
-    columns) and the stored bytes match. One pass
-    over the rows that are there: the time is that of the file, whatever `rows` claims."""
-    split = _split(s)
-    digest = hashlib.sha256()
-    stored_bytes = len(s["dictionary"] or b"")
-    damaged = []
-    seen = 0
+    columns) and the stored bytes match. One pass over the rows that are there: the time is
+    that of the file, whatever `rows` claims."""
     try:
         decompressor = body_decompressor(s["dictionary"])
     except zstandard.ZstdError as error:
-        return Check(_name(s), False, f"its dictionary is damaged ({error})")
+        return _on_split(s, False, f"its dictionary is damaged ({error})")
+    tally = _Tally(len(s["dictionary"] or b""))
     try:
-        cursor = store.connection.execute(
-            "SELECT e.id, e.body, e.source_row, e.messages, e.characters, e.answer, s.name, "
-            "e.prompt_hash FROM example_data e LEFT JOIN subjects s ON s.id = e.subject_id "
-            "WHERE e.id BETWEEN ? AND ? ORDER BY e.id",
-            (split.first_example, split.first_example + split.rows - 1),
-        )
-        while rows := cursor.fetchmany(CHUNK):
-            for rowid, body, *columns in rows:
-                if rowid != split.first_example + seen:
-                    return Check(
-                        _name(s),
-                        False,
-                        f"position {seen} holds rowid {rowid}, expected "
-                        f"{split.first_example + seen}",
-                    )
-                seen += 1
-                stored_bytes += len(body) if isinstance(body, bytes) else 0
-                try:
-                    data = decompress_body(decompressor, body)
-                except (zstandard.ZstdError, TypeError, ValueError) as error:
-                    damaged.append(f"row {seen - 1} ({error})")
-                    continue
-                digest.update(hashed_row(data, columns))
-            bar.update(len(rows))
+        problem = _read(store, _split(s), decompressor, tally, bar) or _mismatch(s, tally)
     except sqlite3.DatabaseError as error:
-        return Check(_name(s), False, f"after row {seen}: SQLite says: {error}")
+        problem = f"after row {tally.seen}: SQLite says: {error}"
+    if problem:
+        return _on_split(s, False, problem)
+    return _on_split(s, True, f"{tally.seen:,} rows, sha256 {s['sha256'][:12]} ok")
+
+
+def _read(store, split, decompressor, tally, bar):
+    """Reads the split's rows into `tally`; what is wrong when a row is out of its place."""
+    cursor = store.connection.execute(
+        "SELECT e.id, e.body, e.source_row, e.messages, e.characters, e.answer, s.name, "
+        "e.prompt_hash FROM example_data e LEFT JOIN subjects s ON s.id = e.subject_id "
+        "WHERE e.id BETWEEN ? AND ? ORDER BY e.id",
+        (split.first_example, split.first_example + split.rows - 1),
+    )
+    while rows := cursor.fetchmany(CHUNK):
+        for rowid, body, *columns in rows:
+            if rowid != split.first_example + tally.seen:
+                expected = split.first_example + tally.seen
+                return f"position {tally.seen} holds rowid {rowid}, expected {expected}"
+            tally.seen += 1
+            tally.stored_bytes += len(body) if isinstance(body, bytes) else 0
+            try:
+                data = decompress_body(decompressor, body)
+            except (zstandard.ZstdError, TypeError, ValueError) as error:
+                tally.damaged.append(f"row {tally.seen - 1} ({error})")
+                continue
+            tally.digest.update(hashed_row(data, columns))
+        bar.update(len(rows))
+    return None
+
+
+def _mismatch(s, tally):
+    """What of the rows read differs from what the splits table recorded, if anything."""
+    damaged = tally.damaged
     if damaged:
         more = f" and {len(damaged) - 3} more" if len(damaged) > 3 else ""
         rows = "1 row does" if len(damaged) == 1 else f"{len(damaged)} rows do"
-        return Check(_name(s), False, f"{rows} not decompress: {', '.join(damaged[:3])}{more}")
-    if seen != split.rows:
-        return Check(_name(s), False, f"{seen} rows, the splits table says {split.rows}")
-    if digest.hexdigest() != s["sha256"]:
-        return Check(
-            _name(s),
-            False,
-            f"content sha256 {digest.hexdigest()[:12]}, the splits table says {s['sha256'][:12]}",
-        )
-    if stored_bytes != s["stored_bytes"]:
-        return Check(
-            _name(s),
-            False,
-            f"{stored_bytes} stored bytes, the splits table says {s['stored_bytes']}",
-        )
-    return Check(_name(s), True, f"{seen:,} rows, sha256 {s['sha256'][:12]} ok")
+        return f"{rows} not decompress: {', '.join(damaged[:3])}{more}"
+    if tally.seen != s["rows"]:
+        return f"{tally.seen} rows, the splits table says {s['rows']}"
+    if tally.digest.hexdigest() != s["sha256"]:
+        found, recorded = tally.digest.hexdigest()[:12], s["sha256"][:12]
+        return f"content sha256 {found}, the splits table says {recorded}"
+    if tally.stored_bytes != s["stored_bytes"]:
+        return f"{tally.stored_bytes} stored bytes, the splits table says {s['stored_bytes']}"
+    return None
 
 
 def _file(store, f):
     try:
         content = store.read_file(f["name"])
     except StoreError as error:
-        return Check(f"file {f['name']}", False, str(error).removesuffix(verify_advice(store.path)))
+        return _on_file(f["name"], False, str(error).removesuffix(verify_advice(store.path)))
     if len(content) != f["size"] or hashlib.sha256(content).hexdigest() != f["sha256"]:
-        return Check(f"file {f['name']}", False, "content does not match its size and sha256")
-    return Check(f"file {f['name']}", True, f"{f['size']:,} bytes, sha256 {f['sha256'][:12]} ok")
+        return _on_file(f["name"], False, "content does not match its size and sha256")
+    return _on_file(f["name"], True, f"{f['size']:,} bytes, sha256 {f['sha256'][:12]} ok")
 
 
 def _split(s):
     return Split(
         s["id"], s["task"], s["subset"], s["split"], s["first_example"], s["rows"], s["dictionary"]
     )
-
-
-def _name(s):
-    s = s if isinstance(s, dict) else s._asdict()
-    return f"{s['task']} {s['subset']}/{s['split']}"
-
-
-@contextlib.contextmanager
-def _silent(length, label):
-    yield SimpleNamespace(update=lambda n: None)

@@ -39,6 +39,7 @@ from nanotasks.store.schema import (
     SCHEMA,
     SCHEMA_VERSION,
     body_compressor,
+    body_decompressor,
     contents_identity,
     hashed_row,
 )
@@ -152,59 +153,39 @@ class Writer:
         if exc_type is not None:
             self.abort()
 
-    def write_split(self, task, subset, split, provenance, examples, to_examples=None):
+    def write_split(self, task, subset, split, provenance, examples, to_examples=None, head=None):
         """Compress and store `examples` (in task order). With `to_examples`, `examples` are
         batches (of source rows, say) that `to_examples(batch)` turns into a list of Examples:
         in the worker processes, so it must pickle (a module-level function, or a partial of
-        one). If iterating or converting them raises, nothing of this split is kept and the
-        error propagates."""
+        one). With `head`, a list of the split's first batches in task order (up to
+        DICTIONARY_SAMPLES rows and one batch past them, or all), which is emptied once the
+        dictionary is trained, `examples` are batches in any order, each with `positions`: the
+        task position of each of its rows. If iterating or converting them raises, nothing of
+        this split is kept and the error propagates."""
         if to_examples is None:
             examples, to_examples = chunked(examples), list
-        batches = iter(examples)
-        head, rows = [], 0
-        while rows <= DICTIONARY_SAMPLES and (batch := next(batches, None)) is not None:
-            head.append(batch)
-            rows += len(batch)
-        large = rows > DICTIONARY_SAMPLES
+        batches, in_order = iter(examples), head is None
+        if in_order:
+            head = _head(batches)
+            batches = itertools.chain(head, batches)
+        large = sum(len(batch) for batch in head) > DICTIONARY_SAMPLES
         dictionary = train_dictionary(_dictionary_samples(head, to_examples), large)
-        level = LARGE_SPLIT_LEVEL if large else LEVEL
-        if self.pool is None and self.jobs > 1 and len(head) > 1:
-            # spawn: fresh interpreters, nothing inherited from this process's threads or files
-            self.pool = concurrent.futures.ProcessPoolExecutor(
-                self.jobs,
-                mp_context=multiprocessing.get_context("spawn"),
-                initializer=_die_with,
-                initargs=(os.getpid(),),
-            )
-        digest = hashlib.sha256()
-        stored_bytes = len(dictionary or b"")
-        rowid = self.next_example
+        self._start_pool(len(head))
+        if not in_order:
+            head.clear()  # held no longer than the dictionary needs it
+        compress = functools.partial(
+            prepare,
+            to_examples=to_examples,
+            dictionary=dictionary,
+            level=LARGE_SPLIT_LEVEL if large else LEVEL,
+            hashed=in_order,
+        )
         self.db.execute("SAVEPOINT split")
         try:
-            work = (
-                functools.partial(prepare, batch, to_examples, dictionary, level)
-                for batch in itertools.chain(head, batches)
-            )
-            for prepared, hashed in self._done_in_order(work):
-                digest.update(hashed)
-                rows = []
-                for source_row, messages, characters, answer, subject, prompt, body in prepared:
-                    stored_bytes += len(body)
-                    rows.append(
-                        (
-                            rowid,
-                            source_row,
-                            messages,
-                            characters,
-                            answer,
-                            self._subject_id(subject),
-                            prompt,
-                            body,
-                        )
-                    )
-                    rowid += 1
-                self.db.executemany("INSERT INTO example_data VALUES (?,?,?,?,?,?,?,?)", rows)
-            summary = SplitSummary(rowid - self.next_example, stored_bytes, digest.hexdigest())
+            if in_order:
+                summary = self._store_in_order(batches, compress, dictionary)
+            else:
+                summary = self._store_by_position(batches, compress, dictionary)
             self._add_split(task, subset, split, provenance, summary, dictionary)
         except BaseException:
             if self.db.in_transaction:  # a failed write to disk ends the whole transaction itself
@@ -213,6 +194,85 @@ class Writer:
             raise
         self.db.execute("RELEASE split")
         return summary
+
+    def _start_pool(self, batches):
+        """The worker pool, for the first split of more than one batch."""
+        if self.pool is None and self.jobs > 1 and batches > 1:
+            # spawn: fresh interpreters, nothing inherited from this process's threads or files
+            self.pool = concurrent.futures.ProcessPoolExecutor(
+                self.jobs,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_die_with,
+                initargs=(os.getpid(),),
+            )
+
+    def _store_in_order(self, batches, compress, dictionary):
+        """Compress batches given in task order and store them as they come."""
+        digest, stored_bytes = hashlib.sha256(), len(dictionary or b"")
+        rowid = self.next_example
+        work = (functools.partial(compress, batch) for batch in batches)
+        for prepared, hashed in self._done_in_order(work):
+            digest.update(hashed)
+            stored_bytes += sum(len(row[-1]) for row in prepared)
+            self._insert(rowid, prepared)
+            rowid += len(prepared)
+        return SplitSummary(rowid - self.next_example, stored_bytes, digest.hexdigest())
+
+    def _store_by_position(self, batches, compress, dictionary):
+        """Compress batches given in any order into a temporary database keyed by task
+        position, then copy its rows here in task order: the split is never held in memory."""
+        positions = deque()
+
+        def work():
+            for batch in batches:
+                positions.append(batch.positions)
+                yield functools.partial(compress, batch)
+
+        with RowsByPosition() as spill:
+            for prepared, _ in self._done_in_order(work()):
+                spill.add(positions.popleft(), prepared)
+            return self._copy_in_order(spill.in_order(), dictionary)
+
+    def _copy_in_order(self, chunks, dictionary):
+        """Store `chunks` of prepared rows, in task order: the split's sha256 covers what its
+        bodies decompress to, so each is decompressed once more on the way."""
+        decompressor = body_decompressor(dictionary)
+        digest, stored_bytes = hashlib.sha256(), len(dictionary or b"")
+        rowid = self.next_example
+        for prepared in chunks:
+            for row in prepared:
+                digest.update(hashed_row(decompressor.decompress(row[-1]), list(row[:-1])))
+                stored_bytes += len(row[-1])
+            self._insert(rowid, prepared)
+            rowid += len(prepared)
+        return SplitSummary(rowid - self.next_example, stored_bytes, digest.hexdigest())
+
+    def _insert(self, first, prepared):
+        """Insert prepared rows (see prepare) into example_data from rowid `first` on."""
+        self.db.executemany(
+            "INSERT INTO example_data VALUES (?,?,?,?,?,?,?,?)",
+            [
+                (
+                    rowid,
+                    source_row,
+                    messages,
+                    characters,
+                    answer,
+                    self._subject_id(subject),
+                    prompt,
+                    body,
+                )
+                for rowid, (
+                    source_row,
+                    messages,
+                    characters,
+                    answer,
+                    subject,
+                    prompt,
+                    body,
+                ) in enumerate(prepared, first)
+            ],
+        )
 
     def _submit(self, *call):
         """pool.submit, which may spawn a worker: Ctrl-C or SIGTERM in the middle of that would
@@ -368,12 +428,12 @@ def _die_with(parent):
         os._exit(1)
 
 
-def prepare(batch, to_examples, dictionary, level):
+def prepare(batch, to_examples, dictionary, level, hashed=True):
     """The rows of a batch as stored: for each example its source row, number of messages and
     characters, answer, subject, prompt hash and compressed body; and what the split's sha256
-    covers of them, together. Runs in the worker processes."""
+    covers of them, together (empty unless `hashed`). Runs in the worker processes."""
     compressor = _compressor(dictionary, level)
-    rows, hashed = [], []
+    rows, covered = [], []
     for example in to_examples(batch):
         data = encode(example.conversation)
         if len(data) > MAX_BODY_BYTES:
@@ -390,9 +450,10 @@ def prepare(batch, to_examples, dictionary, level):
             example.subject,
             prompt_hash(messages),
         ]
-        hashed.append(hashed_row(data, columns))
+        if hashed:
+            covered.append(hashed_row(data, columns))
         rows.append((*columns, compressor.compress(data)))
-    return rows, b"".join(hashed)
+    return rows, b"".join(covered)
 
 
 _compressors = {}
@@ -408,10 +469,62 @@ def _compressor(dictionary, level):
     return _compressors[key]
 
 
-def chunked(examples):
-    """`examples` in lists of CHUNK: batches for write_split."""
-    examples = iter(examples)
-    while chunk := list(itertools.islice(examples, CHUNK)):
+class RowsByPosition:
+    """Prepared rows (see prepare) stored out of task order until they are copied in order: a
+    private database in SQLite's own temporary file, which is deleted as soon as it is made
+    (open, but with no name), so not even a killed compile leaves it behind. Its pages beyond
+    SQLite's default cache (2 MB) are on disk, where SQLite keeps temporary files:
+    $SQLITE_TMPDIR, else $TMPDIR, else /var/tmp or /tmp. Rows are appended as they come and
+    read back through SQLite's external merge sort: on 460K SmolTalk-sized rows, a third of
+    the time of inserting them into a table keyed by position (a random insert each), and as
+    fast with a 2 MB cache as with 32 MB."""
+
+    def __init__(self):
+        self.db = sqlite3.connect("", isolation_level=None)
+        self.db.execute(f"PRAGMA page_size={PAGE_SIZE}")
+        self.db.execute("PRAGMA journal_mode=OFF")
+        self.db.execute(
+            "CREATE TABLE rows (position INTEGER, source_row, messages, characters, answer, "
+            "subject, prompt_hash, body)"
+        )
+        self.db.execute("BEGIN")
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.db.close()
+
+    def add(self, positions, prepared):
+        self.db.executemany(
+            "INSERT INTO rows VALUES (?,?,?,?,?,?,?,?)",
+            [(position, *row) for position, row in zip(positions, prepared, strict=True)],
+        )
+
+    def in_order(self):
+        """The rows in task order, CHUNK at a time."""
+        cursor = self.db.execute(
+            "SELECT source_row, messages, characters, answer, subject, prompt_hash, body "
+            "FROM rows ORDER BY position"
+        )
+        while chunk := cursor.fetchmany(CHUNK):
+            yield chunk
+
+
+def _head(batches):
+    """The first batches of `batches`, up to DICTIONARY_SAMPLES rows and one batch past them."""
+    head, rows = [], 0
+    while rows <= DICTIONARY_SAMPLES and (batch := next(batches, None)) is not None:
+        head.append(batch)
+        rows += len(batch)
+    return head
+
+
+def chunked(items, size=CHUNK):
+    """`items` in lists of `size` (the last may be shorter): CHUNK examples are write_split's
+    batches."""
+    items = iter(items)
+    while chunk := list(itertools.islice(items, size)):
         yield chunk
 
 

@@ -3,6 +3,7 @@ the reference order, edits of a file behind nanotasks' back, the lines of a comp
 the code blocks of the Markdown pages (README.md, docs/)."""
 
 import hashlib
+import re
 import shlex
 import shutil
 import sqlite3
@@ -45,6 +46,11 @@ def write_jsonl(path, lines):
 
 
 SPLIT_NAMES = {key: f"{key[0]} {key[1]}/{key[2]}" for key in SPLITS}
+
+
+def without_cost(line):
+    """A compile's closing line without its time and peak memory, which vary from run to run."""
+    return re.sub(r" in [\d.]+ s, at most [\d,]+ MB of memory$", "", line)
 
 
 def sha256(path):

@@ -64,9 +64,9 @@ def browsing(db):
     return process, line.split()[0]
 
 
-def stopped(process):
-    """Ctrl-C: the exit status, and what the server printed on standard error."""
-    process.send_signal(signal.SIGINT)
+def stopped(process, signum=signal.SIGINT):
+    """Ctrl-C (or `signum`): the exit status, and what the server printed on standard error."""
+    process.send_signal(signum)
     _, err = process.communicate(timeout=30)
     return process.returncode, err
 
@@ -192,9 +192,9 @@ def test_start_page_lists_every_split_with_a_histogram(visit, server, demo_db):
         "ON e.id BETWEEN s.first_example AND s.first_example + s.rows - 1 "
         "GROUP BY s.id ORDER BY s.task, s.subset, s.split",
     )
-    # and a row for the word list, from the files table
-    assert len(splits) == 18 and len(rows) == len(splits) + 1
-    for split, row in zip(splits, rows, strict=False):  # the word list's row is last
+    # and a row for each stored file (the word list, the CORE bundle's two), from the files table
+    assert len(splits) == 22 and len(rows) == len(splits) + 3
+    for split, row in zip(splits, rows, strict=False):  # the files' rows are last
         cells = row["cells"]
         assert cells[:5] == [
             split["task"],
@@ -237,6 +237,12 @@ def test_an_example_is_a_transcript(visit):
     [
         ("arc/ARC-Easy/test/0", "- Different amounts of its lit side face Earth.=B", 3),
         ("mmlu/all/test/0", "- 6=D", 3),
+        ("core/world_knowledge%2Fscience_mc.jsonl/test/0", "- The floor has less friction.=0", 3),
+        (  # a schema row: its context options completed by the continuation, the gold marked
+            "core/language_understanding%2Fwhose_pronoun.jsonl/test/2",
+            "- Der Hund jagte die Katze, bis die Katze auf einen Baum kletterte.=1",
+            1,
+        ),
     ],
 )
 def test_the_correct_choice_is_highlighted(visit, path, gold, others):
@@ -271,7 +277,12 @@ def test_the_examples_table_shows_transcripts_that_open_the_example(visit):
 def test_overlaps_name_their_examples(visit):
     page = visit("/demo/overlaps", "overlaps")
     links = [a.text for a in css(page, "td.col-eval_id a, td.col-train_id a")]
-    assert links[:2] == ["gsm8k main/test #4", "customjson mychats/train #0"]
+    assert links[:4] == [
+        "core world_knowledge/science_mc.jsonl/test #0",
+        "arc ARC-Easy/train #5",
+        "gsm8k main/test #4",
+        "customjson mychats/train #0",
+    ]
 
 
 def test_the_heatmap_counts_the_overlaps_table(visit, demo_db):
@@ -295,6 +306,7 @@ def test_the_heatmap_counts_the_overlaps_table(visit, demo_db):
         shown
         == expected
         == {
+            ("core world_knowledge/science_mc.jsonl/test", "arc ARC-Easy/train"): 1,
             ("gsm8k main/test", "customjson mychats/train"): 2,
             ("gsm8k socratic/test", "customjson mychats/train"): 2,
         }
@@ -312,9 +324,10 @@ def test_the_heatmap_counts_the_overlaps_table(visit, demo_db):
 
 
 def test_a_heatmap_cell_opens_the_pairs_with_the_shared_words_marked(visit, look):
-    visit("/demo/-/nanotasks/contamination", "contamination").find_element(
-        "css selector", ".nt-cell a"
-    ).click()
+    visit("/demo/-/nanotasks/contamination", "contamination").execute_script("""
+        [...document.querySelectorAll('.nt-heatmap tbody tr')]
+            .find(tr => tr.querySelector('th').innerText.startsWith('gsm8k main/test'))
+            .querySelector('.nt-cell a').click();""")
     page = look("pairs")
     assert page.find_element("tag name", "h1").text == "gsm8k main/test in customjson mychats/train"
     pairs = css(page, ".nt-pair")
@@ -428,9 +441,10 @@ def test_browse_answers_only_requests_addressed_to_it(server):
     assert answers[f"localhost:{url.port}"][0] == answers[url.netloc][0] == 200
 
 
-def test_ctrl_c_stops_browse_with_status_130(demo_db):
+@pytest.mark.parametrize("signum, status", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_ctrl_c_or_sigterm_stops_browse_with_128_plus_the_signal(demo_db, signum, status):
     process, _ = browsing(demo_db)
-    assert stopped(process) == (130, "")
+    assert stopped(process, signum) == (status, "")
 
 
 def test_a_time_limit_stops_the_query_not_just_the_function(demo_db):

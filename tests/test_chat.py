@@ -10,7 +10,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from nanotasks.compiler.build import BadRequest, check_request, first_null, narrowed
+from nanotasks.compiler.build import BadRequest, check_request, first_nulls, narrowed
 from nanotasks.store.reader import NotInStore, Store
 from nanotasks.tasks.chat import Chat, columns
 from nanotasks.tasks.common import Source, TaskMixture, UnknownLayout
@@ -417,7 +417,5 @@ def test_message_fields_not_read_may_hold_nulls(list_type):
         {"messages": m, "source": s or ""}
         for m, s in zip(kept, table["source"].to_pylist(), strict=True)
     ]
-    assert first_null(kept_columns) == (
-        1,
-        "messages is null",
-    )  # a missing conversation still is one
+    # a missing conversation still is one
+    assert first_nulls(kept_columns) == {"messages": (1, "messages is null")}

@@ -2,6 +2,7 @@
 the library API. Real wheels, real venvs, real subprocesses; nothing downloaded (the fresh
 venvs borrow this environment's dependencies)."""
 
+import io
 import json
 import subprocess
 import sys
@@ -14,7 +15,7 @@ import pytest
 import nanotasks
 from nanotasks.compiler.build import BadRequest
 from nanotasks.tasks import UnknownName
-from tests.conftest import REPO, SAMPLE
+from tests.conftest import REPO, SAMPLE, invoke
 from tests.conftest import nanotasks as run_nanotasks
 
 GENERIC = ("browse", "compiler", "store", "tasks")
@@ -226,3 +227,33 @@ def test_library_reads_exports_and_verifies(sample_db, tmp_path):
         ).stdout.splitlines()
     )
     assert all(check.ok for check in nanotasks.verify(sample_db))
+
+
+def test_the_read_commands_print_what_the_library_returns(sample_db):
+    """info, verify and overlap print in JSON the library's own fields, unparsed; export
+    writes to an open file what it prints on standard output."""
+    info = nanotasks.info(sample_db)
+    assert json.loads(invoke("info", "--json", "--db", sample_db).stdout) == {
+        "path": str(sample_db),
+        "splits": info.splits,
+        "files": info.files,
+    }
+    auxiliary = nanotasks.find_split(nanotasks.open(sample_db), "mmlu", "auxiliary_train")
+    assert info.aliases == [
+        nanotasks.Alias(
+            "mmlu", "auxiliary_train", "train", auxiliary.rows, "all", "auxiliary_train"
+        )
+    ]
+    checks = nanotasks.verify(sample_db)
+    printed = json.loads(invoke("verify", "--json", "--db", sample_db).stdout)["checks"]
+    assert printed == [check.as_dict() for check in checks]
+    assert [c.name for c in checks][:2] == ["header", "schema"] and "gsm8k main/test" in [
+        c.name for c in checks
+    ]
+    overlap = json.loads(invoke("overlap", "--json", "--db", sample_db).stdout)["splits"]
+    assert overlap == nanotasks.overlap(sample_db)
+    written = io.StringIO()
+    rows = nanotasks.export(sample_db, "gsm8k", "test", written, subset="main")
+    assert rows.rows == 6
+    printed = invoke("export", "gsm8k", "test", "--subset", "main", "--db", sample_db).stdout
+    assert written.getvalue() == printed

@@ -221,6 +221,56 @@ def test_killed_compile_leaves_the_previous_file_intact(sample_db, hub, tmp_path
     assert sha256(db) == before
 
 
+def holds_a_deleted_file_in(pid, directory):
+    """Whether process `pid` has a file open in `directory` that has no name any more."""
+    links = []
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            links.append(os.readlink(f"/proc/{pid}/fd/{fd}"))
+        except FileNotFoundError:  # closed meanwhile
+            pass
+    return any(link.startswith(f"{directory}/") and link.endswith(" (deleted)") for link in links)
+
+
+@pytest.mark.parametrize(
+    "signum", [signal.SIGINT, signal.SIGTERM, signal.SIGKILL], ids=["SIGINT", "SIGTERM", "SIGKILL"]
+)
+def test_a_compile_stopped_while_it_holds_rows_out_of_order_leaves_nothing_behind(
+    signum, sample_db, tmp_path
+):
+    """A shuffled split's compressed rows wait in a temporary database until they are copied
+    in task order: SQLite's temporary file, deleted from its directory as soon as it is made,
+    so however the compile ends it leaves nothing there."""
+    mirror = big_smoltalk_mirror(tmp_path, rows=10_000)  # over SQLite's 2 MB cache
+    db = shutil.copy(sample_db, tmp_path / "nanotasks.db")
+    before = sha256(db)
+    spill = tmp_path / "sqlite-tmp"
+    spill.mkdir()
+    compile_ = subprocess.Popen(
+        [*NANOTASKS, "compile", "--only", "smoltalk", "--mirror", mirror, "--db", db],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        env=dict(os.environ, SQLITE_TMPDIR=str(spill)),
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )  # as from a terminal
+    try:
+        deadline = time.monotonic() + 60
+        while not holds_a_deleted_file_in(compile_.pid, spill):
+            assert compile_.poll() is None and time.monotonic() < deadline, (
+                "the compile never held rows out of order on disk: make the source bigger"
+            )
+            time.sleep(0.01)
+        compile_.send_signal(signum)
+        assert compile_.wait(timeout=60) in (128 + signum, -signum)
+    finally:
+        compile_.kill()
+        compile_.wait()
+    assert list(spill.iterdir()) == []
+    assert sha256(db) == before
+    if signum != signal.SIGKILL:  # SIGKILL leaves the new file's start, for the next compile
+        assert sorted(p.name for p in tmp_path.iterdir() if p.is_file()) == ["nanotasks.db"]
+
+
 def test_concurrent_compiles_of_one_file_run_one_after_the_other(sample_db, hub, tmp_path):
     """The second waits for the first (its lock beside the file), saying so, then starts from
     the file the first wrote: each one's custom split is in the end, neither's work is lost,
