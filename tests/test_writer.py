@@ -14,6 +14,7 @@ import subprocess
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from nanotasks.store.reader import Store
@@ -23,9 +24,12 @@ from tests.helpers import (
     CONVERSATIONS,
     assert_one_clear_line,
     assert_untouched,
+    mirror_copy,
+    rewrite,
     sha256,
     write_jsonl,
 )
+from tests.reference import shard
 
 
 def big_jsonl(path, rows, seed=0):
@@ -189,6 +193,31 @@ def test_a_compile_through_a_symbolic_link_replaces_the_file_it_names(sample_db,
     }
     assert [p.name for p in target.parent.iterdir()] == ["tasks.db"]
     assert [p.name for p in link.parent.iterdir()] == ["link.db"]
+
+
+def big_smoltalk_mirror(tmp_path, rows=3000):
+    """The sample with a SmolTalk train split big enough to take seconds to compress."""
+    mirror = mirror_copy(tmp_path, "big")
+    words = (SAMPLE / "dwyl/english-words/words_alpha.txt").read_text().split()
+    rng = np.random.default_rng(0)
+
+    def text(n):
+        return " ".join(rng.choice(words, n))
+
+    rewrite(
+        shard(mirror, ("smoltalk", "default", "train")),
+        lambda _: [
+            {
+                "messages": [
+                    {"content": text(30), "role": "user"},
+                    {"content": text(150), "role": "assistant"},
+                ],
+                "source": "generated",
+            }
+            for _ in range(rows)
+        ],
+    )
+    return mirror
 
 
 def test_killed_compile_leaves_the_previous_file_intact(sample_db, hub, tmp_path):
