@@ -392,12 +392,15 @@ def main_started(process):
     """Wait until `process` catches SIGTERM, which main() does on its first line (Python alone
     catches only SIGINT): from then on the command answers signals. Returns the time then."""
     caught = Path(f"/proc/{process.pid}/status")
-    while process.poll() is None:
+    deadline = time.monotonic() + 60
+    while process.poll() is None and time.monotonic() < deadline:
         with contextlib.suppress(OSError, StopIteration):
             line = next(x for x in caught.read_text().splitlines() if x.startswith("SigCgt:"))
             if int(line.split()[1], 16) & (1 << (signal.SIGTERM - 1)):
                 return time.monotonic()
-        time.sleep(0.001)
+        time.sleep(0.001)  # short: the time returned is when main() began
+    if process.poll() is None:
+        raise AssertionError("main() did not begin within 60 s")
     raise AssertionError(f"it ended before main() began: {process.communicate()}")
 
 

@@ -3,6 +3,7 @@ the unzipped bundle; a bundle missing a file core.yaml names, a bad line, no zip
 real reconstruction in ../shared/hub."""
 
 import csv
+import hashlib
 import io
 import json
 import random
@@ -16,6 +17,7 @@ import yaml
 from nanotasks.store.reader import NotInStore, Store
 from nanotasks.tasks import core
 from tests.conftest import SAMPLE, invoke
+from tests.fakehub import FakeHub
 from tests.helpers import assert_one_clear_line, failures, mirror_copy
 
 BUNDLE = SAMPLE / "karpathy-public" / "eval_bundle.zip"
@@ -228,6 +230,25 @@ def compiled(result):
     }
 
 
+def test_from_the_network_the_bundle_is_retried_and_its_hash_recorded(tmp_path, monkeypatch):
+    """Fetched as the word list is (compiler/fetch.py's Fetcher.file), here from a fake server
+    that fails twice first: its sha256 is the revision of every split and file of it."""
+    hub = FakeHub.start(SAMPLE)
+    try:
+        hub.fail(2, status=503, prefix="/raw/")
+        served = core.BUNDLE._replace(url=f"{hub.endpoint}/raw/karpathy-public/eval_bundle.zip")
+        archive = core.BENCHMARK.archive._replace(file=served)
+        monkeypatch.setattr(core, "BENCHMARK", core.BENCHMARK._replace(archive=archive))
+        result = invoke("compile", "--only", "core", "--db", tmp_path / "core.db")
+    finally:
+        hub.stop()
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.count("unavailable (503)") == 2
+    revision = "sha256:" + hashlib.sha256(BUNDLE.read_bytes()).hexdigest()
+    store = Store(tmp_path / "core.db")
+    assert {part["revision"] for part in [*store.splits(), *store.files()]} == {revision}
+
+
 def test_without_a_bundle_the_mirror_compile_names_it(tmp_path):
     mirror = mirror_copy(tmp_path)
     (mirror / "karpathy-public" / "eval_bundle.zip").unlink()
@@ -261,6 +282,14 @@ def test_show_and_export_give_a_row_with_its_line(sample_db, tmp_path):
     invoke("export", "core", "test", "--subset", subset, "-o", out, "--db", sample_db, check=True)
     exported = [json.loads(row)["line"] for row in out.read_text().splitlines()]
     assert "".join(exported).encode() == data_files()[subset]
+
+
+def test_full_verify_reads_every_core_row(sample_db):
+    report = json.loads(invoke("verify", "--json", "--db", sample_db).stdout)
+    checked = {c["subset"]: c for c in report["checks"] if c.get("task") == "core"}
+    assert set(checked) == set(data_files()) and all(c["ok"] for c in checked.values())
+    files = {c["file"] for c in report["checks"] if "file" in c}
+    assert {"eval_bundle/core.yaml", "eval_bundle/eval_meta_data.csv"} <= files
 
 
 def test_sql_over_core_rows(sample_db):

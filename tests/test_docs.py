@@ -18,8 +18,8 @@ demo.db (data/sample compiled, the README's quickstart) and `nanochat`, a stand-
 checkout. The demo compiles that the session's fixtures have already run are answered from
 them: a copy of the file and the output recorded when it was compiled. Normalised on both
 sides, and only what must vary: the page's directory reads as /home/you, the figures of a
-table's `seconds` column is blanked, a compile's closing time and memory dropped, and trailing
-spaces and blank lines are dropped.
+table's `seconds` column are blanked, a compile's time and peak memory are cut from its closing
+line, and trailing spaces and blank lines are dropped.
 """
 
 import difflib
@@ -176,6 +176,12 @@ def test_links_between_pages_lead_somewhere(page):
         assert linked.exists(), f"{page.name} links to {target}, which is not there"
         if anchor and linked.suffix == ".md":
             assert anchor in anchors(linked), f"{page.name} links to {target}: no such heading"
+
+
+@pytest.mark.parametrize("page", PAGES, ids=PAGE_IDS)
+def test_pages_say_what_is_true_not_the_projects_history(page):
+    text = page.read_text(encoding="utf-8")
+    assert not re.search(r"\b(issue|PR|pull request) #?\d+", text, flags=re.I), page.name
 
 
 def test_the_readme_is_short_and_leads_to_every_page():

@@ -6,7 +6,6 @@ writes refused; a query bounded in time and memory, stopped by Ctrl-C, streamed.
 import base64
 import contextlib
 import csv
-import glob
 import hashlib
 import io
 import json
@@ -241,12 +240,13 @@ def test_sql_formats_and_errors(sample_db):
     assert missing.returncode == 1 and "no such file" in missing.stderr
 
 
-def running_sql(db, query, *options):
+def running_sql(db, query, *options, **popen):
     return subprocess.Popen(
         [*NANOTASKS, "sql", "--db", str(db), *options, query],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        **popen,
     )
 
 
@@ -267,15 +267,39 @@ def test_sql_stops_at_its_time_limit(sample_db):
     ]
 
 
+def cpu_ticks(pid):
+    """The CPU time `pid` has used, user and system, in clock ticks (/proc/PID/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])
+
+
 def test_sql_stops_at_ctrl_c(sample_db):
-    process = running_sql(sample_db, f"SELECT count(*) FROM ({ENDLESS})", "--timeout", "600")
-    while not any(
-        os.path.realpath(fd) == str(sample_db) for fd in glob.glob(f"/proc/{process.pid}/fd/*")
-    ):
-        time.sleep(0.05)  # until the command has started: its file is open
-    time.sleep(0.5)  # and the query most likely running (before it, Ctrl-C is the same one line)
-    process.send_signal(signal.SIGINT)
-    out, err = process.communicate(timeout=30)  # no time limit reached: 600 s
+    """Ctrl-C while SQLite computes an endless count. sqlite3 steps to the next row before it
+    returns one, so the first of two rows before the count is printed once the count is
+    next; the CPU time the command spends after that, with no row left to print, is the
+    count's (before it, Ctrl-C gives the same one line, through another path)."""
+    query = (
+        f"SELECT 'first' AS x UNION ALL SELECT 'second' UNION ALL SELECT count(*) FROM ({ENDLESS})"
+    )
+    process = running_sql(
+        sample_db,
+        query,
+        "--csv",
+        "--timeout",
+        "600",
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},  # each row on the pipe as it is printed
+    )
+    try:
+        assert process.stdout.readline() == "x\n" and process.stdout.readline() == "first\n"
+        printed = cpu_ticks(process.pid)
+        deadline = time.monotonic() + 60
+        while cpu_ticks(process.pid) < printed + 10 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert cpu_ticks(process.pid) >= printed + 10, "the count did not run for 10 ticks"
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=30)  # no time limit reached: 600 s
+    finally:
+        process.kill()
     assert process.returncode == 130 and err.strip().splitlines() == ["interrupted"]
 
 

@@ -220,28 +220,26 @@ def big_smoltalk_mirror(tmp_path, rows=3000):
     return mirror
 
 
-def test_killed_compile_leaves_the_previous_file_intact(sample_db, tmp_path):
-    mirror = big_smoltalk_mirror(tmp_path)
+def test_killed_compile_leaves_the_previous_file_intact(sample_db, hub, tmp_path):
+    """Killed while it waits for SmolTalk's download from the hub, held unanswered: the new file
+    then certainly holds the splits kept from the old one (they come first in order)."""
     db = shutil.copy(sample_db, tmp_path / "nanotasks.db")
     before = sha256(db)
+    hub.hold("/cdn/")  # SmolTalk's shard, the only one this compile downloads
     compile_ = subprocess.Popen(
-        [*NANOTASKS, "compile", "--only", "smoltalk", "--mirror", mirror, "--db", db],
+        [*NANOTASKS, "compile", "--only", "smoltalk", "--db", db],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        env=hub.environ(tmp_path / "hf-home"),
     )
-    deadline = time.monotonic() + 60
-    # Wait until the new file holds the splits kept from the old one and SmolTalk is being written.
-    while compile_.poll() is None and time.monotonic() < deadline:
-        tmp = next(tmp_path.glob("nanotasks.db.tmp-*"), None)
-        if tmp and tmp.stat().st_size > 40_000:
-            break
-        time.sleep(0.005)
-    time.sleep(0.3)
-    assert compile_.poll() is None, (
-        "compile finished before it could be killed: make the source bigger"
-    )
-    compile_.send_signal(signal.SIGKILL)
-    compile_.wait()
+    try:
+        assert hub.held.wait(60), "the compile never asked for SmolTalk's shard"
+        [tmp] = tmp_path.glob("nanotasks.db.tmp-*")
+        assert tmp.stat().st_size > 0
+        compile_.send_signal(signal.SIGKILL)
+        compile_.wait()
+    finally:
+        compile_.kill()
     assert tmp.exists()  # nothing can clean up after SIGKILL
     assert sha256(db) == before
     assert "smoltalk" in nanotasks("info", "--db", db).stdout
