@@ -3,7 +3,8 @@
 Writes a synthetic SmolTalk snapshot (benchmarks/synthetic.py) unless one is given, compiles
 `--only smoltalk` from it in this process, and prints the wall time and the CPU time of this
 process and of its compressing workers, with the load average before and after: on a shared
-machine the wall time counts the other processes' turns, the CPU time much less. The
+machine the wall time counts the other processes' turns, the CPU time much less. And the peak
+memory of this process and its workers, summed (nanotasks.compiler.memory). The
 overlaps pass is timed on its own and left out of the rows/s. Then the file's bytes against
 the same rows as zstd parquet (benchmarks/size_vs_parquet.py).
 
@@ -23,6 +24,7 @@ from size_vs_parquet import sizes
 from synthetic import WORDS_PATH, make_snapshot
 
 from nanotasks.compiler import build
+from nanotasks.compiler.memory import PeakMemory
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -74,7 +76,8 @@ def measure(work, args):
     db.unlink(missing_ok=True)
     load, before = os.getloadavg()[0], cpu_seconds(resource.RUSAGE_SELF)
     started = time.perf_counter()
-    outcomes, overlaps = compile_timed(hub, db, args.jobs)
+    with PeakMemory() as memory:
+        outcomes, overlaps = compile_timed(hub, db, args.jobs)
     wall = time.perf_counter() - started
     parent, workers = (
         cpu_seconds(resource.RUSAGE_SELF) - before,
@@ -91,6 +94,7 @@ def measure(work, args):
             f"  {o.name}: {o.rows:,} rows in {o.seconds:.1f} s ({o.rows / o.seconds:,.0f} rows/s)"
         )
     print(f"  overlaps pass: {overlaps:.1f} s")
+    print(f"peak memory (this process and its workers, summed): {memory.peak / 2**20:,.0f} MB")
     print(
         f"without the overlaps pass: {wall - overlaps:.1f} s wall, "
         f"{rows / (wall - overlaps):,.0f} rows/s"

@@ -1,9 +1,9 @@
 """The peak memory of a command and every process it starts (a compile and its workers).
 
 Resident memory (RSS) of the whole process tree, summed and sampled every 50 ms from /proc
-(Linux: nanotasks.compiler.memory), and each process's own exact peak as the kernel counts it
-(ru_maxrss of the command and of the largest of its descendants, as `/usr/bin/time -f %M`
-reports them, one process at a time).
+(Linux: nanotasks.compiler.memory). Not the kernel's ru_maxrss (`/usr/bin/time -f %M`): it is
+one process's, not the tree's, and it survives exec, so a command started by a large process
+(a benchmark that has just made its data) would be charged the parent's memory.
 The sum counts the pages the processes share (the interpreter's libraries) once per process:
 it is what the tree costs at most, never less.
 
@@ -24,8 +24,7 @@ SAMPLE_SECONDS = 0.05
 
 def run_with_peak(command, env=None):
     """Run `command` to its end, its output captured: (CompletedProcess, wall seconds,
-    figures), the figures the peak of the tree's summed RSS in MB and the largest single
-    process's ru_maxrss in MB (of the command and the descendants it waited for)."""
+    figures), the figures the peak of the tree's summed RSS in MB."""
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         started = time.perf_counter()
         process = subprocess.Popen(command, env=env, stdout=out, stderr=err)
@@ -37,7 +36,7 @@ def run_with_peak(command, env=None):
 
         sampler = threading.Thread(target=sample, daemon=True)
         sampler.start()
-        _, status, usage = os.wait4(process.pid, 0)
+        _, status = os.waitpid(process.pid, 0)
         wall = time.perf_counter() - started
         done.set()
         sampler.join()
@@ -46,7 +45,7 @@ def run_with_peak(command, env=None):
         completed = subprocess.CompletedProcess(
             command, process.returncode, out.read().decode(), err.read().decode()
         )
-    figures = {"peak_tree_mb": peak[0] / 2**20, "peak_process_mb": usage.ru_maxrss / 1024}
+    figures = {"peak_tree_mb": peak[0] / 2**20}
     return completed, wall, figures
 
 
@@ -56,8 +55,8 @@ def main():
     sys.stdout.write(completed.stdout), sys.stderr.write(completed.stderr)
     print(
         f"{wall:.1f} s wall, peak {figures['peak_tree_mb']:,.0f} MB for the process tree "
-        f"(RSS summed), largest single process {figures['peak_process_mb']:,.0f} MB; "
-        f"exit status {completed.returncode}; load average {os.getloadavg()[0]:.1f}",
+        f"(RSS summed); exit status {completed.returncode}; load average "
+        f"{os.getloadavg()[0]:.1f}",
         file=sys.stderr,
     )
     sys.exit(completed.returncode)
