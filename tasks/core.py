@@ -8,7 +8,9 @@ The compile stores every data file core.yaml names as one split of task `core`: 
 dataset_uri, split `test` (all of CORE is evaluation data), one row per line in file order.
 Each row keeps its line exactly, line break included, so the data files come back byte for
 byte and a row's values are what base_eval's `json.loads(line.strip())` reads. core.yaml and
-eval_meta_data.csv are stored as files under their names in the bundle. A row is also a
+eval_meta_data.csv are stored as files under their names in the bundle, and beside them
+core_settings.json, each task's settings as the compile parsed them from core.yaml: reading
+needs no YAML parser (PyYAML is the compile's alone). A row is also a
 conversation, for SQL, `show`, `browse` and the overlaps pass: the user turn is what the model
 is shown (a multiple choice query with its choices, a schema's completed sentences, a language
 modelling context), the assistant turn the gold answer; choices are numbered from 0, as `gold`
@@ -34,6 +36,7 @@ BUNDLE = SourceFile("eval_bundle.zip", "karpathy-public", URL, "karpathy-public/
 CONFIG = "eval_bundle/core.yaml"
 META = "eval_bundle/eval_meta_data.csv"
 DATA = "eval_bundle/eval_data/"
+SETTINGS = "core_settings.json"
 SPLIT = "test"
 SHUFFLE_SEED = 1337  # base_eval shuffles each task's rows with random.Random(1337)
 DEFAULT_DELIMITER = " "  # a task's continuation_delimiter when core.yaml gives none
@@ -70,7 +73,9 @@ class CoreTask(NamedTuple):
 
 
 def parse_config(text: str) -> list[dict[str, Any]]:
-    """core.yaml's `icl_tasks` entries; BadBundle when it is not a list of them."""
+    """Each task's settings of core.yaml's `icl_tasks`, as base_eval reads them: the arguments of
+    CoreTask but the random baseline. BadBundle when it is not a list of them. Needs PyYAML,
+    so only the compile calls it."""
     import yaml
 
     try:
@@ -84,7 +89,16 @@ def parse_config(text: str) -> list[dict[str, Any]]:
         raise BadBundle(
             f"{CONFIG} is not a list of icl_tasks as base_eval reads it ({error})"
         ) from None
-    return entries
+    return [
+        {
+            "label": entry["label"],
+            "dataset_uri": entry["dataset_uri"],
+            "num_fewshot": entry["num_fewshot"][0],
+            "task_type": entry["icl_task_type"],
+            "continuation_delimiter": entry.get("continuation_delimiter", DEFAULT_DELIMITER),
+        }
+        for entry in entries
+    ]
 
 
 def baselines(text: str) -> dict[str, float]:
@@ -165,13 +179,13 @@ def unpack(content: bytes) -> tuple[dict, dict]:
     instead, naming it; BadBundle when there is no zip or no core.yaml to read."""
     try:
         bundle = zipfile.ZipFile(io.BytesIO(content))
-        config = parse_config(bundle.read(CONFIG).decode("utf-8"))
+        settings = parse_config(bundle.read(CONFIG).decode("utf-8"))
     except (zipfile.BadZipFile, KeyError, UnicodeDecodeError) as error:
         raise BadBundle(f"not a CORE eval bundle with a readable {CONFIG} ({error})") from None
     names = set(bundle.namelist())
     labels: dict[str, list[str]] = {}
-    for entry in config:
-        labels.setdefault(entry["dataset_uri"], []).append(entry["label"])
+    for task in settings:
+        labels.setdefault(task["dataset_uri"], []).append(task["label"])
 
     def member(name, why=""):
         if name not in names:
@@ -181,7 +195,11 @@ def unpack(content: bytes) -> tuple[dict, dict]:
         except (zipfile.BadZipFile, zlib.error) as error:
             return UnreadablePart(f"the bundle's {name} is damaged ({error})")
 
-    files = {CONFIG: member(CONFIG), META: _checked_meta(member(META))}
+    files = {
+        CONFIG: member(CONFIG),
+        META: _checked_meta(member(META)),
+        SETTINGS: json.dumps(settings, ensure_ascii=False, indent=1).encode("utf-8") + b"\n",
+    }
     splits = {}
     for uri, used_by in labels.items():
         data = member(DATA + uri, f" (core.yaml names it for {', '.join(used_by)})")
@@ -214,20 +232,13 @@ def _store(db):
 
 
 def tasks(db: str | Path | Store | None = None) -> list[CoreTask]:
-    """Every task of the stored core.yaml, in its order, with base_eval's settings."""
+    """Every task of the stored core.yaml, in its order, with base_eval's settings (read from
+    core_settings.json, which the compile parsed from it)."""
     store = _store(db)
-    config = parse_config(_read(store, CONFIG).decode("utf-8"))
+    settings = json.loads(_read(store, SETTINGS))
     random_baselines = baselines(_read(store, META).decode("utf-8"))
     return [
-        CoreTask(
-            entry["label"],
-            entry["dataset_uri"],
-            entry["num_fewshot"][0],
-            entry["icl_task_type"],
-            entry.get("continuation_delimiter", DEFAULT_DELIMITER),
-            random_baselines.get(entry["label"]),
-        )
-        for entry in config
+        CoreTask(**task, random_baseline=random_baselines.get(task["label"])) for task in settings
     ]
 
 

@@ -192,8 +192,9 @@ def test_start_page_lists_every_split_with_a_histogram(visit, server, demo_db):
         "ON e.id BETWEEN s.first_example AND s.first_example + s.rows - 1 "
         "GROUP BY s.id ORDER BY s.task, s.subset, s.split",
     )
-    # and a row for each stored file (the word list, the CORE bundle's two), from the files table
-    assert len(splits) == 22 and len(rows) == len(splits) + 3
+    # and a row for each stored file (the word list, core.yaml, eval_meta_data.csv and
+    # core_settings.json), from the files table
+    assert len(splits) == 22 and len(rows) == len(splits) + 4
     for split, row in zip(splits, rows, strict=False):  # the files' rows are last
         cells = row["cells"]
         assert cells[:5] == [

@@ -89,7 +89,7 @@ def test_stored_order_is_the_reference_tasks_order(sample_db, key, tmp_path):
 # compressing processes and however the compile holds its rows on the way. The file holds
 # nothing of the time or the machine it was compiled on, so the whole file is compared (it
 # changes with data/sample).
-SAMPLE_SHA256 = "de16978b62ab7153b3783dd2d6188111674fbb659e1fb42cfc36afdca944efaf"
+SAMPLE_SHA256 = "710fb31115e8c588b88a84d1dd1c9902d310f245d61ce82e01b3480f3a3a9b22"
 
 
 def test_compiling_twice_gives_the_same_bytes(sample_db, tmp_path):

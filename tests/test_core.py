@@ -9,6 +9,8 @@ import json
 import random
 import shutil
 import sqlite3
+import subprocess
+import sys
 import zipfile
 
 import pytest
@@ -99,6 +101,37 @@ def test_tasks_and_rows_are_what_base_eval_reads(sample_db, tmp_path):
         "query",
         "choices",
     ]
+
+
+# Reading a compiled file needs none of the compile's extras: each import of them fails here.
+READ_WITHOUT_COMPILE_EXTRAS = """
+import hashlib, io, json, sys, zipfile
+for name in ("yaml", "datasets", "huggingface_hub", "pyarrow", "numpy"):
+    sys.modules[name] = None
+from nanotasks.tasks import core
+db = sys.argv[1]
+tasks = [[t.label, t.meta(), t.random_baseline, core.eval_rows(t, db)] for t in core.tasks(db)]
+rebuilt = zipfile.ZipFile(io.BytesIO(core.bundle_zip(db)))
+files = {name: hashlib.sha256(rebuilt.read(name)).hexdigest() for name in rebuilt.namelist()}
+print(json.dumps([tasks, files]))
+"""
+
+
+def test_reading_needs_no_yaml(sample_db, tmp_path):
+    """The settings come from what the compile parsed of core.yaml (PyYAML is the compile's
+    extra), and equal what base_eval parses of it."""
+    result = subprocess.run(
+        [sys.executable, "-c", READ_WITHOUT_COMPILE_EXTRAS, sample_db],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    tasks, files = json.loads(result.stdout)
+    with zipfile.ZipFile(BUNDLE) as bundle:
+        bundle.extractall(tmp_path)
+        assert files == {n: hashlib.sha256(bundle.read(n)).hexdigest() for n in bundle.namelist()}
+    assert tasks == json.loads(json.dumps(base_eval_reading(tmp_path)))
 
 
 def test_the_bundle_comes_back_byte_for_byte(sample_db):
@@ -217,6 +250,7 @@ def test_only_core_keeps_the_rest_and_a_failing_bundle_keeps_its_splits(previous
         *(f"core {uri}/test" for uri in data_files()),
         "eval_bundle/core.yaml",
         "eval_bundle/eval_meta_data.csv",
+        "core_settings.json",
     }
     assert all(s == "kept" for name, s in status.items() if not name.startswith(("core", "eval")))
 
@@ -263,7 +297,7 @@ def test_without_a_bundle_the_mirror_compile_names_it(tmp_path):
 def test_the_reading_api_says_what_is_missing(tmp_path, sample_db):
     db = tmp_path / "no-core.db"
     invoke("compile", "--only", "gsm8k", "--mirror", SAMPLE, "--db", db, check=True)
-    with pytest.raises(NotInStore, match=r"no eval_bundle/core.yaml .* --only core"):
+    with pytest.raises(NotInStore, match=r"no core_settings.json .* --only core"):
         core.tasks(db)
     with pytest.raises(NotInStore, match="has no core nope.jsonl/test"):
         core.rows("nope.jsonl", sample_db)

@@ -68,6 +68,7 @@ def test_a_compile_whose_sources_all_fail_says_so_on_their_rows(previous, tmp_pa
     assert statuses == {
         "arc": "kept",
         "core": "kept",
+        "core_settings.json": "kept",
         "eval_bundle/core.yaml": "kept",
         "eval_bundle/eval_meta_data.csv": "kept",
         "gsm8k": "failed (kept previous)",

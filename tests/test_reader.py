@@ -482,7 +482,7 @@ def test_an_insane_splits_row_is_refused_at_open(copy, change, problem):
         ("splits", "repo = CAST(X'ff41' AS TEXT)", "Could not decode to UTF-8 column 'repo'"),
         ("splits", "sha256 = X'00'", "in its splits table, sha256 is bytes"),
         ("splits", "stored_bytes = 'many'", "in its splits table, stored_bytes is str"),
-        ("files", "size = 'big'", "in its files table, size is str in row 'eval_bundle/core.yaml'"),
+        ("files", "size = 'big'", "in its files table, size is str in row 'core_settings.json'"),
     ],
     ids=["invalid utf-8", "blob sha256", "text stored_bytes", "text file size"],
 )
