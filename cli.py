@@ -8,6 +8,8 @@ import signal
 import sqlite3
 import sys
 import time
+from collections.abc import Sequence
+from typing import Any
 
 import click
 
@@ -57,13 +59,19 @@ class Group(click.Group):
         except StoreError as error:  # the file missing, damaged or not ours: its message says
             raise click.ClickException(str(error)) from None
 
-    def main(self, *args, standalone_mode=True, **kwargs):
+    def main(
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
         if not standalone_mode:
-            return super().main(*args, standalone_mode=False, **kwargs)
+            return super().main(args, prog_name, complete_var, False, **extra)
         try:
-            status = super().main(
-                *args, standalone_mode=False, **kwargs
-            )  # an Exit's code, e.g. --help's
+            # an Exit's code, e.g. --help's
+            status = super().main(args, prog_name, complete_var, False, **extra)
         except click.ClickException as error:
             shown = io.StringIO()
             error.show(file=shown)
@@ -93,7 +101,8 @@ def cli(ctx):
 
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM)  # stop the command: 128 + the number, after cleaning up
-_taken = []  # those of SIGNALS main handles: not one the process was started ignoring
+# Those of SIGNALS main handles: not one the process was started ignoring.
+_taken: list[signal.Signals] = []
 _raising = [True]  # whether the handler raises Interrupted, or only records the signal
 
 

@@ -10,7 +10,6 @@ import socket
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import pytest
@@ -76,11 +75,14 @@ def test_syntax_error_fails_with_the_reason():
     assert not result.passed and result.reason.startswith("SyntaxError")
 
 
-def test_infinite_loop_times_out():
-    started = time.monotonic()
-    result = execute("while True:\n    pass\n", timeout=1)
-    assert not result.passed and result.timed_out
-    assert time.monotonic() - started < 1 + 1
+def test_infinite_loop_times_out_and_leaves_no_process():
+    name = "loop" + secrets.token_hex(4)
+    result = execute(
+        f"import ctypes\nctypes.CDLL(None).prctl(15, b'{name}', 0, 0, 0)\nwhile True:\n    pass\n",
+        timeout=1,
+    )
+    assert (result.passed, result.timed_out, result.reason) == (False, True, "timed out after 1 s")
+    assert processes_named(name) == []
 
 
 def test_memory_hog_fails():
@@ -118,9 +120,8 @@ while True:
     except OSError:
         pass
 """
-    started = time.monotonic()
     result = execute(bomb, timeout=1)
-    assert not result.passed and time.monotonic() - started < 1 + 1
+    assert (result.passed, result.timed_out, result.reason) == (False, True, "timed out after 1 s")
     assert processes_named(name) == []
 
 
