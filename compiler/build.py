@@ -406,11 +406,13 @@ def _compile_one(name, write, copy):
     failure = None
     if write:
         try:
-            return Outcome(name, *_sizes(write()), time.monotonic() - started, "written")
+            rows, stored_bytes = _sizes(write())
+            return Outcome(name, rows, stored_bytes, time.monotonic() - started, "written")
         except SourceError as error:
             failure = str(error)
     if copy:
-        return Outcome(name, *_sizes(copy()), time.monotonic() - started, "kept", failure)
+        rows, stored_bytes = _sizes(copy())
+        return Outcome(name, rows, stored_bytes, time.monotonic() - started, "kept", failure)
     return Outcome(name, None, None, time.monotonic() - started, "failed", failure)
 
 
@@ -510,7 +512,8 @@ class SourceSplit:
         rows in task order, as batches, when `positions` (the task position of each source
         row) does not keep them in source order (else None)."""
         self._narrowed(self.schema.empty_table())  # UnknownLayout, even without rows
-        nulls, head, start = {}, [], 0
+        nulls: dict[str, tuple[int, str]] = {}
+        head, start = [], 0
         first = min(self.rows, (DICTIONARY_SAMPLES // BATCH + 1) * BATCH)
         for table in self.tables():
             for column, (row, what) in first_nulls(table).items():
@@ -550,8 +553,10 @@ class SourceSplit:
 
 def _in_task_order(pieces, positions):
     """SourceRows of BATCH rows from (table, source rows) pieces, sorted by task position."""
-    table = pa.concat_tables([table for table, _ in pieces]) if pieces else None
-    numbers = np.concatenate([rows for _, rows in pieces]) if pieces else np.zeros(0, np.int64)
+    if not pieces:
+        return []
+    table = pa.concat_tables([table for table, _ in pieces])
+    numbers = np.concatenate([rows for _, rows in pieces])
     order = np.argsort(positions[numbers])
     numbers = numbers[order]
     return [

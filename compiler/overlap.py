@@ -160,6 +160,13 @@ class EvalPrompts:
     def match(self, batch, decompressor, found):
         """Add the overlaps of a batch of training examples (id, prompt_hash, body) to
         `found`: {(eval_id, train_id): kind}."""
+        texts, train_ids = self._user_texts(batch, decompressor, found)
+        if texts and len(self.hashes):
+            self._ngram_matches(texts, train_ids, found)
+
+    def _user_texts(self, batch, decompressor, found):
+        """The words of every user message in the batch, with the training id of each; the
+        exact matches of first prompts go straight into `found`."""
         texts, train_ids = [], []
         for train_id, prompt_hash, body in batch:
             messages = _messages(decompressor, body)
@@ -175,8 +182,11 @@ class EvalPrompts:
                             found[eval_id, train_id] = "exact"
                 texts.append(_words(text))
                 train_ids.append(train_id)
-        if not texts or not len(self.hashes):
-            return
+        return texts, train_ids
+
+    def _ngram_matches(self, texts, train_ids, found):
+        """Add an "ngram" overlap for every training message sharing a run of N words with an
+        evaluation prompt."""
         # Every message's words, split and looked up in one go
         index = (
             pc.index_in(_split(texts), value_set=self.words).fill_null(len(self.words)).to_numpy()

@@ -111,8 +111,9 @@ class Writer:
 
     def __init__(self, path, jobs=None, previous=None):
         self.path = Path(path)
-        self.jobs = jobs or os.cpu_count()
-        self.pool = None  # started for the first split of more than one chunk
+        self.jobs: int = jobs or os.cpu_count() or 1
+        # started for the first split of more than one chunk
+        self.pool: concurrent.futures.ProcessPoolExecutor | None = None
         self.subjects = {}  # name -> id, as inserted
         # Random, not the process id: processes in other PID namespaces (containers sharing the
         # directory) may have the same one.
@@ -221,7 +222,7 @@ class Writer:
     def _store_by_position(self, batches, compress, dictionary):
         """Compress batches given in any order into a temporary database keyed by task
         position, then copy its rows here in task order: the split is never held in memory."""
-        positions = deque()
+        positions: deque[list[int]] = deque()
 
         def work():
             for batch in batches:
@@ -280,6 +281,7 @@ class Writer:
         until the submit is done (the workers, which inherit the mask, die with SIGKILL)."""
         held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
         try:
+            assert self.pool is not None  # _done_in_order submits only to a pool
             return self.pool.submit(*call)
         finally:
             signal.pthread_sigmask(signal.SIG_SETMASK, held)
@@ -290,7 +292,7 @@ class Writer:
         if self.pool is None:
             yield from (call() for call in calls)
             return
-        pending = deque()
+        pending: deque[concurrent.futures.Future] = deque()
         for call in calls:
             pending.append(self._submit(call))
             if len(pending) > 2 * self.jobs:
@@ -456,7 +458,7 @@ def prepare(batch, to_examples, dictionary, level, hashed=True):
     return rows, b"".join(covered)
 
 
-_compressors = {}
+_compressors: dict[tuple[bytes | None, int], zstandard.ZstdCompressor] = {}
 
 
 def _compressor(dictionary, level):
@@ -530,7 +532,8 @@ def chunked(items, size=CHUNK):
 
 def _dictionary_samples(head, to_examples):
     """The encoded first rows, up to DICTIONARY_SAMPLES rows and DICTIONARY_SAMPLE_BYTES."""
-    samples, size = [], 0
+    samples: list[bytes] = []
+    size = 0
     for batch in head:
         for example in to_examples(batch):
             data = encode(example.conversation)

@@ -66,11 +66,6 @@ def test_the_product_files_are_found():
     assert not [name for name in names if name.startswith(("tests/", "benchmarks/", "data/"))]
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="functions over 50 lines remain in cli.py, browse/, compiler/, store/ and "
-    "tasks/execution.py; the assertion lists them",
-)
 def test_no_product_function_is_over_50_lines():
     too_long = [found for path in product_files() for found in long_functions(path)]
     assert too_long == []
