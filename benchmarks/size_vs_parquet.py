@@ -5,6 +5,8 @@ For every split in the file, the source rows are read from the mirror it was com
 and written, in the file's order, as parquet with pyarrow's defaults and compression='zstd';
 the stored bytes (compressed bodies plus dictionary) are set against that. A stored word list
 counts as a one-column parquet of its words. The last line sets the whole file against the sum.
+Splits not read from parquet (CORE's zip bundle, custom JSONL) have no parquet to set against:
+they are left out, and their stored bytes taken off the whole file.
 
     nanotasks compile --mirror ../shared/hub --db real.db    # exits 1: some sources are absent
     python benchmarks/size_vs_parquet.py --mirror ../shared/hub --db real.db [--json]
@@ -55,8 +57,11 @@ def sizes(db, mirror):
     """One dict per split and stored file, then the whole file: name, about, rows, parquet
     bytes, stored bytes, ratio."""
     store, fetcher = Store(db), Fetcher(mirror)
-    result = []
+    result, unmatched_bytes = [], 0
     for split in store.splits():
+        if split["source_split"] is None:
+            unmatched_bytes += split["stored_bytes"]
+            continue
         table, _ = fetcher.split_table(split["repo"], split["config"], split["source_split"])
         order = [
             row
@@ -87,7 +92,13 @@ def sizes(db, mirror):
         )
     total = sum(entry["parquet_bytes"] for entry in result)
     result.append(
-        _entry("whole file", {}, sum(entry["rows"] for entry in result), total, os.path.getsize(db))
+        _entry(
+            "whole file",
+            {},
+            sum(entry["rows"] for entry in result),
+            total,
+            os.path.getsize(db) - unmatched_bytes,
+        )
     )
     return result
 
