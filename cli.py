@@ -147,11 +147,13 @@ def main():
 
 
 def _flushed(code):
-    """Flush standard output: the exit status, 1 if that failed (and said so)."""
+    """Flush standard output: the exit status, 1 if that failed (and said so). A closed pipe
+    is the reader having had enough, as in Group.invoke: not a failure."""
     try:
         sys.stdout.flush()
     except OSError as error:
-        if code in (0, None):  # else the write failed before and was reported
+        if code in (0, None) and not isinstance(error, BrokenPipeError):
+            # else the reader is gone, or the write failed before and was reported
             click.echo(f"Error: cannot write standard output: {error.strerror}", err=True)
             code = 1
         os.dup2(

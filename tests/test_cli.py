@@ -3,6 +3,7 @@ traceback) for every mistake. Real files; in process through click's CliRunner w
 output is checked, real subprocesses where the process is (exit status, a full standard output)."""
 
 import contextlib
+import fcntl
 import json
 import os
 import shutil
@@ -386,6 +387,39 @@ def test_stdout_on_a_full_disk_is_one_line(sample_db, command):
         "Error: cannot write standard output: No space left on device"
     ]
     assert "Traceback" not in result.stderr and "Exception ignored" not in result.stderr
+
+
+def counting(rows):
+    return f"WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {rows}) "
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["info", "--json"],
+        ["sql", counting(200_000) + "SELECT i FROM n"],
+        ["sql", "--json", counting(300) + "SELECT i FROM n"],
+    ],
+    ids=["info", "sql", "sql-json-flushed-at-exit"],
+)
+def test_a_reader_closing_the_pipe_early_ends_the_command_quietly(sample_db, command):
+    """`nanotasks ... | head`: the reader takes a few bytes and closes the pipe; the output
+    is larger than the pipe holds (one page), so the command writes to it after the close,
+    while running or (sql --json's 6.5 kB, under the 8 kB buffer) at main()'s final flush."""
+    read_end, write_end = os.pipe()
+    fcntl.fcntl(write_end, fcntl.F_SETPIPE_SZ, 4096)
+    process = subprocess.Popen(
+        [*NANOTASKS, *command, "--db", str(sample_db)],
+        stdout=write_end,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"},  # as in a shell
+    )
+    os.close(write_end)
+    with open(read_end, "rb") as reader:
+        assert reader.read(10)
+    stderr = process.communicate(timeout=60)[1]
+    assert (process.returncode, stderr) == (0, "")
 
 
 def main_started(process):
