@@ -330,7 +330,7 @@ def replace(writer, outcomes, progress):
     its training data holds), and put it in place of the old one; or, when nothing could be
     read, leave the old one: an empty file would only hide that."""
     if any(outcome.status != "failed" for outcome in outcomes):
-        writer.write_overlaps(find_overlaps(writer.db, progress))
+        writer.write_overlaps(find_overlaps(writer.connection, progress))
         writer.commit()
     else:
         writer.abort()

@@ -44,17 +44,17 @@ BATCH = 2048  # training conversations hashed and looked up at once
 BASE = np.uint64(0x9E3779B97F4A7C15)  # odd, with well-mixed bits
 
 
-def find_overlaps(db, progress=None):
-    """Every (eval_id, train_id, kind) of the nanotasks file open on sqlite3 connection `db`,
-    sorted. `progress(length, label)` is an optional click-style progress bar factory."""
-    splits = db.execute(
+def find_overlaps(connection, progress=None):
+    """Every (eval_id, train_id, kind) of the nanotasks file open on `connection`, sorted.
+    `progress(length, label)` is an optional click-style progress bar factory."""
+    splits = connection.execute(
         "SELECT first_example, rows, dictionary, split FROM splits ORDER BY id"
     ).fetchall()
     evals = EvalPrompts()
     for first, rows, dictionary, split in splits:
         if split in EVAL_SPLITS:
             decompressor = body_decompressor(dictionary)
-            for example_id, hash_, body in _bodies(db, first, rows):
+            for example_id, hash_, body in _bodies(connection, first, rows):
                 evals.add(example_id, hash_, prompt_of(_messages(decompressor, body)))
     evals.finish()
     training = [s for s in splits if s[3] not in EVAL_SPLITS]
@@ -63,14 +63,14 @@ def find_overlaps(db, progress=None):
     with (progress or NoProgress)(length=total, label="overlaps") as bar:
         for first, rows, dictionary, _ in training:
             decompressor = body_decompressor(dictionary)
-            for batch in chunked(_bodies(db, first, rows), BATCH):
+            for batch in chunked(_bodies(connection, first, rows), BATCH):
                 evals.match(batch, decompressor, found)
                 bar.update(len(batch))
     return sorted((eval_id, train_id, kind) for (eval_id, train_id), kind in found.items())
 
 
-def _bodies(db, first, rows):
-    return db.execute(
+def _bodies(connection, first, rows):
+    return connection.execute(
         "SELECT id, prompt_hash, body FROM example_data WHERE id BETWEEN ? AND ? ORDER BY id",
         (first, first + rows - 1),
     )

@@ -118,27 +118,31 @@ class Writer:
         # Random, not the process id: processes in other PID namespaces (containers sharing the
         # directory) may have the same one.
         self.tmp = self.path.with_name(f"{self.path.name}{TEMPORARY}{secrets.token_hex(8)}")
-        self.db = sqlite3.connect(
+        self.connection = sqlite3.connect(
             f"file:{quote(str(self.tmp.resolve()))}", uri=True, isolation_level=None
         )
         try:
-            self.db.execute("PRAGMA trusted_schema=OFF")  # as every connection: see reader.connect
-            self.db.execute(f"PRAGMA page_size={PAGE_SIZE}")
-            self.db.execute(
+            self.connection.execute(
+                "PRAGMA trusted_schema=OFF"
+            )  # as every connection: see reader.connect
+            self.connection.execute(f"PRAGMA page_size={PAGE_SIZE}")
+            self.connection.execute(
                 "PRAGMA journal_mode=MEMORY"
             )  # rollback of a failed split, no side file
-            self.db.execute("PRAGMA synchronous=OFF")  # one fsync before the rename is enough
-            self.db.execute(f"PRAGMA application_id={APPLICATION_ID}")
-            self.db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
-            self.db.executescript(SCHEMA)
+            self.connection.execute(
+                "PRAGMA synchronous=OFF"
+            )  # one fsync before the rename is enough
+            self.connection.execute(f"PRAGMA application_id={APPLICATION_ID}")
+            self.connection.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+            self.connection.executescript(SCHEMA)
             if previous is not None:
                 # Attached before the file's one transaction, so that copying splits from it
                 # takes no transaction of its own: SQLite counts them in the header, and the
                 # same contents must give the same bytes however they were compiled.
                 uri = f"file:{quote(str(previous.path.resolve()))}?mode=ro&immutable=1"
-                self.db.execute("ATTACH ? AS old", (uri,))
-            self.db.execute("BEGIN")
-            self.db.execute(
+                self.connection.execute("ATTACH ? AS old", (uri,))
+            self.connection.execute("BEGIN")
+            self.connection.execute(
                 "INSERT INTO meta VALUES ('format', 'nanotasks'), ('schema_version', ?)",
                 (str(SCHEMA_VERSION),),
             )
@@ -181,7 +185,7 @@ class Writer:
             level=LARGE_SPLIT_LEVEL if large else LEVEL,
             hashed=in_order,
         )
-        self.db.execute("SAVEPOINT split")
+        self.connection.execute("SAVEPOINT split")
         try:
             if in_order:
                 summary = self._store_in_order(batches, compress, dictionary)
@@ -189,11 +193,13 @@ class Writer:
                 summary = self._store_by_position(batches, compress, dictionary)
             self._add_split(task, subset, split, provenance, summary, dictionary)
         except BaseException:
-            if self.db.in_transaction:  # a failed write to disk ends the whole transaction itself
-                self.db.execute("ROLLBACK TO split")
-                self.db.execute("RELEASE split")
+            if (
+                self.connection.in_transaction
+            ):  # a failed write to disk ends the whole transaction itself
+                self.connection.execute("ROLLBACK TO split")
+                self.connection.execute("RELEASE split")
             raise
-        self.db.execute("RELEASE split")
+        self.connection.execute("RELEASE split")
         return summary
 
     def _start_pool(self, batches):
@@ -250,7 +256,7 @@ class Writer:
 
     def _insert(self, first, prepared):
         """Insert prepared rows (see prepare) into example_data from rowid `first` on."""
-        self.db.executemany(
+        self.connection.executemany(
             "INSERT INTO example_data VALUES (?,?,?,?,?,?,?,?)",
             [
                 (
@@ -302,15 +308,15 @@ class Writer:
 
     def copy_split(self, split):
         """Copy a split of the previous file as it is stored there."""
-        cursor = self.db.execute("SELECT * FROM old.splits WHERE id = ?", (split.id,))
+        cursor = self.connection.execute("SELECT * FROM old.splits WHERE id = ?", (split.id,))
         columns = dict(zip((c[0] for c in cursor.description), cursor.fetchone(), strict=True))
         first, last = columns["first_example"], columns["first_example"] + columns["rows"] - 1
-        self.db.execute(
+        self.connection.execute(
             "INSERT OR IGNORE INTO subjects (name) SELECT s.name FROM old.example_data e "
             "JOIN old.subjects s ON s.id = e.subject_id WHERE e.id BETWEEN ? AND ? ORDER BY e.id",
             (first, last),
         )
-        self.db.execute(
+        self.connection.execute(
             "INSERT INTO example_data SELECT e.id - ? + ?, e.source_row, e.messages, e.characters, "
             "e.answer, (SELECT id FROM subjects WHERE name = s.name), e.prompt_hash, e.body "
             "FROM old.example_data e LEFT JOIN old.subjects s ON s.id = e.subject_id "
@@ -334,7 +340,7 @@ class Writer:
     def write_file(self, name, content, provenance):
         """Store a whole file (e.g. a word list), compressed in one piece."""
         body = zstandard.ZstdCompressor(level=LEVEL, write_checksum=True).compress(content)
-        self.db.execute(
+        self.connection.execute(
             "INSERT INTO files VALUES (?,?,?,?,?,?)",
             (
                 name,
@@ -349,22 +355,24 @@ class Writer:
 
     def copy_file(self, name):
         """Copy a stored file of the previous file as it is."""
-        self.db.execute("INSERT INTO files SELECT * FROM old.files WHERE name = ?", (name,))
-        return self.db.execute("SELECT length(body) FROM files WHERE name = ?", (name,)).fetchone()[
-            0
-        ]
+        self.connection.execute("INSERT INTO files SELECT * FROM old.files WHERE name = ?", (name,))
+        return self.connection.execute(
+            "SELECT length(body) FROM files WHERE name = ?", (name,)
+        ).fetchone()[0]
 
     def write_overlaps(self, overlaps):
         """Store the (eval_id, train_id, kind) rows of the `overlaps` table, in order."""
-        self.db.executemany("INSERT INTO overlaps VALUES (?,?,?)", overlaps)
+        self.connection.executemany("INSERT INTO overlaps VALUES (?,?,?)", overlaps)
 
     def commit(self):
         """Finish the file, flush it to disk, and rename it over `path` in one step, unless a
         signal asked this process to stop (see store.interrupt): then it raises Interrupted."""
         self._stop_pool()
-        self.db.execute("INSERT INTO meta VALUES (?, ?)", (IDENTITY, contents_identity(self.db)))
-        self.db.execute("COMMIT")
-        self.db.close()
+        self.connection.execute(
+            "INSERT INTO meta VALUES (?, ?)", (IDENTITY, contents_identity(self.connection))
+        )
+        self.connection.execute("COMMIT")
+        self.connection.close()
         with open(self.tmp, "rb+") as f:
             os.fsync(f.fileno())
         interrupt.check()
@@ -376,7 +384,7 @@ class Writer:
         held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
         try:
             self._stop_pool()
-            self.db.close()
+            self.connection.close()
             self.tmp.unlink(missing_ok=True)
         finally:
             signal.pthread_sigmask(signal.SIG_SETMASK, held)
@@ -390,14 +398,14 @@ class Writer:
         if name is None:
             return None
         if name not in self.subjects:
-            self.db.execute("INSERT OR IGNORE INTO subjects (name) VALUES (?)", (name,))
-            self.subjects[name] = self.db.execute(
+            self.connection.execute("INSERT OR IGNORE INTO subjects (name) VALUES (?)", (name,))
+            self.subjects[name] = self.connection.execute(
                 "SELECT id FROM subjects WHERE name = ?", (name,)
             ).fetchone()[0]
         return self.subjects[name]
 
     def _add_split(self, task, subset, split, provenance, summary, dictionary):
-        self.db.execute(
+        self.connection.execute(
             "INSERT INTO splits (task, subset, split, first_example, rows, repo, config, "
             "source_split, revision, sha256, stored_bytes, dictionary) "
             "VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
@@ -482,30 +490,30 @@ class RowsByPosition:
     fast with a 2 MB cache as with 32 MB."""
 
     def __init__(self):
-        self.db = sqlite3.connect("", isolation_level=None)
-        self.db.execute(f"PRAGMA page_size={PAGE_SIZE}")
-        self.db.execute("PRAGMA journal_mode=OFF")
-        self.db.execute(
+        self.connection = sqlite3.connect("", isolation_level=None)
+        self.connection.execute(f"PRAGMA page_size={PAGE_SIZE}")
+        self.connection.execute("PRAGMA journal_mode=OFF")
+        self.connection.execute(
             "CREATE TABLE rows (position INTEGER, source_row, messages, characters, answer, "
             "subject, prompt_hash, body)"
         )
-        self.db.execute("BEGIN")
+        self.connection.execute("BEGIN")
 
     def __enter__(self):
         return self
 
     def __exit__(self, *exc):
-        self.db.close()
+        self.connection.close()
 
     def add(self, positions, prepared):
-        self.db.executemany(
+        self.connection.executemany(
             "INSERT INTO rows VALUES (?,?,?,?,?,?,?,?)",
             [(position, *row) for position, row in zip(positions, prepared, strict=True)],
         )
 
     def in_order(self):
         """The rows in task order, CHUNK at a time."""
-        cursor = self.db.execute(
+        cursor = self.connection.execute(
             "SELECT source_row, messages, characters, answer, subject, prompt_hash, body "
             "FROM rows ORDER BY position"
         )

@@ -7,6 +7,7 @@ import importlib.metadata
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -21,6 +22,12 @@ SAMPLE = REPO / "data" / "sample"
 # A git worktree elsewhere can point at the real data with NANOTASKS_SHARED_HUB.
 SHARED_HUB = Path(os.environ.get("NANOTASKS_SHARED_HUB", REPO.parent / "shared" / "hub"))
 NANOTASKS = [sys.executable, "-m", "nanotasks"]
+
+# The commands the tests start take Ctrl-C as from a terminal, even when the suite runs as a
+# background job, which starts with SIGINT ignored (a command keeps a signal it was started
+# ignoring): a Python handler here is reset to the default in every program the tests exec.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def nanotasks(*args, check=True, **kwargs):
