@@ -19,6 +19,7 @@ import itertools
 import json
 import multiprocessing
 import os
+import platform
 import secrets
 import signal
 import sqlite3
@@ -60,6 +61,8 @@ MAX_DICTIONARY_BYTES = 196_608  # what a large split gets: 1.7% smaller than hal
 # least a page: they make a file of GSM8K, MMLU and HumanEval 2% (32 KiB) and 8% (64 KiB) bigger.
 PAGE_SIZE = 16384
 CHUNK = 1024  # rows sent to a worker at a time
+MALLOC_MMAP_BYTES = 32 << 20  # allocations above this still get their own mapping
+MALLOC_KEPT_BYTES = 128 << 20  # free memory a compiling process keeps for reuse at most
 TEMPORARY = ".tmp-"  # the new file is written as <path>.tmp-<random> beside <path>
 
 _json_encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
@@ -86,12 +89,17 @@ def encode(conversation):
 
 
 def _without_floats(value):
-    kind = type(value)
-    if kind is dict:
-        return all(type(item) is str or _without_floats(item) for item in value.values())
-    if kind is list:
-        return all(type(item) is str or _without_floats(item) for item in value)
-    return kind is str or kind is int or kind is bool or value is None
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        kind = type(item)
+        if kind is dict:
+            pending.extend(item.values())
+        elif kind is list:
+            pending.extend(item)
+        elif kind is not str and kind is not int and kind is not bool and item is not None:
+            return False
+    return True
 
 
 def prompt_hash(messages):
@@ -118,6 +126,7 @@ class Writer:
         # Random, not the process id: processes in other PID namespaces (containers sharing the
         # directory) may have the same one.
         self.tmp = self.path.with_name(f"{self.path.name}{TEMPORARY}{secrets.token_hex(8)}")
+        keep_freed_memory()
         self.connection = sqlite3.connect(
             f"file:{quote(str(self.tmp.resolve()))}", uri=True, isolation_level=None
         )
@@ -431,11 +440,26 @@ def _die_with(parent):
     """Worker start-up: be killed when the compiling process dies, however it dies. A worker
     holds the write end of its own task pipe, so without this it would wait on it forever
     after a kill -9, and keep multiprocessing's resource tracker alive too. (Linux only.)"""
+    keep_freed_memory()
     if sys.platform == "linux":
         PR_SET_PDEATHSIG = 1
         ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
     if os.getppid() != parent:  # it died before the signal was asked for
         os._exit(1)
+
+
+def keep_freed_memory():
+    """Have glibc's malloc reuse the memory a batch freed for the next batch rather than hand
+    it back to the kernel: each batch's pickles and tables are allocated and freed whole, so
+    by default each is a fresh mapping whose every page faults in again. On 460K SmolTalk
+    rows with 2 jobs that was 3.1M page faults and 12 s of system time; with this, 0.17M and
+    6 s, at the same peak memory (a process keeps at most MALLOC_KEPT_BYTES of free memory)."""
+    if sys.platform != "linux" or platform.libc_ver()[0] != "glibc":
+        return
+    M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
+    libc = ctypes.CDLL(None)
+    libc.mallopt(M_MMAP_THRESHOLD, MALLOC_MMAP_BYTES)
+    libc.mallopt(M_TRIM_THRESHOLD, MALLOC_KEPT_BYTES)
 
 
 def prepare(batch, to_examples, dictionary, level, hashed=True):

@@ -410,3 +410,23 @@ def test_workers_die_with_a_killed_compile(tmp_path):
     finally:
         for pid in session_processes(compile.pid):
             os.kill(pid, signal.SIGKILL)
+
+
+@pytest.mark.parametrize(
+    "conversation",
+    [
+        {"messages": [{"role": "user", "content": "héllo"}, {"role": "assistant", "content": ""}]},
+        {"messages": [{"role": "user", "content": [{"type": "text", "text": "a"}]}], "n": 3},
+        {"messages": [{"role": "user", "content": "a", "score": 1e-07}]},
+        {"messages": [{"role": "user", "content": "a", "meta": {"deep": [1, [2.5e16]]}}]},
+        {"messages": [{"role": "user", "content": "a", "score": float("nan")}]},
+        {"messages": [{"role": "user", "content": "a", "id": 2**70, "ok": True, "x": None}]},
+    ],
+)
+def test_encode_writes_what_json_dumps_writes(conversation):
+    """A body's bytes are json.dumps's, however deep a float or a big integer sits (orjson,
+    which encode prefers, writes floats its own way and refuses integers past 64 bits)."""
+    from nanotasks.store.writer import encode
+
+    expected = json.dumps(conversation, ensure_ascii=False, separators=(",", ":")).encode()
+    assert encode(conversation) == expected
