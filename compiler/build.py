@@ -431,7 +431,9 @@ def _write_source(writer, fetcher, benchmark, source, progress, name):
     once to compress it. Its rows are never all in memory."""
     split = SourceSplit(fetcher, benchmark, source)
     positions = task_positions(split.rows) if source.shuffle else None
-    head = split.check(positions)
+    head = split.check(
+        _with_progress(split.tables(), f"{name}: checking", progress, split.rows), positions
+    )
     pa.default_memory_pool().release_unused()  # what reading the split whole left allocated
     batches = _with_progress(split.batches(positions), name, progress, split.rows)
     return writer.write_split(
@@ -507,15 +509,16 @@ class SourceSplit:
         if rows:
             yield self._narrowed(pa.Table.from_batches(pending))
 
-    def check(self, positions):
-        """Read the split whole: BadRow for its first null (no benchmark has one), and its first
-        rows in task order, as batches, when `positions` (the task position of each source
-        row) does not keep them in source order (else None)."""
+    def check(self, tables, positions):
+        """Read the split whole from `tables` (as tables() gives them): BadRow for its first
+        null (no benchmark has one), and its first rows in task order, as batches, when
+        `positions` (the task position of each source row) does not keep them in source order
+        (else None)."""
         self._narrowed(self.schema.empty_table())  # UnknownLayout, even without rows
         nulls: dict[str, tuple[int, str]] = {}
         head, start = [], 0
         first = min(self.rows, (DICTIONARY_SAMPLES // BATCH + 1) * BATCH)
-        for table in self.tables():
+        for table in tables:
             for column, (row, what) in first_nulls(table).items():
                 nulls.setdefault(column, (start + row, what))
             if positions is not None:
