@@ -202,6 +202,7 @@ class Writer:
                 summary = self._store_by_position(batches, compress, dictionary)
             self._add_split(task, subset, split, provenance, summary, dictionary)
         except BaseException:
+            self.subjects.clear()  # the subjects this split added are rolled back with it
             if (
                 self.connection.in_transaction
             ):  # a failed write to disk ends the whole transaction itself

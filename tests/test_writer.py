@@ -430,3 +430,29 @@ def test_encode_writes_what_json_dumps_writes(conversation):
 
     expected = json.dumps(conversation, ensure_ascii=False, separators=(",", ":")).encode()
     assert encode(conversation) == expected
+
+
+def test_a_failed_split_takes_its_subjects_with_it(tmp_path):
+    """A split that fails part way is rolled back with the subjects it added; a later split
+    with the same subjects gets them afresh, not ids that now name nothing (or another one)."""
+    from nanotasks.store import Example, Provenance
+    from nanotasks.store.writer import Writer
+
+    def examples(subjects, fail=False):
+        for i, subject in enumerate(subjects):
+            if fail and i == 25_000:  # past the rows the dictionary is trained on: some stored
+                raise OSError("the source broke off")
+            conversation = {"messages": [{"role": "user", "content": f"q{i}"}]}
+            yield Example(conversation, subject=subject, source_row=i)
+
+    path = tmp_path / "subjects.db"
+    with Writer(path, jobs=1) as writer:
+        with pytest.raises(OSError):
+            writer.write_split("t", "s", "dev", Provenance(), examples(["anatomy"] * 30_000, True))
+        writer.write_split("t", "s", "test", Provenance(), examples(["virology", "anatomy"]))
+        writer.commit()
+    store = Store(path)
+    assert [row[0] for row in store.connection.execute("SELECT subject FROM examples")] == [
+        "virology",
+        "anatomy",
+    ]
