@@ -273,16 +273,6 @@ def echo_overlap(path, summary, as_json=False):
     echo_table(headers, rows)
 
 
-def split_fields(name):
-    """{"task", "subset", "split"} from a split's name as tables show it, "task subset/split";
-    {"file": name} for a stored file's name."""
-    task, space, rest = name.partition(" ")
-    if not space:
-        return {"file": name}
-    subset, _, split = rest.rpartition("/")  # a custom NAME may hold '/', a split never does
-    return {"task": task, "subset": subset, "split": split}
-
-
 def seconds(value):
     return round(value, 3)
 
@@ -378,7 +368,7 @@ def _status(outcome):
 def _outcomes(outcomes):
     return [
         {
-            **split_fields(o.name),
+            **o.about,
             "rows": o.rows,
             "stored_bytes": o.stored_bytes,
             "seconds": seconds(o.seconds),

@@ -45,14 +45,27 @@ class BadRow(ValueError):
 
 @dataclass
 class Outcome:
-    """What happened to one split or file: written, kept from the previous file, or failed."""
+    """What happened to one split or file: written, kept from the previous file, or failed.
+    `about` names it: {"task", "subset", "split"}, {"file"}, or what failed before it could
+    name any: a benchmark's archive ({"benchmark"}) or a chat dataset ({"chat"})."""
 
-    name: str  # "task subset/split", or a file's name
+    about: dict[str, str]
     rows: int | None
     stored_bytes: int | None
     seconds: float
     status: str  # "written", "kept", "failed"
     error: str | None = None
+
+    @property
+    def name(self) -> str:
+        """As the closing table shows it: "task subset/split", a file's or benchmark's name, or
+        "chat NAME"."""
+        about = self.about
+        if "task" in about:
+            return f"{about['task']} {about['subset']}/{about['split']}"
+        if "chat" in about:
+            return f"chat {about['chat']}"
+        return about.get("file") or about["benchmark"]
 
 
 def import_pandas():
@@ -248,7 +261,7 @@ def resolve_sources(fetcher, benchmarks, customs, chat, chat_shuffle, previous):
         except SourceError as error:
             splits.update({key: FailingSource(error) for key in stored})
             if not stored:
-                failures.append(Outcome(f"chat {name}", None, None, 0.0, "failed", str(error)))
+                failures.append(Outcome({"chat": name}, None, None, 0.0, "failed", str(error)))
             continue
         splits.update({split.key: split for split in listed})
         kept -= stored - set(splits)
@@ -277,7 +290,7 @@ def _add_archive(fetcher, benchmark, plan, previous):
         files.update({name: FailingSource(failure) for name in stored_files})
         if stored or stored_files:
             return []
-        return [Outcome(benchmark.name, None, None, 0.0, "failed", str(failure))]
+        return [Outcome({"benchmark": benchmark.name}, None, None, 0.0, "failed", str(failure))]
     provenance = Provenance(repo=source, revision=revision)
     for key, part in split_parts.items():
         key = (benchmark.name, *key)
@@ -306,7 +319,8 @@ def write_splits(writer, fetcher, plan, progress):
         split = plan.splits.get(key)
         write = split and functools.partial(split.write, writer, fetcher, progress, name)
         copy = key in plan.kept_splits and functools.partial(_copy_split, writer, plan, key)
-        outcomes.append(_compile_one(name, write, copy))
+        about = dict(zip(("task", "subset", "split"), key, strict=True))
+        outcomes.append(_compile_one(about, write, copy))
     return outcomes
 
 
@@ -321,7 +335,7 @@ def write_files(writer, fetcher, plan):
         file = plan.files.get(name)
         write = file and functools.partial(file.write, writer, fetcher, None, name)
         copy = name in plan.kept_files and functools.partial(writer.copy_file, name)
-        outcomes.append(_compile_one(name, write, copy))
+        outcomes.append(_compile_one({"file": name}, write, copy))
     return outcomes
 
 
@@ -399,7 +413,7 @@ def _previous(db, only):
         ) from None
 
 
-def _compile_one(name, write, copy):
+def _compile_one(about, write, copy):
     """Write a split or file afresh when asked to (`write`); when not asked, or when its source
     fails, keep the previous file's copy if there is one (`copy`)."""
     started = time.monotonic()
@@ -407,13 +421,13 @@ def _compile_one(name, write, copy):
     if write:
         try:
             rows, stored_bytes = _sizes(write())
-            return Outcome(name, rows, stored_bytes, time.monotonic() - started, "written")
+            return Outcome(about, rows, stored_bytes, time.monotonic() - started, "written")
         except SourceError as error:
             failure = str(error)
     if copy:
         rows, stored_bytes = _sizes(copy())
-        return Outcome(name, rows, stored_bytes, time.monotonic() - started, "kept", failure)
-    return Outcome(name, None, None, time.monotonic() - started, "failed", failure)
+        return Outcome(about, rows, stored_bytes, time.monotonic() - started, "kept", failure)
+    return Outcome(about, None, None, time.monotonic() - started, "failed", failure)
 
 
 def _sizes(written):

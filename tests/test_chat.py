@@ -419,3 +419,21 @@ def test_message_fields_not_read_may_hold_nulls(list_type):
     ]
     # a missing conversation still is one
     assert first_nulls(kept_columns) == {"messages": (1, "messages is null")}
+
+
+def test_json_names_a_chat_dataset_that_cannot_be_listed(tmp_path):
+    result = invoke(
+        "compile",
+        "--only",
+        "chat",
+        "--chat",
+        f"t={SHAREGPT}",
+        "--json",
+        "--mirror",
+        SAMPLE,
+        "--db",
+        tmp_path / "a.db",
+    )
+    [outcome] = json.loads(result.stdout)["outcomes"]
+    assert result.returncode == 1 and outcome["chat"] == "t" and outcome["status"] == "failed"
+    assert f"{SHAREGPT} has configs en, fr" in outcome["error"] and "task" not in outcome

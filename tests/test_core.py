@@ -356,3 +356,15 @@ def test_the_real_reconstruction(shared_hub, tmp_path):
     assert len(core.tasks(db)) == 22
     for uri, data in files.items():
         assert "".join(core.stored_lines(uri, db)).encode() == data
+
+
+def test_json_names_a_bundle_that_fails_before_naming_any_split(tmp_path):
+    mirror = mirror_copy(tmp_path)
+    bundle_path(mirror).write_bytes(b"not a zip")
+    result = invoke(
+        "compile", "--only", "core", "--json", "--mirror", mirror, "--db", tmp_path / "a.db"
+    )
+    [outcome] = json.loads(result.stdout)["outcomes"]
+    assert result.returncode == 1 and outcome["benchmark"] == "core"
+    assert outcome["status"] == "failed" and "not a CORE eval bundle" in outcome["error"]
+    assert "task" not in outcome and "file" not in outcome
