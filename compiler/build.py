@@ -10,6 +10,7 @@ compile, leaving the previous file as it was.
 
 import contextlib
 import functools
+import itertools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -24,7 +25,13 @@ from nanotasks.compiler.fetch import MAX_WAIT, Fetcher, SourceError
 from nanotasks.compiler.overlap import find_overlaps
 from nanotasks.store import NoProgress, Provenance
 from nanotasks.store.reader import FileDamaged, FormatVersionError, Store
-from nanotasks.store.writer import DICTIONARY_SAMPLES, SplitSummary, Writer, chunked
+from nanotasks.store.writer import (
+    DICTIONARY_SAMPLES,
+    SplitSummary,
+    Writer,
+    chunked,
+    release_freed_memory,
+)
 from nanotasks.tasks import NAMES, benchmark, customjson
 from nanotasks.tasks import chat as chats
 from nanotasks.tasks.common import Benchmark, Source, SourceFile, UnknownLayout
@@ -344,6 +351,7 @@ def replace(writer, outcomes, progress):
     its training data holds), and put it in place of the old one; or, when nothing could be
     read, leave the old one: an empty file would only hide that."""
     if any(outcome.status != "failed" for outcome in outcomes):
+        writer.stop_pool()
         writer.write_overlaps(find_overlaps(writer.connection, progress))
         writer.commit()
     else:
@@ -445,10 +453,11 @@ def _write_source(writer, fetcher, benchmark, source, progress, name):
     once to compress it. Its rows are never all in memory."""
     split = SourceSplit(fetcher, benchmark, source)
     positions = task_positions(split.rows) if source.shuffle else None
+    checked = writer.run(split.group_checks(positions), len(split.groups))
     head = split.check(
-        _with_progress(split.tables(), f"{name}: checking", progress, split.rows), positions
+        _with_progress(checked, f"{name}: checking", progress, split.rows), positions
     )
-    pa.default_memory_pool().release_unused()  # what reading the split whole left allocated
+    pa.default_memory_pool().release_unused()  # what checking it here (without a pool) left
     batches = _with_progress(split.batches(positions), name, progress, split.rows)
     return writer.write_split(
         source.task,
@@ -473,20 +482,46 @@ class SourceRows:
         return len(self.numbers)
 
 
+@dataclass(frozen=True)
+class RowGroup:
+    """A row group of a shard: what one worker process checks at a time."""
+
+    path: str
+    group: int
+    start: int  # its first row's number in the split
+    rows: int
+
+
+@dataclass
+class CheckedGroup:
+    """What checking a row group found: the first null in each column that has one (see
+    first_nulls, numbered in the split), and its rows among the first of the task order."""
+
+    nulls: dict[str, tuple[int, str]]
+    head: tuple[pa.Table, np.ndarray] | None  # those rows, and their numbers in the split
+    rows: int
+
+    def __len__(self):
+        return self.rows
+
+
 class SourceSplit:
     """A source split in its parquet shards, read a record batch at a time, its columns
-    narrowed to those its benchmark reads."""
+    narrowed to those its benchmark reads. It pickles, for worker processes to read it."""
 
     def __init__(self, fetcher, benchmark, source):
         self.source = source
         self.directory, self.paths, self.revision = fetcher.split_files(
             source.repo, source.config, source.source_split
         )
-        schemas, self.rows = [], 0
+        schemas, self.groups, self.rows = [], [], 0
         for path in self.paths:
             with self._reading(path), pq.ParquetFile(self.directory / path) as shard:
                 schemas.append(shard.schema_arrow)
-                self.rows += shard.metadata.num_rows
+                for group in range(shard.metadata.num_row_groups):
+                    rows = shard.metadata.row_group(group).num_rows
+                    self.groups.append(RowGroup(path, group, self.rows, rows))
+                    self.rows += rows
         try:  # the shards must be one table
             pa.concat_tables([schema.empty_table() for schema in schemas])
         except pa.ArrowException as error:
@@ -502,46 +537,65 @@ class SourceSplit:
     def tables(self):
         """The rows in source order, BATCH at a time (fewer at the end), as Arrow tables."""
         pending, rows = [], 0
-        for path in self.paths:
-            # Not pre-buffered: Arrow's I/O threads would read whole column chunks ahead, and
-            # what they allocate and this thread frees was kept, growing with the split (2.7 GB
-            # at 5M SmolTalk rows). Read in this thread, the compile's memory stays flat.
-            with (
-                self._reading(path),
-                pq.ParquetFile(
-                    self.directory / path, buffer_size=READ_BUFFER, pre_buffer=False
-                ) as shard,
-            ):
-                for batch in shard.iter_batches(BATCH, columns=self.columns, use_threads=False):
-                    batch.validate(full=True)
-                    pending.append(batch)
-                    rows += len(batch)
-                    while rows >= BATCH:
-                        table = pa.Table.from_batches(pending)
-                        yield self._narrowed(table.slice(0, BATCH))
-                        pending, rows = table.slice(BATCH).to_batches(), rows - BATCH
+        for batch in itertools.chain.from_iterable(map(self._record_batches, self.paths)):
+            pending.append(batch)
+            rows += len(batch)
+            while rows >= BATCH:
+                table = pa.Table.from_batches(pending)
+                yield self._narrowed(table.slice(0, BATCH))
+                pending, rows = table.slice(BATCH).to_batches(), rows - BATCH
         if rows:
             yield self._narrowed(pa.Table.from_batches(pending))
 
-    def check(self, tables, positions):
-        """Read the split whole from `tables` (as tables() gives them): BadRow for its first
-        null (no benchmark has one), and its first rows in task order, as batches, when
-        `positions` (the task position of each source row) does not keep them in source order
-        (else None)."""
+    def group_checks(self, positions):
+        """A call (of no argument) that checks each row group, in source order: see
+        check_group. `positions` is the task position of each source row, or None when the
+        split is stored in source order."""
+        for group in self.groups:
+            where = slice(group.start, group.start + group.rows)
+            mine = None if positions is None else positions[where]
+            yield functools.partial(self.check_group, group, mine, self._head_rows())
+
+    def check_group(self, group, positions, head_rows):
+        """Read a row group whole (in a worker process): a CheckedGroup of its first nulls and,
+        when `positions` (the task position of each of its rows) is given, its rows of task
+        position below `head_rows`."""
+        nulls: dict[str, tuple[int, str]] = {}
+        pieces, start = [], 0
+        for batch in self._record_batches(group.path, [group.group]):
+            table = self._narrowed(pa.Table.from_batches([batch]))
+            for column, (row, what) in first_nulls(table).items():
+                nulls.setdefault(column, (group.start + start + row, what))
+            if positions is not None:
+                where = np.flatnonzero(positions[start : start + len(table)] < head_rows)
+                pieces.append((table.take(where), group.start + start + where))
+            start += len(table)
+        pa.default_memory_pool().release_unused()  # what reading the group whole allocated
+        release_freed_memory()
+        head = None
+        if pieces:
+            head = pa.concat_tables(t for t, _ in pieces), np.concatenate([r for _, r in pieces])
+        return CheckedGroup(nulls, head, group.rows)
+
+    def check(self, checked, positions):
+        """BadRow for the split's first null (no benchmark has one), from the CheckedGroups
+        of its row groups in source order; and its first rows in task order, as batches, when
+        `positions` does not keep them in source order (else None)."""
         self._narrowed(self.schema.empty_table())  # UnknownLayout, even without rows
         nulls: dict[str, tuple[int, str]] = {}
-        head, start = [], 0
-        first = min(self.rows, (DICTIONARY_SAMPLES // BATCH + 1) * BATCH)
-        for table in tables:
-            for column, (row, what) in first_nulls(table).items():
-                nulls.setdefault(column, (start + row, what))
-            if positions is not None:
-                where = np.flatnonzero(positions[start : start + len(table)] < first)
-                head.append((table.take(where), start + where))
-            start += len(table)
+        head = []
+        for group in checked:
+            for column, found in group.nulls.items():
+                nulls.setdefault(column, found)
+            if group.head is not None:
+                head.append(group.head)
         for column in [c for c in self.columns if c in nulls][:1]:
             raise _bad_row(self.source, *nulls[column])
         return None if positions is None else _in_task_order(head, positions)
+
+    def _head_rows(self):
+        """The rows the dictionary may be trained on, from the start of the task order."""
+        return min(self.rows, (DICTIONARY_SAMPLES // BATCH + 1) * BATCH)
 
     def batches(self, positions):
         """The rows as SourceRows in source order, BATCH at a time, each with its task
@@ -552,6 +606,24 @@ class SourceSplit:
             where = None if positions is None else positions[numbers.start : numbers.stop]
             yield SourceRows(table, list(numbers), None if where is None else where.tolist())
             start += len(table)
+
+    def _record_batches(self, path, groups=None):
+        """The record batches of shard `path` (of row `groups`, else all), BATCH rows at most,
+        checked whole: a crafted shard cannot make Arrow read outside its buffers."""
+        # Not pre-buffered: Arrow's I/O threads would read whole column chunks ahead, and what
+        # they allocate and this thread frees was kept, growing with the split (2.7 GB at 5M
+        # SmolTalk rows). Read in this thread, the compile's memory stays flat.
+        with (
+            self._reading(path),
+            pq.ParquetFile(
+                self.directory / path, buffer_size=READ_BUFFER, pre_buffer=False
+            ) as shard,
+        ):
+            for batch in shard.iter_batches(
+                BATCH, row_groups=groups, columns=self.columns, use_threads=False
+            ):
+                batch.validate(full=True)
+                yield batch
 
     def _narrowed(self, table):
         return table if self.wanted is None else narrowed(table, self.wanted, self.source)

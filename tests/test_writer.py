@@ -15,6 +15,8 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from nanotasks.store.reader import Store
@@ -259,6 +261,39 @@ def holds_a_deleted_file_in(pid, directory):
         except FileNotFoundError:  # closed meanwhile
             pass
     return any(link.startswith(f"{directory}/") and link.endswith(" (deleted)") for link in links)
+
+
+def test_a_shuffled_split_is_the_same_file_with_one_job_and_with_a_pool(tmp_path):
+    """With a pool, a shuffled split's rows are compressed by the workers and hashed by one more
+    process, out of task order then in it; with one job, all here: the same bytes either way."""
+    mirror = big_smoltalk_mirror(tmp_path)  # three batches: the pool starts
+    files = []
+    for jobs in ("1", "2"):
+        db = tmp_path / f"jobs-{jobs}.db"
+        command = ["compile", "--only", "smoltalk", "--mirror", mirror, "--db", db]
+        nanotasks(*command, "--jobs", jobs, check=True)
+        files.append(sha256(db))
+    assert files[0] == files[1]
+    assert Store(tmp_path / "jobs-2.db").split("smoltalk", "default", "train").rows == 3000
+    nanotasks("verify", "--db", tmp_path / "jobs-2.db", check=True)  # its sha256 recomputed
+
+
+def test_the_first_null_of_a_split_checked_by_the_pool_is_the_one_named(tmp_path):
+    """A split of several row groups is checked a group per worker: a null in a later group
+    does not hide an earlier one, and rows are numbered in the split, not in their group."""
+    mirror = big_smoltalk_mirror(tmp_path)
+    path = shard(mirror, ("smoltalk", "default", "train"))
+    table = pq.read_table(path)
+    rows = table.to_pylist()
+    rows[1200]["messages"][1]["content"] = None
+    rows[2500]["messages"] = None
+    pq.write_table(pa.Table.from_pylist(rows, schema=table.schema), path, row_group_size=1000)
+    db = tmp_path / "x.db"
+    command = ["compile", "--only", "smoltalk", "--mirror", mirror, "--db", db, "--jobs", "2"]
+    result = nanotasks(*command, check=False)
+    assert result.returncode == 1 and not db.exists()
+    assert "smol-smoltalk default/train row 1200 " in result.stderr
+    assert "messages holds a null" in result.stderr
 
 
 @pytest.mark.parametrize(
