@@ -644,12 +644,13 @@ def _in_task_order(pieces, positions):
     """SourceRows of BATCH rows from (table, source rows) pieces, sorted by task position."""
     if not pieces:
         return []
-    table = pa.concat_tables([table for table, _ in pieces])
     numbers = np.concatenate([rows for _, rows in pieces])
     order = np.argsort(positions[numbers])
     numbers = numbers[order]
+    # One take of one chunk: a take from many chunks joins them first, each time
+    table = pa.concat_tables([table for table, _ in pieces]).combine_chunks().take(order)
     return [
-        SourceRows(table.take(order[i : i + BATCH]), numbers[i : i + BATCH].tolist())
+        SourceRows(table.slice(i, BATCH), numbers[i : i + BATCH].tolist())
         for i in range(0, len(numbers), BATCH)
     ]
 
