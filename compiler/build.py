@@ -641,14 +641,18 @@ class SourceSplit:
 
 
 def _in_task_order(pieces, positions):
-    """SourceRows of BATCH rows from (table, source rows) pieces, sorted by task position."""
+    """SourceRows of BATCH rows from (table, source rows) pieces, sorted by task position.
+    Empties `pieces`."""
     if not pieces:
         return []
     numbers = np.concatenate([rows for _, rows in pieces])
     order = np.argsort(positions[numbers])
     numbers = numbers[order]
-    # One take of one chunk: a take from many chunks joins them first, each time
-    table = pa.concat_tables([table for table, _ in pieces]).combine_chunks().take(order)
+    # One take of one chunk (a take from many chunks joins them first, each time), the pieces
+    # let go of once joined: two copies of the rows at most, not three
+    table = pa.concat_tables([table for table, _ in pieces]).combine_chunks()
+    pieces.clear()
+    table = table.take(order)
     return [
         SourceRows(table.slice(i, BATCH), numbers[i : i + BATCH].tolist())
         for i in range(0, len(numbers), BATCH)
