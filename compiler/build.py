@@ -22,7 +22,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from nanotasks.compiler.fetch import MAX_WAIT, Fetcher, SourceError
-from nanotasks.compiler.overlap import find_overlaps
+from nanotasks.compiler.overlap import overlap_rows
 from nanotasks.store import NoProgress, Provenance
 from nanotasks.store.reader import FileDamaged, FormatVersionError, Store
 from nanotasks.store.writer import (
@@ -352,7 +352,7 @@ def replace(writer, outcomes, progress):
     read, leave the old one: an empty file would only hide that."""
     if any(outcome.status != "failed" for outcome in outcomes):
         writer.stop_pool()
-        writer.write_overlaps(find_overlaps(writer.connection, progress))
+        writer.write_overlaps(overlap_rows(writer.connection, progress))
         writer.commit()
     else:
         writer.abort()

@@ -45,8 +45,15 @@ BASE = np.uint64(0x9E3779B97F4A7C15)  # odd, with well-mixed bits
 
 
 def find_overlaps(connection, progress=None):
-    """Every (eval_id, train_id, kind) of the nanotasks file open on `connection`, sorted.
-    `progress(length, label)` is an optional click-style progress bar factory."""
+    """Every (eval_id, train_id, kind) of the nanotasks file open on `connection`, sorted."""
+    return sorted(overlap_rows(connection, progress))
+
+
+def overlap_rows(connection, progress=None):
+    """Every (eval_id, train_id, kind) of the nanotasks file open on `connection`, a batch of
+    training examples at a time: each is in one batch, so only that batch's pairs are held,
+    however many the file has. `progress(length, label)` is an optional click-style progress
+    bar factory."""
     splits = connection.execute(
         "SELECT first_example, rows, dictionary, split FROM splits ORDER BY id"
     ).fetchall()
@@ -58,15 +65,15 @@ def find_overlaps(connection, progress=None):
                 evals.add(example_id, hash_, prompt_of(_messages(decompressor, body)))
     evals.finish()
     training = [s for s in splits if s[3] not in EVAL_SPLITS]
-    found: dict[tuple[int, int], str] = {}  # (eval_id, train_id) -> kind
     total = sum(s[1] for s in training)
     with (progress or NoProgress)(length=total, label="overlaps") as bar:
         for first, rows, dictionary, _ in training:
             decompressor = body_decompressor(dictionary)
             for batch in chunked(_bodies(connection, first, rows), BATCH):
+                found: dict[tuple[int, int], str] = {}  # (eval_id, train_id) -> kind
                 evals.match(batch, decompressor, found)
+                yield from ((*pair, kind) for pair, kind in found.items())
                 bar.update(len(batch))
-    return sorted((eval_id, train_id, kind) for (eval_id, train_id), kind in found.items())
 
 
 def _bodies(connection, first, rows):

@@ -377,8 +377,17 @@ class Writer:
         ).fetchone()[0]
 
     def write_overlaps(self, overlaps):
-        """Store the (eval_id, train_id, kind) rows of the `overlaps` table, in order."""
-        self.connection.executemany("INSERT INTO overlaps VALUES (?,?,?)", overlaps)
+        """Store the (eval_id, train_id, kind) rows of the `overlaps` table, given in any order,
+        in (eval_id, train_id) order: they wait in a temporary table, on disk beyond SQLite's
+        cache, until its sort gives them back in order, so none need be held in memory."""
+        self.connection.execute(
+            "CREATE TEMP TABLE found (eval_id INTEGER, train_id INTEGER, kind TEXT)"
+        )
+        self.connection.executemany("INSERT INTO temp.found VALUES (?,?,?)", overlaps)
+        self.connection.execute(
+            "INSERT INTO overlaps SELECT * FROM temp.found ORDER BY eval_id, train_id"
+        )
+        self.connection.execute("DROP TABLE temp.found")
 
     def commit(self):
         """Finish the file, flush it to disk, and rename it over `path` in one step, unless a
