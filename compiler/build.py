@@ -641,22 +641,31 @@ class SourceSplit:
 
 
 def _in_task_order(pieces, positions):
-    """SourceRows of BATCH rows from (table, source rows) pieces, sorted by task position.
-    Empties `pieces`."""
+    """SourceRows of BATCH rows from (table, source rows) pieces, sorted by task position,
+    each taken from the pieces only when its rows are read: the dictionary's samples need the
+    first few batches, not all. Empties `pieces`."""
     if not pieces:
         return []
     numbers = np.concatenate([rows for _, rows in pieces])
     order = np.argsort(positions[numbers])
-    numbers = numbers[order]
-    # One take of one chunk (a take from many chunks joins them first, each time), the pieces
-    # let go of once joined: two copies of the rows at most, not three
+    # Taken from one chunk: a take from many chunks joins them first, each time
     table = pa.concat_tables([table for table, _ in pieces]).combine_chunks()
-    pieces.clear()
-    table = table.take(order)
+    pieces.clear()  # joined: held once, not twice
     return [
-        SourceRows(table.slice(i, BATCH), numbers[i : i + BATCH].tolist())
+        RowsToTake(table, order[i : i + BATCH], numbers[order[i : i + BATCH]].tolist())
         for i in range(0, len(numbers), BATCH)
     ]
+
+
+class RowsToTake(SourceRows):
+    """SourceRows taken from `rows` (an Arrow table) at `indices` when first read."""
+
+    def __init__(self, rows, indices, numbers):
+        self.rows, self.indices, self.numbers, self.positions = rows, indices, numbers, None
+
+    @functools.cached_property
+    def table(self):
+        return self.rows.take(self.indices)
 
 
 def normalised(normalise, source, rows):
