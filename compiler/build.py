@@ -554,12 +554,13 @@ class SourceSplit:
         for group in self.groups:
             where = slice(group.start, group.start + group.rows)
             mine = None if positions is None else positions[where]
-            yield functools.partial(self.check_group, group, mine, self._head_rows())
+            yield functools.partial(self.check_group, group, mine)
 
-    def check_group(self, group, positions, head_rows):
+    def check_group(self, group, positions):
         """Read a row group whole (in a worker process): a CheckedGroup of its first nulls and,
-        when `positions` (the task position of each of its rows) is given, its rows of task
-        position below `head_rows`."""
+        when `positions` (the task position of each of its rows) is given, its rows among the
+        first of the task order, those the dictionary may be trained on."""
+        head_rows = min(self.rows, (DICTIONARY_SAMPLES // BATCH + 1) * BATCH)
         nulls: dict[str, tuple[int, str]] = {}
         pieces, start = [], 0
         for batch in self._record_batches(group.path, [group.group]):
@@ -592,10 +593,6 @@ class SourceSplit:
         for column in [c for c in self.columns if c in nulls][:1]:
             raise _bad_row(self.source, *nulls[column])
         return None if positions is None else _in_task_order(head, positions)
-
-    def _head_rows(self):
-        """The rows the dictionary may be trained on, from the start of the task order."""
-        return min(self.rows, (DICTIONARY_SAMPLES // BATCH + 1) * BATCH)
 
     def batches(self, positions):
         """The rows as SourceRows in source order, BATCH at a time, each with its task

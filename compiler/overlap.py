@@ -45,7 +45,8 @@ BASE = np.uint64(0x9E3779B97F4A7C15)  # odd, with well-mixed bits
 
 
 def find_overlaps(connection, progress=None):
-    """Every (eval_id, train_id, kind) of the nanotasks file open on `connection`, sorted."""
+    """Every (eval_id, train_id, kind) of the nanotasks file open on `connection`, sorted (all
+    held at once: see overlap_rows, which also says what `progress` is)."""
     return sorted(overlap_rows(connection, progress))
 
 

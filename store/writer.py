@@ -474,19 +474,24 @@ def keep_freed_memory():
     rows with 2 jobs that is 4.3M page faults, 12.5 s of system time and a split of 28 s; with
     this, 0.34M, 4.5 s and 24 s, at the same peak memory (a process keeps at most
     MALLOC_KEPT_BYTES of free memory: 128 MB gave no fewer faults than 32 MB)."""
-    if sys.platform != "linux" or platform.libc_ver()[0] != "glibc":
-        return
-    M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
-    libc = ctypes.CDLL(None)
-    libc.mallopt(M_MMAP_THRESHOLD, MALLOC_MMAP_BYTES)
-    libc.mallopt(M_TRIM_THRESHOLD, MALLOC_KEPT_BYTES)
+    if libc := _glibc():
+        M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
+        libc.mallopt(M_MMAP_THRESHOLD, MALLOC_MMAP_BYTES)
+        libc.mallopt(M_TRIM_THRESHOLD, MALLOC_KEPT_BYTES)
 
 
 def release_freed_memory():
     """Hand back to the kernel what this process has freed and keeps (see keep_freed_memory):
     after work that is done once, such as a split's first pass, rather than for each batch."""
-    if sys.platform == "linux" and platform.libc_ver()[0] == "glibc":
-        ctypes.CDLL(None).malloc_trim(0)
+    if libc := _glibc():
+        libc.malloc_trim(0)
+
+
+def _glibc():
+    """The C library, when it is glibc (whose malloc the two above tune), else None."""
+    if sys.platform != "linux" or platform.libc_ver()[0] != "glibc":
+        return None
+    return ctypes.CDLL(None)
 
 
 def prepare(batch, to_examples, dictionary, level, hashed=True):
