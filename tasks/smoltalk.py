@@ -1,34 +1,22 @@
 """SmolTalk: general chat conversations for supervised fine-tuning of small models.
 https://huggingface.co/datasets/HuggingFaceTB/smol-smoltalk (~460K train, ~24K test).
-Rows are checked at compile time, so a malformed conversation never reaches training.
+An OpenAI-style chat dataset, read as `--chat` reads one (tasks/chat.py): only each message's
+role and content are kept, and the `source` column is the subject. Rows are checked at compile
+time, so a malformed conversation never reaches training.
 """
 
-from nanotasks.store import Example
 from nanotasks.store.reader import StrPath
-from nanotasks.tasks.common import (
-    Benchmark,
-    Source,
-    StoredTask,
-    check_choice,
-    check_conversation,
-    check_type,
-)
+from nanotasks.tasks import chat
+from nanotasks.tasks.common import Benchmark, Source, StoredTask, check_choice
 
 REPO = "HuggingFaceTB/smol-smoltalk"
 SPLITS = ("train", "test")
 
 
-def normalise(row, source):
-    messages = row["messages"]
-    check_conversation(messages)
-    check_type("source", row.get("source", ""), str)
-    messages = [{"role": m["role"], "content": m["content"]} for m in messages]
-    return Example({"messages": messages}, subject=row.get("source"))
-
-
 BENCHMARK = Benchmark(
     "smoltalk",
-    normalise=normalise,
+    normalise=chat.normalise,
+    columns=chat.columns,
     sources=tuple(Source("smoltalk", "default", split, REPO, "default", split) for split in SPLITS),
 )
 
