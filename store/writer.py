@@ -14,6 +14,7 @@ import contextlib
 import ctypes
 import fcntl
 import functools
+import gc
 import glob
 import hashlib
 import itertools
@@ -500,7 +501,9 @@ def prepare(batch, to_examples, dictionary, level, hashed=True):
     covers of them, together (empty unless `hashed`). Runs in the worker processes."""
     compressor = _compressor(dictionary, level)
     rows, covered = [], []
-    for example in to_examples(batch):
+    with _no_cycle_collection():
+        examples = to_examples(batch)
+    for example in examples:
         data = encode(example.conversation)
         if len(data) > MAX_BODY_BYTES:
             raise ValueError(
@@ -520,6 +523,19 @@ def prepare(batch, to_examples, dictionary, level, hashed=True):
             covered.append(hashed_row(data, columns))
         rows.append((*columns, compressor.compress(data)))
     return rows, b"".join(covered)
+
+
+@contextlib.contextmanager
+def _no_cycle_collection():
+    """Python's cycle collector paused: normalising makes no reference cycles, but many
+    objects, and the collector's passes over them take a tenth of that time."""
+    paused = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if paused:
+            gc.enable()
 
 
 class SplitDigest:
