@@ -458,7 +458,8 @@ def _write_source(writer, fetcher, benchmark, source, progress, name):
         _with_progress(checked, f"{name}: checking", progress, split.rows), positions
     )
     pa.default_memory_pool().release_unused()  # what checking it here (without a pool) left
-    batches = _with_progress(split.batches(positions), name, progress, split.rows)
+    rows = split.batches() if positions is None else split.pieces(positions, writer.jobs)
+    batches = _with_progress(rows, name, progress, split.rows)
     return writer.write_split(
         source.task,
         source.subset,
@@ -490,6 +491,26 @@ class RowGroup:
     group: int
     start: int  # its first row's number in the split
     rows: int
+
+
+@dataclass(frozen=True)
+class Piece:
+    """Rows `start` to `stop` of a row group (numbered in it), with their task positions:
+    what a worker process reads and compresses at a time. Called, it gives them as SourceRows
+    of BATCH rows at most; a piece that starts inside its row group decodes the rows before it
+    too, to skip them."""
+
+    split: "SourceSplit"
+    group: RowGroup
+    start: int
+    stop: int
+    positions: np.ndarray
+
+    def __len__(self):
+        return self.stop - self.start
+
+    def __call__(self):
+        return self.split.read(self)
 
 
 @dataclass
@@ -547,6 +568,11 @@ class SourceSplit:
         if rows:
             yield self._narrowed(pa.Table.from_batches(pending))
 
+    def __getstate__(self):
+        # Sent to a worker process with each row group or piece it reads: not the list of row
+        # groups, which can be long.
+        return {**self.__dict__, "groups": None}
+
     def group_checks(self, positions):
         """A call (of no argument) that checks each row group, in source order: see
         check_group. `positions` is the task position of each source row, or None when the
@@ -594,15 +620,41 @@ class SourceSplit:
             raise _bad_row(self.source, *nulls[column])
         return None if positions is None else _in_task_order(head, positions)
 
-    def batches(self, positions):
-        """The rows as SourceRows in source order, BATCH at a time, each with its task
-        positions when `positions` is given."""
+    def batches(self):
+        """The rows as SourceRows in source order, BATCH at a time."""
         start = 0
         for table in self.tables():
-            numbers = range(start, start + len(table))
-            where = None if positions is None else positions[numbers.start : numbers.stop]
-            yield SourceRows(table, list(numbers), None if where is None else where.tolist())
+            yield SourceRows(table, list(range(start, start + len(table))))
             start += len(table)
+
+    def pieces(self, positions, workers):
+        """The split in Pieces of a row group or less, in source order, for `workers`
+        processes to read and compress, with `positions`, the task position of each source
+        row. Row groups are cut in pieces, at batch boundaries, when there are too few of
+        them to keep every worker busy."""
+        # pieces per row group: two or more for each worker
+        cuts = 1 if workers == 1 else -(-2 * workers // max(len(self.groups), 1))
+        for group in self.groups:
+            size = -(-group.rows // cuts // BATCH) * BATCH  # rows per piece
+            for start in range(0, group.rows, size):
+                stop = min(start + size, group.rows)
+                mine = positions[group.start + start : group.start + stop]
+                yield Piece(self, group, start, stop, mine)
+
+    def read(self, piece):
+        """The rows of `piece` as SourceRows with their task positions (see Piece)."""
+        group, done = piece.group, 0  # rows of the group read
+        for batch in self._record_batches(group.path, [group.group]):
+            begin, end = max(piece.start - done, 0), min(piece.stop - done, len(batch))
+            if begin < end:
+                table = self._narrowed(pa.Table.from_batches([batch.slice(begin, end - begin)]))
+                first = done + begin - piece.start  # its first row's place in the piece
+                numbers = range(group.start + done + begin, group.start + done + end)
+                where = piece.positions[first : first + len(table)]
+                yield SourceRows(table, list(numbers), where.tolist())
+            done += len(batch)
+            if done >= piece.stop:
+                return
 
     def _record_batches(self, path, groups=None):
         """The record batches of shard `path` (of row `groups`, else all), BATCH rows at most,

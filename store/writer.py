@@ -3,8 +3,8 @@
 Splits are written in the order they are given, each compressed row by row with a zstd
 dictionary trained on its own first rows. Rows are encoded and compressed in chunks by a
 pool of worker processes (`jobs`), and written in order (a split whose rows come out of order
-waits in a temporary database, and one more process hashes it as it is copied in order); a
-row's bytes depend only on the row, the dictionary and the level. Nothing depends on
+waits in the workers' temporary databases, and one more process hashes it as it is merged in
+order); a row's bytes depend only on the row, the dictionary and the level. Nothing depends on
 wall-clock time, on the number of workers, or on how the file came to be: the same splits in
 the same order give the same bytes, whether compressed now or copied from an earlier file.
 """
@@ -17,6 +17,7 @@ import functools
 import gc
 import glob
 import hashlib
+import heapq
 import itertools
 import json
 import multiprocessing
@@ -123,9 +124,11 @@ class Writer:
     def __init__(self, path, jobs=None, previous=None):
         self.path = Path(path)
         self.jobs: int = jobs or os.cpu_count() or 1
-        # started for the first split of more than one chunk
-        self.pool: concurrent.futures.ProcessPoolExecutor | None = None
-        # one more process, started with the pool, that hashes splits stored by position
+        # The worker processes, started for the first split of more than one chunk: one
+        # executor each, so that a call can go to a given worker (each keeps what it
+        # compressed of a split stored by position until it is merged).
+        self.lanes: list[concurrent.futures.ProcessPoolExecutor] = []
+        # one more process, started with the workers, that hashes splits stored by position
         self.hasher: concurrent.futures.ProcessPoolExecutor | None = None
         self.subjects = {}  # name -> id, as inserted
         # Random, not the process id: processes in other PID namespaces (containers sharing the
@@ -178,8 +181,9 @@ class Writer:
         in the worker processes, so it must pickle (a module-level function, or a partial of
         one). With `head`, a list of the split's first batches in task order (up to
         DICTIONARY_SAMPLES rows and one batch past them, or all), which is emptied once the
-        dictionary is trained, `examples` are batches in any order, each with `positions`: the
-        task position of each of its rows. If iterating or converting them raises, nothing of
+        dictionary is trained, `examples` are pieces of the split in any order: functions of
+        no argument (which pickle) that give its batches, each with `positions`, the task
+        position of each of its rows. If iterating or converting them raises, nothing of
         this split is kept and the error propagates."""
         if to_examples is None:
             examples, to_examples = chunked(examples), list
@@ -225,9 +229,10 @@ class Writer:
         return self._done_in_order(calls)
 
     def _start_pool(self, batches):
-        """The worker pool, for the first split of more than one batch."""
-        if self.pool is None and self.jobs > 1 and batches > 1:
-            self.pool, self.hasher = _processes(self.jobs), _processes(1)
+        """The worker processes, for the first split of more than one batch."""
+        if not self.lanes and self.jobs > 1 and batches > 1:
+            self.lanes = [_processes(1) for _ in range(self.jobs)]
+            self.hasher = _processes(1)
 
     def _store_in_order(self, batches, compress, dictionary):
         """Compress batches given in task order and store them as they come."""
@@ -241,20 +246,34 @@ class Writer:
             rowid += len(prepared)
         return SplitSummary(rowid - self.next_example, stored_bytes, digest.hexdigest())
 
-    def _store_by_position(self, batches, compress, dictionary):
-        """Compress batches given in any order into a temporary database keyed by task
-        position, then copy its rows here in task order: the split is never held in memory."""
-        positions: deque[list[int]] = deque()
+    def _store_by_position(self, pieces, compress, dictionary):
+        """Each worker reads the pieces it is given and compresses them into a temporary
+        database of its own, keyed by task position; the workers' rows are then merged and
+        copied here in task order. The split is never held in memory, and this process only
+        stores it."""
+        split = secrets.token_hex(8)  # names the split's databases in the workers
+        spilling = (functools.partial(_spill, split, piece, compress) for piece in pieces)
+        try:
+            for _ in self._done_in_order(spilling):
+                pass
+            spilled = [self._spilled(lane, split) for lane in self.lanes]
+            merged = heapq.merge(*spilled or [self._spilled(None, split)])
+            return self._copy_in_order(chunked(row[1:] for row in merged), dictionary)
+        finally:
+            if not self.lanes:
+                _end_spill(split)
 
-        def work():
-            for batch in batches:
-                positions.append(batch.positions)
-                yield functools.partial(compress, batch)
-
-        with RowsByPosition(self.jobs) as spill:
-            for prepared, _ in self._done_in_order(work()):
-                spill.add(positions.popleft(), prepared)
-            return self._copy_in_order(spill.in_order(), dictionary)
+    def _spilled(self, lane, split):
+        """The rows of `split` that `lane` (None: this process) spilled, in task order, each
+        led by its position; the next chunk is read while these are merged."""
+        if lane is None:
+            while chunk := _spilled_chunk(split):
+                yield from chunk
+            return
+        ahead = self._submit(lane, _spilled_chunk, split)
+        while chunk := ahead.result():
+            ahead = self._submit(lane, _spilled_chunk, split)
+            yield from chunk
 
     def _copy_in_order(self, chunks, dictionary):
         """Store `chunks` of prepared rows, in task order. The split's sha256 covers what its
@@ -310,17 +329,24 @@ class Writer:
             signal.pthread_sigmask(signal.SIG_SETMASK, held)
 
     def _done_in_order(self, calls):
-        """The results of `calls` (functions of no argument) in order: computed by the pool,
-        a few at a time so that memory stays bounded, or here when there is no pool."""
-        if self.pool is None:
+        """The results of `calls` (functions of no argument) in order: computed by the
+        workers, each call given to the one with the least left to do, a few at a time so
+        that memory stays bounded; or here when there are none."""
+        if not self.lanes:
             yield from (call() for call in calls)
             return
-        pending: deque[concurrent.futures.Future] = deque()
+        pending: deque[tuple[concurrent.futures.ProcessPoolExecutor, concurrent.futures.Future]]
+        pending = deque()
+
+        def unfinished(lane):
+            return sum(not future.done() for other, future in pending if other is lane)
+
         for call in calls:
-            pending.append(self._submit(self.pool, call))
-            if len(pending) > 2 * self.jobs:
-                yield pending.popleft().result()
-        for future in pending:
+            lane = min(self.lanes, key=unfinished)
+            pending.append((lane, self._submit(lane, call)))
+            if len(pending) > 2 * len(self.lanes):
+                yield pending.popleft()[1].result()
+        for _, future in pending:
             yield future.result()
 
     def copy_split(self, split):
@@ -409,6 +435,9 @@ class Writer:
         """Remove the temporary file; a second Ctrl-C or SIGTERM waits until it is gone."""
         held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
         try:
+            for pool in (*self.lanes, self.hasher):
+                if pool is not None:  # now, not once a worker is done with its row group
+                    _kill_processes(pool)
             self.stop_pool()
             self.connection.close()
             self.tmp.unlink(missing_ok=True)
@@ -418,10 +447,10 @@ class Writer:
     def stop_pool(self):
         """End the worker processes: once every split is written, their memory is better
         spent on the overlaps pass."""
-        for pool in (self.pool, self.hasher):
+        for pool in (*self.lanes, self.hasher):
             if pool is not None:
                 pool.shutdown(cancel_futures=True)
-        self.pool = self.hasher = None
+        self.lanes, self.hasher = [], None
 
     def _subject_id(self, name):
         if name is None:
@@ -586,6 +615,12 @@ def _hasher_end():
     return _hashing.pop("split").hexdigest()
 
 
+def _kill_processes(pool):
+    # ProcessPoolExecutor.kill_workers() from Python 3.14 on
+    for process in list(pool._processes.values()):
+        process.kill()
+
+
 def _processes(workers):
     """A pool of `workers` processes, spawned: fresh interpreters, nothing inherited from this
     process's threads or files."""
@@ -612,7 +647,7 @@ def _compressor(dictionary, level):
 
 
 class RowsByPosition:
-    """Prepared rows (see prepare) stored out of task order until they are copied in order: a
+    """Prepared rows (see prepare) stored out of task order until they are read in order: a
     private database in SQLite's own temporary file, which is deleted as soon as it is made
     (open, but with no name), so not even a killed compile leaves it behind. Its pages beyond
     SQLite's default cache (2 MB) are on disk, where SQLite keeps temporary files:
@@ -621,23 +656,16 @@ class RowsByPosition:
     the time of inserting them into a table keyed by position (a random insert each), and as
     fast with a 2 MB cache as with 32 MB."""
 
-    def __init__(self, threads=1):
+    def __init__(self):
         self.connection = sqlite3.connect("", isolation_level=None)
         self.connection.execute(f"PRAGMA page_size={PAGE_SIZE}")
-        # the sort's helper threads: on 460K SmolTalk rows, 2 sort in half the time of 1
-        self.connection.execute(f"PRAGMA threads={threads - 1}")
         self.connection.execute("PRAGMA journal_mode=OFF")
         self.connection.execute(
             "CREATE TABLE rows (position INTEGER, source_row, messages, characters, answer, "
             "subject, prompt_hash, body)"
         )
         self.connection.execute("BEGIN")
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.connection.close()
+        self.cursor: sqlite3.Cursor | None = None
 
     def add(self, positions, prepared):
         self.connection.executemany(
@@ -645,14 +673,41 @@ class RowsByPosition:
             [(position, *row) for position, row in zip(positions, prepared, strict=True)],
         )
 
-    def in_order(self):
-        """The rows in task order, CHUNK at a time."""
-        cursor = self.connection.execute(
-            "SELECT source_row, messages, characters, answer, subject, prompt_hash, body "
-            "FROM rows ORDER BY position"
-        )
-        while chunk := cursor.fetchmany(CHUNK):
-            yield chunk
+    def next_chunk(self):
+        """The next CHUNK rows in task order, each led by its position ([] at the end)."""
+        if self.cursor is None:
+            self.cursor = self.connection.execute("SELECT * FROM rows ORDER BY position")
+        return self.cursor.fetchmany(CHUNK)
+
+
+_spills: dict[str, RowsByPosition] = {}  # in each worker: its rows of a split, by split name
+
+
+def _spill(split, piece, compress):
+    """Compress the batches of `piece` into this process's rows of `split`, dropping those of
+    any other split (one that failed). Runs in the worker processes."""
+    if split not in _spills:
+        for other in list(_spills):
+            _end_spill(other)
+        _spills[split] = RowsByPosition()
+    for batch in piece():
+        prepared, _ = compress(batch)
+        _spills[split].add(batch.positions, prepared)
+
+
+def _spilled_chunk(split):
+    """The next CHUNK of this process's rows of `split` in task order, each led by its
+    position; at the end [], and they are deleted. Runs in the worker processes."""
+    chunk = _spills[split].next_chunk() if split in _spills else []
+    if not chunk:
+        _end_spill(split)
+    return chunk
+
+
+def _end_spill(split):
+    spill = _spills.pop(split, None)
+    if spill is not None:
+        spill.connection.close()
 
 
 def _head(batches):

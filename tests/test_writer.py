@@ -3,14 +3,18 @@ temporary file (a full disk, a file size limit, Ctrl-C, SIGTERM, kill -9), and k
 compile leaves no worker process behind."""
 
 import base64
+import contextlib
+import glob
 import json
 import os
 import random
 import resource
 import shutil
 import signal
+import sqlite3
 import string
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -19,8 +23,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from nanotasks.compiler.build import task_positions
 from nanotasks.store.reader import Store
-from tests.conftest import NANOTASKS, SAMPLE, nanotasks, small_tmpfs
+from tests.conftest import NANOTASKS, REPO, SAMPLE, nanotasks, small_tmpfs
 from tests.fakehub import FakeHub
 from tests.helpers import (
     CONVERSATIONS,
@@ -253,14 +258,32 @@ def test_killed_compile_leaves_the_previous_file_intact(sample_db, hub, tmp_path
 
 
 def holds_a_deleted_file_in(pid, directory):
-    """Whether process `pid` has a file open in `directory` that has no name any more."""
+    """Whether process `pid` or one of its descendants has a file open in `directory` that has
+    no name any more."""
     links = []
-    for fd in os.listdir(f"/proc/{pid}/fd"):
+    for process in process_tree(pid):
         try:
-            links.append(os.readlink(f"/proc/{pid}/fd/{fd}"))
-        except FileNotFoundError:  # closed meanwhile
-            pass
+            fds = os.listdir(f"/proc/{process}/fd")
+        except FileNotFoundError:  # ended meanwhile
+            continue
+        for fd in fds:
+            try:
+                links.append(os.readlink(f"/proc/{process}/fd/{fd}"))
+            except FileNotFoundError:  # closed meanwhile
+                pass
     return any(link.startswith(f"{directory}/") and link.endswith(" (deleted)") for link in links)
+
+
+def process_tree(pid):
+    """`pid` and its descendants now."""
+    found, pending = [], [pid]
+    while pending:
+        process = pending.pop()
+        found.append(process)
+        for task in glob.glob(f"/proc/{process}/task/*/children"):
+            with contextlib.suppress(FileNotFoundError):
+                pending.extend(map(int, Path(task).read_text().split()))
+    return found
 
 
 def test_a_shuffled_split_is_the_same_file_with_one_job_and_with_a_pool(tmp_path):
@@ -276,6 +299,108 @@ def test_a_shuffled_split_is_the_same_file_with_one_job_and_with_a_pool(tmp_path
     assert files[0] == files[1]
     assert Store(tmp_path / "jobs-2.db").split("smoltalk", "default", "train").rows == 3000
     nanotasks("verify", "--db", tmp_path / "jobs-2.db", check=True)  # its sha256 recomputed
+
+
+def test_a_shuffled_split_is_stored_alike_however_its_shard_is_cut_in_row_groups(tmp_path):
+    """Each worker reads whole row groups, or pieces of one when there are too few (skipping
+    the rows before its piece): one row group of 3,000 rows, cut in three pieces, and row
+    groups of 700, not a multiple of a batch, store the same rows."""
+    mirror = big_smoltalk_mirror(tmp_path)
+    path = shard(mirror, ("smoltalk", "default", "train"))
+    splits = []
+    for row_groups in (None, 700):
+        if row_groups:
+            pq.write_table(pq.read_table(path), path, row_group_size=row_groups)
+        db = tmp_path / f"{row_groups}.db"
+        command = ["compile", "--only", "smoltalk", "--mirror", mirror, "--db", db, "--jobs", "2"]
+        nanotasks(*command, check=True)
+        with sqlite3.connect(db) as connection:
+            query = "SELECT rows, sha256, stored_bytes FROM splits WHERE split = 'train'"
+            splits.append(connection.execute(query).fetchone())
+    assert pq.ParquetFile(path).metadata.num_row_groups == 5
+    assert splits[0] == splits[1] and splits[0][0] == 3000  # sha256: every row, in task order
+
+
+def test_the_first_bad_row_of_a_split_read_in_pieces_is_the_one_named(tmp_path):
+    """Pieces are compressed side by side but their errors are taken in source order, and a
+    piece numbers its rows in the split, not from where it starts."""
+    mirror = big_smoltalk_mirror(tmp_path, rows=12_000)  # one row group: 4 pieces of 3,072
+    path = shard(mirror, ("smoltalk", "default", "train"))
+    table = pq.read_table(path)
+    rows = table.to_pylist()
+    # late in the task order, so that the dictionary's samples (its first rows) miss them
+    late = task_positions(len(rows)) > 6000
+    first = int(np.flatnonzero(late[3500:6000])[0]) + 3500  # in the second piece
+    for bad in (first, int(np.flatnonzero(late[7000:])[0]) + 7000):  # and in the third
+        rows[bad]["messages"][1]["role"] = "robot"
+    pq.write_table(pa.Table.from_pylist(rows, schema=table.schema), path)
+    db = tmp_path / "x.db"
+    command = ["compile", "--only", "smoltalk", "--mirror", mirror, "--db", db, "--jobs", "2"]
+    result = nanotasks(*command, check=False)
+    assert result.returncode == 1 and not db.exists()
+    assert f"smol-smoltalk default/train row {first} " in result.stderr
+    assert "role 'robot'" in result.stderr
+
+
+class Batch(list):
+    """Examples with their task positions, as the writer takes a split stored by position."""
+
+    def __init__(self, examples, positions):
+        super().__init__(examples)
+        self.positions = positions
+
+
+def endless(fifo):
+    """A piece of a split that a worker never gets through: it waits to read `fifo`."""
+    Path(fifo).read_bytes()
+    return iter(())
+
+
+STOPPED_IN_A_PIECE = """
+import functools, sys
+from nanotasks.store import Example, Provenance
+from nanotasks.store.writer import Writer
+from tests.test_writer import Batch, endless
+
+chats = [Example({"messages": [{"role": "user", "content": f"hi {i}"}]}) for i in range(2048)]
+head = [Batch(chats[:1024], list(range(1024))), Batch(chats[1024:], list(range(1024, 2048)))]
+writer = Writer(sys.argv[1], jobs=2)
+try:
+    piece = functools.partial(endless, sys.argv[2])
+    writer.write_split("t", "s", "train", Provenance(), [piece], list, head)
+finally:
+    writer.abort()
+"""
+
+
+def test_ctrl_c_stops_the_workers_in_the_middle_of_a_piece(tmp_path):
+    """A piece can be a whole row group, seconds of work: Ctrl-C does not wait for it. Here the
+    worker would wait for ever, on a pipe that this test holds open and never writes to."""
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    command = [sys.executable, "-c", STOPPED_IN_A_PIECE, tmp_path / "x.db", fifo]
+    process = subprocess.Popen(
+        command,
+        cwd=REPO,
+        stderr=subprocess.PIPE,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    deadline, pipe = time.monotonic() + 60, None
+    try:
+        while pipe is None:  # until a worker has opened the pipe to read it
+            assert process.poll() is None and time.monotonic() < deadline, process.stderr
+            with contextlib.suppress(OSError):
+                pipe = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
+            time.sleep(0.01)
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=60) != 0
+        assert b"KeyboardInterrupt" in process.stderr.read()
+    finally:
+        process.kill()
+        process.wait()
+        if pipe is not None:
+            os.close(pipe)
+    assert list(tmp_path.iterdir()) == [fifo]  # the new file's start removed
 
 
 def test_the_first_null_of_a_split_checked_by_the_pool_is_the_one_named(tmp_path):
@@ -302,9 +427,9 @@ def test_the_first_null_of_a_split_checked_by_the_pool_is_the_one_named(tmp_path
 def test_a_compile_stopped_while_it_holds_rows_out_of_order_leaves_nothing_behind(
     signum, sample_db, tmp_path
 ):
-    """A shuffled split's compressed rows wait in a temporary database until they are copied
-    in task order: SQLite's temporary file, deleted from its directory as soon as it is made,
-    so however the compile ends it leaves nothing there."""
+    """A shuffled split's compressed rows wait in temporary databases (each worker's own)
+    until they are merged in task order: SQLite's temporary files, deleted from their
+    directory as soon as they are made, so however the compile ends it leaves nothing there."""
     mirror = big_smoltalk_mirror(tmp_path, rows=10_000)  # over SQLite's 2 MB cache
     db = shutil.copy(sample_db, tmp_path / "nanotasks.db")
     before = sha256(db)
