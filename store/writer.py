@@ -224,15 +224,15 @@ class Writer:
 
     def run(self, calls, count):
         """The results of `calls` (functions of no argument, which pickle), in order: computed
-        by the worker pool, started for them when there are `count` > 1, else here."""
+        by the worker processes, started for them when there are `count` > 1, else here."""
         self._start_pool(count)
         return self._done_in_order(calls)
 
     def _start_pool(self, batches):
         """The worker processes, for the first split of more than one batch."""
         if not self.lanes and self.jobs > 1 and batches > 1:
-            self.lanes = [_processes(1) for _ in range(self.jobs)]
-            self.hasher = _processes(1)
+            self.lanes = [_process() for _ in range(self.jobs)]
+            self.hasher = _process()
 
     def _store_in_order(self, batches, compress, dictionary):
         """Compress batches given in task order and store them as they come."""
@@ -277,7 +277,7 @@ class Writer:
 
     def _copy_in_order(self, chunks, dictionary):
         """Store `chunks` of prepared rows, in task order. The split's sha256 covers what its
-        bodies decompress to, which takes longer than storing them: with a pool, the hasher
+        bodies decompress to, which takes longer than storing them: with workers, the hasher
         process does that meanwhile."""
         if self.hasher is None:
             digest: SplitDigest | HasherDigest = SplitDigest(dictionary)
@@ -318,13 +318,14 @@ class Writer:
             ],
         )
 
-    def _submit(self, pool, *call):
-        """pool.submit, which may spawn a worker: Ctrl-C or SIGTERM in the middle of that would
-        cut the worker's start-up data short and leave it printing a traceback, so they wait
-        until the submit is done (the workers, which inherit the mask, die with SIGKILL)."""
+    def _submit(self, executor, *call):
+        """executor.submit, which may spawn its worker: Ctrl-C or SIGTERM in the middle of
+        that would cut the worker's start-up data short and leave it printing a traceback, so
+        they wait until the submit is done (the workers, which inherit the mask, die with
+        SIGKILL)."""
         held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
         try:
-            return pool.submit(*call)
+            return executor.submit(*call)
         finally:
             signal.pthread_sigmask(signal.SIG_SETMASK, held)
 
@@ -435,9 +436,9 @@ class Writer:
         """Remove the temporary file; a second Ctrl-C or SIGTERM waits until it is gone."""
         held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
         try:
-            for pool in (*self.lanes, self.hasher):
-                if pool is not None:  # now, not once a worker is done with its row group
-                    _kill_processes(pool)
+            for executor in (*self.lanes, self.hasher):
+                if executor is not None:  # now, not once a worker is done with its row group
+                    _kill(executor)
             self.stop_pool()
             self.connection.close()
             self.tmp.unlink(missing_ok=True)
@@ -447,9 +448,9 @@ class Writer:
     def stop_pool(self):
         """End the worker processes: once every split is written, their memory is better
         spent on the overlaps pass."""
-        for pool in (*self.lanes, self.hasher):
-            if pool is not None:
-                pool.shutdown(cancel_futures=True)
+        for executor in (*self.lanes, self.hasher):
+            if executor is not None:
+                executor.shutdown(cancel_futures=True)
         self.lanes, self.hasher = [], None
 
     def _subject_id(self, name):
@@ -615,17 +616,17 @@ def _hasher_end():
     return _hashing.pop("split").hexdigest()
 
 
-def _kill_processes(pool):
+def _kill(executor):
     # ProcessPoolExecutor.kill_workers() from Python 3.14 on
-    for process in list(pool._processes.values()):
+    for process in list(executor._processes.values()):
         process.kill()
 
 
-def _processes(workers):
-    """A pool of `workers` processes, spawned: fresh interpreters, nothing inherited from this
+def _process():
+    """An executor of one process, spawned: a fresh interpreter, nothing inherited from this
     process's threads or files."""
     return concurrent.futures.ProcessPoolExecutor(
-        workers,
+        1,
         mp_context=multiprocessing.get_context("spawn"),
         initializer=_die_with,
         initargs=(os.getpid(),),
