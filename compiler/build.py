@@ -459,16 +459,17 @@ def _write_source(writer, fetcher, benchmark, source, progress, name):
     )
     pa.default_memory_pool().release_unused()  # what checking it here (without a pool) left
     rows = split.batches() if positions is None else split.pieces(positions, writer.jobs)
-    batches = _with_progress(rows, name, progress, split.rows)
-    return writer.write_split(
-        source.task,
-        source.subset,
-        source.split,
-        Provenance(source.repo, source.config, source.source_split, split.revision),
-        batches,
-        functools.partial(normalised, benchmark.normalise, source),
-        head,
-    )
+    with (progress or NoProgress)(length=split.rows, label=name) as bar:
+        return writer.write_split(
+            source.task,
+            source.subset,
+            source.split,
+            Provenance(source.repo, source.config, source.source_split, split.revision),
+            rows,
+            functools.partial(normalised, benchmark.normalise, source),
+            head,
+            bar.update,  # as rows are compressed: a piece is read ahead of that
+        )
 
 
 class SourceRows:

@@ -175,7 +175,9 @@ class Writer:
         if exc_type is not None:
             self.abort()
 
-    def write_split(self, task, subset, split, provenance, examples, to_examples=None, head=None):
+    def write_split(
+        self, task, subset, split, provenance, examples, to_examples=None, head=None, done=None
+    ):
         """Compress and store `examples` (in task order). With `to_examples`, `examples` are
         batches (of source rows, say) that `to_examples(batch)` turns into a list of Examples:
         in the worker processes, so it must pickle (a module-level function, or a partial of
@@ -183,8 +185,9 @@ class Writer:
         DICTIONARY_SAMPLES rows and one batch past them, or all), which is emptied once the
         dictionary is trained, `examples` are pieces of the split in any order: functions of
         no argument (which pickle) that give its batches, each with `positions`, the task
-        position of each of its rows. If iterating or converting them raises, nothing of
-        this split is kept and the error propagates."""
+        position of each of its rows, and whose len() is their rows. `done`, if given, is
+        called with the rows of each batch or piece once it is compressed. If iterating or
+        converting them raises, nothing of this split is kept and the error propagates."""
         if to_examples is None:
             examples, to_examples = chunked(examples), list
         batches, in_order = iter(examples), head is None
@@ -204,12 +207,13 @@ class Writer:
             level=LARGE_SPLIT_LEVEL if large else LEVEL,
             hashed=in_order,
         )
+        done = done or (lambda rows: None)
         self.connection.execute("SAVEPOINT split")
         try:
             if in_order:
-                summary = self._store_in_order(batches, compress, dictionary)
+                summary = self._store_in_order(batches, compress, dictionary, done)
             else:
-                summary = self._store_by_position(batches, compress, dictionary)
+                summary = self._store_by_position(batches, compress, dictionary, done)
             self._add_split(task, subset, split, provenance, summary, dictionary)
         except BaseException:
             self.subjects.clear()  # the subjects this split added are rolled back with it
@@ -234,7 +238,7 @@ class Writer:
             self.lanes = [_process() for _ in range(self.jobs)]
             self.hasher = _process()
 
-    def _store_in_order(self, batches, compress, dictionary):
+    def _store_in_order(self, batches, compress, dictionary, done):
         """Compress batches given in task order and store them as they come."""
         digest, stored_bytes = hashlib.sha256(), len(dictionary or b"")
         rowid = self.next_example
@@ -244,18 +248,25 @@ class Writer:
             stored_bytes += sum(len(row[-1]) for row in prepared)
             self._insert(rowid, prepared)
             rowid += len(prepared)
+            done(len(prepared))
         return SplitSummary(rowid - self.next_example, stored_bytes, digest.hexdigest())
 
-    def _store_by_position(self, pieces, compress, dictionary):
+    def _store_by_position(self, pieces, compress, dictionary, done):
         """Each worker reads the pieces it is given and compresses them into a temporary
         database of its own, keyed by task position; the workers' rows are then merged and
         copied here in task order. The split is never held in memory, and this process only
         stores it."""
         split = secrets.token_hex(8)  # names the split's databases in the workers
-        spilling = (functools.partial(_spill, split, piece, compress) for piece in pieces)
+        piece_rows: deque[int] = deque()  # of each piece handed out and not done
+
+        def spilling():
+            for piece in pieces:
+                piece_rows.append(len(piece))
+                yield functools.partial(_spill, split, piece, compress)
+
         try:
-            for _ in self._done_in_order(spilling):
-                pass
+            for _ in self._done_in_order(spilling()):
+                done(piece_rows.popleft())
             spilled = [self._spilled(lane, split) for lane in self.lanes]
             merged = heapq.merge(*spilled or [self._spilled(None, split)])
             return self._copy_in_order(chunked(row[1:] for row in merged), dictionary)

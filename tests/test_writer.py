@@ -23,7 +23,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from nanotasks.compiler.build import task_positions
+import nanotasks as nanotasks_api
+from nanotasks.compiler.build import BadRow, task_positions
 from nanotasks.store.reader import Store
 from tests.conftest import NANOTASKS, REPO, SAMPLE, nanotasks, small_tmpfs
 from tests.fakehub import FakeHub
@@ -321,25 +322,57 @@ def test_a_shuffled_split_is_stored_alike_however_its_shard_is_cut_in_row_groups
     assert splits[0] == splits[1] and splits[0][0] == 3000  # sha256: every row, in task order
 
 
-def test_the_first_bad_row_of_a_split_read_in_pieces_is_the_one_named(tmp_path):
-    """Pieces are compressed side by side but their errors are taken in source order, and a
-    piece numbers its rows in the split, not from where it starts."""
-    mirror = big_smoltalk_mirror(tmp_path, rows=12_000)  # one row group: 4 pieces of 3,072
+def with_bad_rows(tmp_path):
+    """A mirror whose SmolTalk train split is one row group of 12,000 rows (four pieces of
+    3,072 for two workers) with a bad row in the second piece and one in the third, both late
+    in the task order so that the dictionary's samples (its first rows) miss them; and the
+    first of them."""
+    mirror = big_smoltalk_mirror(tmp_path, rows=12_000)
     path = shard(mirror, ("smoltalk", "default", "train"))
     table = pq.read_table(path)
     rows = table.to_pylist()
-    # late in the task order, so that the dictionary's samples (its first rows) miss them
     late = task_positions(len(rows)) > 6000
-    first = int(np.flatnonzero(late[3500:6000])[0]) + 3500  # in the second piece
-    for bad in (first, int(np.flatnonzero(late[7000:])[0]) + 7000):  # and in the third
+    first = int(np.flatnonzero(late[3500:6000])[0]) + 3500
+    for bad in (first, int(np.flatnonzero(late[7000:])[0]) + 7000):
         rows[bad]["messages"][1]["role"] = "robot"
     pq.write_table(pa.Table.from_pylist(rows, schema=table.schema), path)
+    return mirror, first
+
+
+def test_the_first_bad_row_of_a_split_read_in_pieces_is_the_one_named(tmp_path):
+    """Pieces are compressed side by side but their errors are taken in source order, and a
+    piece numbers its rows in the split, not from where it starts."""
+    mirror, first = with_bad_rows(tmp_path)
     db = tmp_path / "x.db"
     command = ["compile", "--only", "smoltalk", "--mirror", mirror, "--db", db, "--jobs", "2"]
     result = nanotasks(*command, check=False)
     assert result.returncode == 1 and not db.exists()
     assert f"smol-smoltalk default/train row {first} " in result.stderr
     assert "role 'robot'" in result.stderr
+
+
+def test_progress_counts_the_pieces_compressed_not_those_handed_out(tmp_path):
+    """Pieces are handed to the workers ahead of time; the bar counts a piece's rows once it
+    is compressed: when the second holds a bad row, only the first."""
+    bars = {}
+
+    class Bar:
+        def __init__(self, length=None, label=None):
+            self.updates = bars[label] = []
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            pass
+
+        def update(self, rows):
+            self.updates.append(rows)
+
+    mirror, _ = with_bad_rows(tmp_path)
+    with pytest.raises(BadRow):
+        nanotasks_api.compile(tmp_path / "x.db", ["smoltalk"], mirror, jobs=2, progress=Bar)
+    assert bars["smoltalk default/train"] == [3072]
 
 
 class Batch(list):
@@ -350,24 +383,31 @@ class Batch(list):
         self.positions = positions
 
 
-def endless(fifo):
+class Endless:
     """A piece of a split that a worker never gets through: it waits to read `fifo`."""
-    Path(fifo).read_bytes()
-    return iter(())
+
+    def __init__(self, fifo):
+        self.fifo = fifo
+
+    def __len__(self):
+        return 1024
+
+    def __call__(self):
+        Path(self.fifo).read_bytes()
+        return iter(())
 
 
 STOPPED_IN_A_PIECE = """
-import functools, sys
+import sys
 from nanotasks.store import Example, Provenance
 from nanotasks.store.writer import Writer
-from tests.test_writer import Batch, endless
+from tests.test_writer import Batch, Endless
 
 chats = [Example({"messages": [{"role": "user", "content": f"hi {i}"}]}) for i in range(2048)]
 head = [Batch(chats[:1024], list(range(1024))), Batch(chats[1024:], list(range(1024, 2048)))]
 writer = Writer(sys.argv[1], jobs=2)
 try:
-    piece = functools.partial(endless, sys.argv[2])
-    writer.write_split("t", "s", "train", Provenance(), [piece], list, head)
+    writer.write_split("t", "s", "train", Provenance(), [Endless(sys.argv[2])], list, head)
 finally:
     writer.abort()
 """
